@@ -1,0 +1,4 @@
+//! fleetsim: a simulated server fleet for Prometheus.
+
+pub mod model;
+pub mod units;

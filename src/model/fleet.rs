@@ -1,0 +1,272 @@
+//! The fleet: who the servers are, and their readings at each grid point, kept as flat
+//! arrays per signal so that writers and the exposition read them without building objects.
+
+use std::ops::Range;
+
+use super::events::Poisson;
+use super::noise::Key;
+use super::params::{FleetParams, Role};
+use super::server::{Counters, Reading, ServerPlan, ServerState};
+
+/// Stream ids under the fleet's key.
+const SERVERS: u64 = 1;
+const DEPLOYS: u64 = 2;
+const LAYOUT: u64 = 3;
+
+/// How far back a role's last deploy is looked for.
+const DEPLOY_HORIZON_SECS: f64 = 365.0 * 86_400.0;
+
+/// One server's identity. Its index alone decides its name, role and datacenter, so a larger
+/// fleet only adds servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub index: u32,
+    pub name: String,
+    pub role: Role,
+    pub dc: String,
+}
+
+/// The servers of a fleet of `size` servers, those with indices in `range`.
+pub fn members(params: &FleetParams, seed: u64, size: u32, range: Range<u32>) -> Vec<Member> {
+    let width = size.max(1).to_string().len().max(2);
+    let weights: Vec<f64> = Role::ALL
+        .iter()
+        .map(|&r| params.roles.get(r).weight.max(0.0))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    // A golden-ratio sequence spreads the roles evenly over any prefix of the fleet and
+    // gives each index the same role whatever the fleet size.
+    let offset = Key::from_seed(seed).with(LAYOUT).draws(0).uniform();
+    let golden = 0.618_033_988_749_894_9;
+    let last_weighted = Role::ALL
+        .iter()
+        .zip(&weights)
+        .rev()
+        .find(|(_, w)| **w > 0.0)
+        .map_or(Role::Web, |(r, _)| *r);
+    range
+        .map(|index| {
+            let position = (offset + index as f64 * golden).fract() * total;
+            // Validation guarantees some weight; rounding can leave `position` just past
+            // the last sum, so the last weighted role is the fallback.
+            let mut role = last_weighted;
+            let mut cumulative = 0.0;
+            for (&r, &w) in Role::ALL.iter().zip(&weights) {
+                cumulative += w;
+                if w > 0.0 && position < cumulative {
+                    role = r;
+                    break;
+                }
+            }
+            let dcs = &params.datacenters;
+            Member {
+                index,
+                name: format!("srv-{:0width$}", index + 1),
+                role,
+                dc: dcs[index as usize % dcs.len()].clone(),
+            }
+        })
+        .collect()
+}
+
+/// Every server's readings at one grid point, one array per signal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Grid index and its unix time in milliseconds.
+    pub grid: i64,
+    pub time_ms: i64,
+    pub up: Vec<bool>,
+    pub restarted: Vec<bool>,
+    pub cpu: Vec<f64>,
+    pub memory: Vec<f64>,
+    pub disk: Vec<f64>,
+    pub rps: Vec<f64>,
+    pub latency_median: Vec<f64>,
+    pub latency_spread: Vec<f64>,
+    pub server_error: Vec<f64>,
+    pub client_error: Vec<f64>,
+    pub receive_bps: Vec<f64>,
+    pub transmit_bps: Vec<f64>,
+    /// Unix seconds of the role's last deploy.
+    pub last_deploy: Vec<f64>,
+    pub counters: Vec<Counters>,
+}
+
+impl Snapshot {
+    fn with_capacity(n: usize) -> Snapshot {
+        Snapshot {
+            grid: 0,
+            time_ms: 0,
+            up: Vec::with_capacity(n),
+            restarted: Vec::with_capacity(n),
+            cpu: Vec::with_capacity(n),
+            memory: Vec::with_capacity(n),
+            disk: Vec::with_capacity(n),
+            rps: Vec::with_capacity(n),
+            latency_median: Vec::with_capacity(n),
+            latency_spread: Vec::with_capacity(n),
+            server_error: Vec::with_capacity(n),
+            client_error: Vec::with_capacity(n),
+            receive_bps: Vec::with_capacity(n),
+            transmit_bps: Vec::with_capacity(n),
+            last_deploy: Vec::with_capacity(n),
+            counters: Vec::with_capacity(n),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.up.clear();
+        self.restarted.clear();
+        self.cpu.clear();
+        self.memory.clear();
+        self.disk.clear();
+        self.rps.clear();
+        self.latency_median.clear();
+        self.latency_spread.clear();
+        self.server_error.clear();
+        self.client_error.clear();
+        self.receive_bps.clear();
+        self.transmit_bps.clear();
+        self.last_deploy.clear();
+        self.counters.clear();
+    }
+
+    fn push(&mut self, r: &Reading, last_deploy: f64) {
+        self.up.push(r.up);
+        self.restarted.push(r.restarted);
+        self.cpu.push(r.cpu);
+        self.memory.push(r.memory);
+        self.disk.push(r.disk);
+        self.rps.push(r.rps);
+        self.latency_median.push(r.latency_median);
+        self.latency_spread.push(r.latency_spread);
+        self.server_error.push(r.server_error);
+        self.client_error.push(r.client_error);
+        self.receive_bps.push(r.receive_bps);
+        self.transmit_bps.push(r.transmit_bps);
+        self.last_deploy.push(last_deploy);
+        self.counters.push(r.counters);
+    }
+
+    pub fn len(&self) -> usize {
+        self.up.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.up.is_empty()
+    }
+}
+
+/// A role's deploys, shared by all its servers.
+#[derive(Debug, Clone)]
+struct RoleDeploys {
+    events: Poisson,
+    last: i64,
+}
+
+/// The simulated fleet at one grid point, able to step to the next.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    step_ms: i64,
+    members: Vec<Member>,
+    plans: Vec<ServerPlan>,
+    states: Vec<ServerState>,
+    deploys: Vec<RoleDeploys>,
+    grid: i64,
+    current: Snapshot,
+}
+
+impl Fleet {
+    /// The fleet as it is at grid point `grid` (unix time `grid * resolution`).
+    pub fn at_grid(params: &FleetParams, seed: u64, members: Vec<Member>, grid: i64) -> Fleet {
+        let step_ms = resolution_ms(params);
+        let step_secs = step_ms as f64 / 1000.0;
+        let fleet_key = Key::from_seed(seed);
+        let deploys: Vec<RoleDeploys> = Role::ALL
+            .iter()
+            .map(|&role| {
+                let mean = params.roles.get(role).lifecycle.deploy_every.as_secs_f64() / step_secs;
+                let events = Poisson::new(fleet_key.with(DEPLOYS).with(role.index() as u64), mean);
+                let horizon = (DEPLOY_HORIZON_SECS / step_secs) as i64;
+                let last = events.last_at_or_before(grid, horizon).unwrap_or(grid - horizon);
+                RoleDeploys { events, last }
+            })
+            .collect();
+        let mut plans = Vec::with_capacity(members.len());
+        let mut states = Vec::with_capacity(members.len());
+        let mut current = Snapshot::with_capacity(members.len());
+        current.grid = grid;
+        current.time_ms = grid * step_ms;
+        for m in &members {
+            let key = fleet_key.with(SERVERS).with(m.index as u64);
+            let plan = ServerPlan::new(params.roles.get(m.role), key, step_secs);
+            let (state, reading) = plan.warm(grid, &deploys[m.role.index()].events);
+            current.push(&reading, deploys[m.role.index()].last as f64 * step_secs);
+            plans.push(plan);
+            states.push(state);
+        }
+        Fleet {
+            step_ms,
+            members,
+            plans,
+            states,
+            deploys,
+            grid,
+            current,
+        }
+    }
+
+    /// The fleet at the last grid point at or before `time_ms`.
+    pub fn at_time(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Fleet {
+        let grid = time_ms.div_euclid(resolution_ms(params));
+        Fleet::at_grid(params, seed, members, grid)
+    }
+
+    /// Advances one grid point.
+    pub fn step(&mut self) {
+        self.grid += 1;
+        let k = self.grid;
+        let step_secs = self.step_ms as f64 / 1000.0;
+        let deployed: Vec<bool> = self
+            .deploys
+            .iter_mut()
+            .map(|d| {
+                let now = d.events.at(k);
+                if now {
+                    d.last = k;
+                }
+                now
+            })
+            .collect();
+        let snap = &mut self.current;
+        snap.clear();
+        snap.grid = k;
+        snap.time_ms = k * self.step_ms;
+        for ((m, plan), state) in self.members.iter().zip(&self.plans).zip(&mut self.states) {
+            let role = m.role.index();
+            let reading = plan.step(state, k, deployed[role]);
+            snap.push(&reading, self.deploys[role].last as f64 * step_secs);
+        }
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.current
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn grid(&self) -> i64 {
+        self.grid
+    }
+
+    pub fn step_ms(&self) -> i64 {
+        self.step_ms
+    }
+}
+
+/// The grid resolution in milliseconds (at least 1).
+pub fn resolution_ms(params: &FleetParams) -> i64 {
+    (params.resolution.as_millis() as i64).max(1)
+}

@@ -1,0 +1,14 @@
+//! The pure simulation: walks, coupling, events. No clock, no I/O: every value is a
+//! function of the seed, the parameters, the server's index and the grid point.
+
+pub mod events;
+pub mod fleet;
+pub mod noise;
+pub mod params;
+pub mod server;
+pub mod timeline;
+pub mod walk;
+
+pub use fleet::{Fleet, Member, Snapshot, members};
+pub use params::{FleetParams, Role};
+pub use timeline::{Frame, Timeline};

@@ -1,0 +1,326 @@
+//! One simulated server: where the CPU of srv-03 comes from.
+//!
+//! Each grid step, in this order: the walks move; events (deploy, outage, reboot, cleanup,
+//! out-of-memory restart) are applied; traffic follows the daily wave times the load walk;
+//! CPU follows traffic; latency and the 5xx share grow as the CPU saturates; memory and disk
+//! grow with uptime and time since cleanup; the counters add what happened in the step.
+
+use super::events::{Outages, Periodic, Poisson};
+use super::noise::Key;
+use super::params::{RoleParams, WalkParams};
+use super::walk::Walk;
+
+/// Upper bounds (seconds) of the request-duration histogram.
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// z-scores of the 95th and 99th percentiles of a normal distribution.
+pub const Z95: f64 = 1.644_853_626_951_472_2;
+pub const Z99: f64 = 2.326_347_874_040_841;
+
+/// Stream ids under a server's key, so that each use has its own draws.
+const WALKS: u64 = 1;
+const OUTAGES: u64 = 2;
+const CLEANUPS: u64 = 3;
+const PHASES: u64 = 4;
+
+/// The per-server constants: parameters turned into per-step factors, and event processes.
+#[derive(Debug, Clone)]
+pub struct ServerPlan {
+    walks_key: Key,
+    step_secs: f64,
+    load: Walk,
+    cpu_noise: Walk,
+    latency_noise: Walk,
+    error_noise: Walk,
+    memory_noise: Walk,
+    disk_noise: Walk,
+    rps: f64,
+    daily_amplitude: f64,
+    peak_hour: f64,
+    cpu_idle: f64,
+    saturation_rps: f64,
+    latency_base_s: f64,
+    latency_spread: f64,
+    server_error: f64,
+    saturation_error: f64,
+    client_error: f64,
+    memory_base: f64,
+    leak_per_step: f64,
+    /// Steps of uptime after which the leak forces a restart.
+    oom_steps: Option<i64>,
+    disk_base: f64,
+    fill_per_step: f64,
+    network_base: f64,
+    request_bytes: f64,
+    response_bytes: f64,
+    outages: Outages,
+    cleanups: Poisson,
+    rotation: Periodic,
+    reboots: Periodic,
+    /// How many steps the walks need to forget where they started.
+    warmup_steps: i64,
+}
+
+/// What a server carries from one grid point to the next.
+#[derive(Debug, Clone, Default)]
+pub struct ServerState {
+    load: f64,
+    cpu_noise: f64,
+    latency_noise: f64,
+    error_noise: f64,
+    memory_noise: f64,
+    disk_noise: f64,
+    up: bool,
+    restarted_at: i64,
+    cleaned_at: i64,
+    counters: Counters,
+}
+
+/// Cumulative counts since the process last started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counters {
+    /// Requests answered 2xx, 4xx, 5xx.
+    pub requests: [f64; 3],
+    pub received_bytes: f64,
+    pub transmitted_bytes: f64,
+    /// Sum of request durations, seconds.
+    pub duration_sum: f64,
+    /// Requests at or below each of `LATENCY_BUCKETS`.
+    pub duration_buckets: [f64; 11],
+    /// All requests (the histogram's count).
+    pub duration_count: f64,
+}
+
+/// What can be observed of a server at one grid point.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    pub up: bool,
+    /// The process (re)started at this grid point: counters began again from zero.
+    pub restarted: bool,
+    pub cpu: f64,
+    pub memory: f64,
+    pub disk: f64,
+    pub rps: f64,
+    /// Median request duration, seconds.
+    pub latency_median: f64,
+    /// Log-normal sigma of request durations.
+    pub latency_spread: f64,
+    /// Shares of requests answered 5xx and 4xx, 0 to 1.
+    pub server_error: f64,
+    pub client_error: f64,
+    pub receive_bps: f64,
+    pub transmit_bps: f64,
+    pub counters: Counters,
+}
+
+fn steps_of(d: std::time::Duration, step_secs: f64) -> f64 {
+    d.as_secs_f64() / step_secs
+}
+
+/// Standard normal CDF.
+fn phi(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+impl ServerPlan {
+    pub fn new(role: &RoleParams, server_key: Key, step_secs: f64) -> ServerPlan {
+        let walk = |p: &WalkParams| Walk::new(p, step_secs);
+        let walks = [
+            &role.traffic.load,
+            &role.cpu.noise,
+            &role.latency.noise,
+            &role.errors.noise,
+            &role.memory.noise,
+            &role.disk.noise,
+        ];
+        let slowest = walks
+            .iter()
+            .map(|w| w.reversion.as_secs_f64())
+            .fold(0.0, f64::max);
+        let mut phases = server_key.with(PHASES).draws(0);
+        let reboot_steps = steps_of(role.lifecycle.reboot_every, step_secs).round() as i64;
+        let rotate_steps = steps_of(role.disk.rotate_every, step_secs).round() as i64;
+        let leak_per_step = role.memory.leak_per_hour * step_secs / 3600.0;
+        let headroom = role.memory.restart_at - role.memory.base;
+        ServerPlan {
+            walks_key: server_key.with(WALKS),
+            step_secs,
+            load: walk(&role.traffic.load),
+            cpu_noise: walk(&role.cpu.noise),
+            latency_noise: walk(&role.latency.noise),
+            error_noise: walk(&role.errors.noise),
+            memory_noise: walk(&role.memory.noise),
+            disk_noise: walk(&role.disk.noise),
+            rps: role.traffic.rps,
+            daily_amplitude: role.traffic.daily_amplitude,
+            peak_hour: role.traffic.peak_hour,
+            cpu_idle: role.cpu.idle,
+            saturation_rps: role.cpu.saturation_rps,
+            latency_base_s: role.latency.base_ms / 1000.0,
+            latency_spread: role.latency.spread,
+            server_error: role.errors.server_error_pct / 100.0,
+            saturation_error: role.errors.saturation_error_pct / 100.0,
+            client_error: role.errors.client_error_pct / 100.0,
+            memory_base: role.memory.base,
+            leak_per_step,
+            oom_steps: (leak_per_step > 0.0 && headroom > 0.0)
+                .then(|| ((headroom / leak_per_step).ceil() as i64).max(1)),
+            disk_base: role.disk.base,
+            fill_per_step: role.disk.fill_per_day * step_secs / 86400.0,
+            network_base: role.network.base_bps,
+            request_bytes: role.network.request_bytes,
+            response_bytes: role.network.response_bytes,
+            outages: Outages::new(
+                server_key.with(OUTAGES),
+                steps_of(role.lifecycle.mtbf, step_secs),
+                steps_of(role.lifecycle.mttr, step_secs),
+            ),
+            cleanups: Poisson::new(
+                server_key.with(CLEANUPS),
+                steps_of(role.disk.cleanup_every, step_secs),
+            ),
+            rotation: Periodic::new(
+                rotate_steps,
+                (phases.uniform() * rotate_steps as f64) as i64,
+            ),
+            reboots: Periodic::new(
+                reboot_steps,
+                (phases.uniform() * reboot_steps as f64) as i64,
+            ),
+            warmup_steps: ((20.0 * slowest / step_secs).ceil() as i64).max(1),
+        }
+    }
+
+    /// The state at grid point `k`, computed from scratch: the walks start at their means far
+    /// enough back to have forgotten it, and the counters start at the last restart.
+    /// `deploys` are the role's deploys; stepping on from here matches stepping from any
+    /// earlier warm start (to within the walks' forgetting, far below any output precision).
+    pub fn warm(&self, k: i64, deploys: &Poisson) -> (ServerState, Reading) {
+        let horizon = self.reboots.period();
+        let last_restart = [
+            Some(self.reboots.last_at_or_before(k)),
+            deploys.last_at_or_before(k, horizon),
+            self.outages.last_recovery_at_or_before(k, horizon),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(k);
+        let start = last_restart - self.warmup_steps;
+        let mut state = ServerState {
+            load: self.load.mean(),
+            cpu_noise: self.cpu_noise.mean(),
+            latency_noise: self.latency_noise.mean(),
+            error_noise: self.error_noise.mean(),
+            memory_noise: self.memory_noise.mean(),
+            disk_noise: self.disk_noise.mean(),
+            up: !self.outages.down_at(start),
+            restarted_at: start,
+            cleaned_at: self.last_cleanup_at_or_before(start),
+            counters: Counters::default(),
+        };
+        let mut reading = Reading::default();
+        for i in start + 1..=k {
+            reading = self.step(&mut state, i, deploys.at(i));
+        }
+        (state, reading)
+    }
+
+    fn last_cleanup_at_or_before(&self, k: i64) -> i64 {
+        let rotated = self.rotation.last_at_or_before(k);
+        self.cleanups
+            .last_at_or_before(k, k - rotated)
+            .map_or(rotated, |c| c.max(rotated))
+    }
+
+    /// Moves `state` from grid point `k - 1` to `k`.
+    pub fn step(&self, s: &mut ServerState, k: i64, deployed: bool) -> Reading {
+        let mut z = self.walks_key.draws(k);
+        s.load = self.load.step(s.load, z.normal());
+        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
+        s.latency_noise = self.latency_noise.step(s.latency_noise, z.normal());
+        s.error_noise = self.error_noise.step(s.error_noise, z.normal());
+        s.memory_noise = self.memory_noise.step(s.memory_noise, z.normal());
+        s.disk_noise = self.disk_noise.step(s.disk_noise, z.normal());
+
+        let was_up = s.up;
+        s.up = !self.outages.down_at(k);
+        let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
+        let restarted = s.up
+            && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
+        if restarted {
+            s.restarted_at = k;
+            s.counters = Counters::default();
+        }
+        if self.cleanups.at(k) || self.rotation.at(k) {
+            s.cleaned_at = k;
+        }
+
+        let seconds_of_day = (k as f64 * self.step_secs).rem_euclid(86_400.0);
+        let hour = seconds_of_day / 3600.0;
+        let wave = 1.0
+            + self.daily_amplitude
+                * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0);
+        let rps = (self.rps * wave * s.load).max(0.0);
+
+        let cpu = (self.cpu_idle + (100.0 - self.cpu_idle) * rps / self.saturation_rps
+            + s.cpu_noise)
+            .clamp(0.0, 100.0);
+        let busy = (cpu / 100.0).min(0.98);
+        let latency_median = self.latency_base_s * libm::exp(s.latency_noise) / (1.0 - busy);
+        let latency_spread = self.latency_spread * (1.0 + 0.5 * busy);
+        let overload = ((busy - 0.8) / 0.2).max(0.0);
+        let error_factor = libm::exp(s.error_noise);
+        let server_error =
+            (self.server_error * error_factor + self.saturation_error * overload * overload)
+                .min(1.0);
+        let client_error = (self.client_error * error_factor).min(1.0 - server_error);
+
+        let memory = (self.memory_base
+            + self.leak_per_step * (k - s.restarted_at) as f64
+            + s.memory_noise)
+            .clamp(0.0, 100.0);
+        let disk = (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
+            .clamp(0.0, 100.0);
+        let receive_bps = self.network_base + rps * self.request_bytes;
+        let transmit_bps = self.network_base + rps * self.response_bytes;
+
+        if s.up && !restarted {
+            let c = &mut s.counters;
+            let requests = rps * self.step_secs;
+            let failed = requests * server_error;
+            let refused = requests * client_error;
+            c.requests[0] += (requests - failed - refused).max(0.0);
+            c.requests[1] += refused;
+            c.requests[2] += failed;
+            c.received_bytes += receive_bps * self.step_secs;
+            c.transmitted_bytes += transmit_bps * self.step_secs;
+            let ln_median = libm::log(latency_median);
+            for (count, le) in c.duration_buckets.iter_mut().zip(LATENCY_BUCKETS) {
+                *count += requests * phi((libm::log(le) - ln_median) / latency_spread);
+            }
+            c.duration_count += requests;
+            // Mean of a log-normal: median * exp(sigma^2 / 2).
+            c.duration_sum +=
+                requests * latency_median * libm::exp(latency_spread * latency_spread / 2.0);
+        }
+
+        Reading {
+            up: s.up,
+            restarted,
+            cpu,
+            memory,
+            disk,
+            rps,
+            latency_median,
+            latency_spread,
+            server_error,
+            client_error,
+            receive_bps,
+            transmit_bps,
+            counters: s.counters,
+        }
+    }
+}

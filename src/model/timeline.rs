@@ -1,0 +1,121 @@
+//! Reading the fleet at any instant: the two grid points around it, blended.
+//!
+//! The exporter asks for "now" every tick and `generate` for each output step; both get
+//! the same values for the same instant, because both read the same grid and blend it the
+//! same way. Continuous signals are interpolated linearly; discrete changes (a server going
+//! down or coming back, a restart that zeroes counters) take effect at the grid point.
+
+use std::sync::Arc;
+
+use super::fleet::{Fleet, Member, Snapshot};
+use super::params::FleetParams;
+
+/// The fleet's values at one instant, as the grid points around it.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub time_ms: i64,
+    pub before: Arc<Snapshot>,
+    pub after: Arc<Snapshot>,
+    /// Per server, how far to move from `before` toward `after`: 0 to 1.
+    pub blend: Vec<f64>,
+}
+
+impl Frame {
+    fn new(time_ms: i64, before: Arc<Snapshot>, after: Arc<Snapshot>) -> Frame {
+        let span = (after.time_ms - before.time_ms).max(1) as f64;
+        let fraction = ((time_ms - before.time_ms) as f64 / span).clamp(0.0, 1.0);
+        let blend = (0..before.len())
+            .map(|i| {
+                let discrete_change = before.up[i] != after.up[i] || after.restarted[i];
+                if discrete_change { 0.0 } else { fraction }
+            })
+            .collect();
+        Frame {
+            time_ms,
+            before,
+            after,
+            blend,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.before.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.before.is_empty()
+    }
+
+    pub fn up(&self, i: usize) -> bool {
+        self.before.up[i]
+    }
+
+    /// A signal of server `i`, blended: `frame.value(i, |s| &s.cpu)`.
+    #[inline]
+    pub fn value(&self, i: usize, signal: impl Fn(&Snapshot) -> &Vec<f64>) -> f64 {
+        let a = signal(&self.before)[i];
+        let b = signal(&self.after)[i];
+        a + (b - a) * self.blend[i]
+    }
+
+    /// A counter of server `i`, blended.
+    #[inline]
+    pub fn counter(&self, i: usize, counter: impl Fn(&super::server::Counters) -> f64) -> f64 {
+        let a = counter(&self.before.counters[i]);
+        let b = counter(&self.after.counters[i]);
+        a + (b - a) * self.blend[i]
+    }
+
+    pub fn last_deploy(&self, i: usize) -> f64 {
+        self.before.last_deploy[i]
+    }
+}
+
+/// A fleet that moves forward in time on request.
+#[derive(Debug)]
+pub struct Timeline {
+    params: FleetParams,
+    seed: u64,
+    fleet: Fleet,
+    before: Arc<Snapshot>,
+    after: Arc<Snapshot>,
+}
+
+/// Past this many steps ahead, starting afresh is cheaper than stepping.
+const MAX_CATCH_UP_STEPS: i64 = 50_000;
+
+impl Timeline {
+    pub fn new(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Timeline {
+        let mut fleet = Fleet::at_time(params, seed, members, time_ms);
+        let before = Arc::new(fleet.snapshot().clone());
+        fleet.step();
+        let after = Arc::new(fleet.snapshot().clone());
+        Timeline {
+            params: params.clone(),
+            seed,
+            fleet,
+            before,
+            after,
+        }
+    }
+
+    pub fn members(&self) -> &[Member] {
+        self.fleet.members()
+    }
+
+    /// The fleet's values at `time_ms`. Times should not go backwards; when they do (a
+    /// clock set back) the fleet is recomputed for the new time.
+    pub fn at(&mut self, time_ms: i64) -> Frame {
+        let step_ms = self.fleet.step_ms();
+        let target = time_ms.div_euclid(step_ms);
+        if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
+            *self = Timeline::new(&self.params, self.seed, self.fleet.members().to_vec(), time_ms);
+        }
+        while self.after.grid <= target {
+            self.fleet.step();
+            let next = Arc::new(self.fleet.snapshot().clone());
+            self.before = std::mem::replace(&mut self.after, next);
+        }
+        Frame::new(time_ms, self.before.clone(), self.after.clone())
+    }
+}
