@@ -2,3 +2,9 @@
 
 pub mod model;
 pub mod units;
+pub mod exposition;
+pub mod config;
+pub mod cli;
+pub mod error;
+pub mod exporter;
+pub mod history;

@@ -11,7 +11,6 @@ use super::server::{Counters, Reading, ServerPlan, ServerState};
 /// Stream ids under the fleet's key.
 const SERVERS: u64 = 1;
 const DEPLOYS: u64 = 2;
-const LAYOUT: u64 = 3;
 
 /// How far back a role's last deploy is looked for.
 const DEPLOY_HORIZON_SECS: f64 = 365.0 * 86_400.0;
@@ -27,44 +26,38 @@ pub struct Member {
 }
 
 /// The servers of a fleet of `size` servers, those with indices in `range`.
-pub fn members(params: &FleetParams, seed: u64, size: u32, range: Range<u32>) -> Vec<Member> {
+///
+/// Roles follow a smooth weighted round robin over the roles' weights: any stretch of the
+/// fleet holds the roles in proportion (weights 3, 3, 1, 1, 2 put all five roles in every
+/// ten servers), and a server's role depends only on its index, never on the fleet size.
+pub fn members(params: &FleetParams, size: u32, range: Range<u32>) -> Vec<Member> {
     let width = size.max(1).to_string().len().max(2);
     let weights: Vec<f64> = Role::ALL
         .iter()
         .map(|&r| params.roles.get(r).weight.max(0.0))
         .collect();
     let total: f64 = weights.iter().sum();
-    // A golden-ratio sequence spreads the roles evenly over any prefix of the fleet and
-    // gives each index the same role whatever the fleet size.
-    let offset = Key::from_seed(seed).with(LAYOUT).draws(0).uniform();
-    let golden = 0.618_033_988_749_894_9;
-    let last_weighted = Role::ALL
-        .iter()
-        .zip(&weights)
-        .rev()
-        .find(|(_, w)| **w > 0.0)
-        .map_or(Role::Web, |(r, _)| *r);
-    range
-        .map(|index| {
-            let position = (offset + index as f64 * golden).fract() * total;
-            // Validation guarantees some weight; rounding can leave `position` just past
-            // the last sum, so the last weighted role is the fallback.
-            let mut role = last_weighted;
-            let mut cumulative = 0.0;
-            for (&r, &w) in Role::ALL.iter().zip(&weights) {
-                cumulative += w;
-                if w > 0.0 && position < cumulative {
-                    role = r;
-                    break;
-                }
-            }
-            let dcs = &params.datacenters;
-            Member {
-                index,
-                name: format!("srv-{:0width$}", index + 1),
-                role,
-                dc: dcs[index as usize % dcs.len()].clone(),
-            }
+    let mut credit = vec![0.0; weights.len()];
+    let mut role_of_next = move || {
+        for (c, w) in credit.iter_mut().zip(&weights) {
+            *c += w;
+        }
+        let (best, _) = credit
+            .iter()
+            .enumerate()
+            .fold((0, f64::MIN), |acc, (i, &c)| if c > acc.1 { (i, c) } else { acc });
+        credit[best] -= total;
+        Role::ALL[best]
+    };
+    let dcs = &params.datacenters;
+    (0..range.end)
+        .map(|index| (index, role_of_next()))
+        .filter(|(index, _)| range.contains(index))
+        .map(|(index, role)| Member {
+            index,
+            name: format!("srv-{:0width$}", index + 1),
+            role,
+            dc: dcs[index as usize % dcs.len()].clone(),
         })
         .collect()
 }

@@ -1,0 +1,158 @@
+//! Command-line flags, turned into validated settings before any work starts.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, FileSettings};
+use crate::error::{Error, Result};
+use crate::model::FleetParams;
+use crate::units;
+
+/// Simulated server fleet for Prometheus: live on /metrics, or written as history.
+#[derive(Debug, Parser)]
+#[command(name = "fleetsim", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the live fleet on /metrics for Prometheus to scrape.
+    Exporter(ExporterArgs),
+    /// Write the fleet's history as CSV.
+    Generate(GenerateArgs),
+}
+
+/// Flags that say which fleet to simulate.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Number of servers (overrides the config file) [default: 10]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=config::MAX_SERVERS as i64))]
+    pub servers: Option<u32>,
+    /// TOML file of model parameters (see config/fleet.toml); built-in defaults without it
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Seed of every random walk and event: the same seed gives the same fleet [default: 1]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExporterArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Address to listen on (`:8000` means every interface)
+    #[arg(long, visible_alias = "web.listen-address", value_name = "ADDR", default_value = "0.0.0.0:8000")]
+    pub listen: String,
+    /// How often the served values are refreshed
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::parse_positive_duration)]
+    pub tick: Duration,
+    /// Log verbosity
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// CSV file to write (parent folders are created)
+    #[arg(long, value_name = "PATH", default_value = "data/metriques.csv")]
+    pub out: PathBuf,
+    /// First instant of the history (RFC 3339)
+    #[arg(long, value_name = "TIME", value_parser = units::parse_instant)]
+    pub start: Option<i64>,
+    /// End of the history, excluded (RFC 3339) [default: now, rounded down to the step]
+    #[arg(long, value_name = "TIME", value_parser = units::parse_instant)]
+    pub end: Option<i64>,
+    /// Length of the history when --start or --end is missing [default: 7d]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
+    pub duration: Option<Duration>,
+    /// Time between rows
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = units::parse_positive_duration)]
+    pub step: Duration,
+}
+
+/// The fleet to simulate, with every source merged: flags over file over defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetSettings {
+    pub servers: u32,
+    pub seed: u64,
+    pub params: FleetParams,
+}
+
+pub const DEFAULT_SERVERS: u32 = 10;
+pub const DEFAULT_SEED: u64 = 1;
+
+impl FleetArgs {
+    pub fn resolve(&self) -> Result<FleetSettings> {
+        let file = match &self.config {
+            Some(path) => config::load(path)?,
+            None => FileSettings::default(),
+        };
+        Ok(FleetSettings {
+            servers: self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS),
+            seed: self.seed.or(file.seed).unwrap_or(DEFAULT_SEED),
+            params: file.fleet,
+        })
+    }
+}
+
+/// The time range of `generate`, in unix milliseconds: `[start, end)`.
+pub fn history_range(args: &GenerateArgs, now_ms: i64) -> Result<(i64, i64)> {
+    let step = args.step.as_millis() as i64;
+    let duration = args.duration.map(|d| d.as_millis() as i64);
+    let (start, end) = match (args.start, args.end) {
+        (Some(_), Some(_)) if duration.is_some() => {
+            return Err(Error::Usage(
+                "give --duration or both --start and --end, not all three".into(),
+            ));
+        }
+        (Some(start), Some(end)) => (start, end),
+        (Some(start), None) => (start, start + duration.unwrap_or(DEFAULT_HISTORY_MS)),
+        (None, Some(end)) => (end - duration.unwrap_or(DEFAULT_HISTORY_MS), end),
+        (None, None) => {
+            let end = now_ms.div_euclid(step) * step;
+            (end - duration.unwrap_or(DEFAULT_HISTORY_MS), end)
+        }
+    };
+    if end <= start {
+        return Err(Error::Usage(format!(
+            "--end ({}) must be after --start ({})",
+            units::format_instant(end),
+            units::format_instant(start)
+        )));
+    }
+    Ok((start, end))
+}
+
+const DEFAULT_HISTORY_MS: i64 = 7 * 86_400_000;
+
+/// Parses the arguments; help and version go to stdout as usual, errors become one line.
+pub fn parse<I, T>(args: I) -> std::result::Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+/// clap's error as one line: its first line, without the "error: " prefix.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    first.trim_start_matches("error: ").trim().to_string()
+}

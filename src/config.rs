@@ -1,0 +1,279 @@
+//! The config file: TOML, every key optional, unknown keys rejected, laid over the model's
+//! built-in defaults. Command-line flags are laid over the result by the CLI.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::model::params::{
+    FleetParams, FleetPatch, Patchable, RoleParams, RolesPatch, WalkParams,
+};
+use crate::model::Role;
+use crate::units::Humane;
+
+/// The most servers one process simulates.
+pub const MAX_SERVERS: u32 = 1_000_000;
+
+/// A config problem, located: `file:line: what` (the line when it is known).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.origin, line, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The file's own top-level keys; the rest are the fleet's parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    servers: Option<u64>,
+    seed: Option<u64>,
+    resolution: Option<Humane>,
+    datacenters: Option<Vec<String>>,
+    roles: Option<RolesPatch>,
+}
+
+/// What a config file says, over the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSettings {
+    pub servers: Option<u32>,
+    pub seed: Option<u64>,
+    pub fleet: FleetParams,
+}
+
+impl Default for FileSettings {
+    fn default() -> Self {
+        FileSettings {
+            servers: None,
+            seed: None,
+            fleet: FleetParams::default(),
+        }
+    }
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<FileSettings, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        line: None,
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    parse(&text, &origin)
+}
+
+/// Parses and validates config text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let mut message = e.message().trim().replace('\n', " ");
+        // Type errors name the value, not the key: name the key from the line.
+        if let Some(key) = line.and_then(|l| key_on_line(text, l)) {
+            if !message.contains(&format!("`{key}`")) {
+                message = format!("`{key}`: {message}");
+            }
+        }
+        ConfigError {
+            origin: origin.to_string(),
+            line,
+            message,
+        }
+    })?;
+    let invalid = |message: String| ConfigError {
+        origin: origin.to_string(),
+        line: None,
+        message,
+    };
+    let servers = match file.servers {
+        None => None,
+        Some(n) if (1..=MAX_SERVERS as u64).contains(&n) => Some(n as u32),
+        Some(n) => return Err(invalid(format!("`servers` must be 1 to {MAX_SERVERS}, not {n}"))),
+    };
+    let fleet = FleetParams::default().patched(&FleetPatch {
+        resolution: file.resolution,
+        datacenters: file.datacenters,
+        roles: file.roles,
+    });
+    validate(&fleet).map_err(invalid)?;
+    Ok(FileSettings {
+        servers,
+        seed: file.seed,
+        fleet,
+    })
+}
+
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let content = text.lines().nth(line - 1)?;
+    let (key, _) = content.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.starts_with('#')).then(|| key.to_string())
+}
+
+/// Checks what the model relies on; the message names the key.
+pub fn validate(p: &FleetParams) -> Result<(), String> {
+    if p.resolution.as_millis() < 1 {
+        return Err("`resolution` must be at least 1ms".into());
+    }
+    if p.datacenters.is_empty() {
+        return Err("`datacenters` must name at least one datacenter".into());
+    }
+    for (i, dc) in p.datacenters.iter().enumerate() {
+        if dc.is_empty() {
+            return Err("`datacenters` has an empty name".into());
+        }
+        if p.datacenters[..i].contains(dc) {
+            return Err(format!("`datacenters` names `{dc}` twice"));
+        }
+    }
+    let total: f64 = Role::ALL.iter().map(|&r| p.roles.get(r).weight).sum();
+    if !(total > 0.0) {
+        return Err("the roles' weights are all zero: at least one role needs a weight above 0".into());
+    }
+    for role in Role::ALL {
+        validate_role(p.roles.get(role)).map_err(|e| format!("`roles.{}.{e}", role.name()))?;
+    }
+    Ok(())
+}
+
+fn range(key: &str, value: f64, low: f64, high: f64) -> Result<(), String> {
+    if value.is_finite() && (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{key}` must be {low} to {high}, not {value}"))
+    }
+}
+
+fn positive(key: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key}` must be above 0, not {value}"))
+    }
+}
+
+fn non_negative(key: &str, value: f64) -> Result<(), String> {
+    range(key, value, 0.0, f64::MAX)
+}
+
+fn validate_walk(key: &str, w: &WalkParams) -> Result<(), String> {
+    non_negative(&format!("{key}.stddev"), w.stddev)?;
+    positive(&format!("{key}.reversion"), w.reversion.as_secs_f64())?;
+    if !(w.min <= w.mean && w.mean <= w.max) {
+        return Err(format!(
+            "{key}` must have min <= mean <= max, not {} <= {} <= {}",
+            w.min, w.mean, w.max
+        ));
+    }
+    Ok(())
+}
+
+fn validate_role(r: &RoleParams) -> Result<(), String> {
+    non_negative("weight", r.weight)?;
+    non_negative("traffic.rps", r.traffic.rps)?;
+    range("traffic.daily_amplitude", r.traffic.daily_amplitude, 0.0, 1.0)?;
+    range("traffic.peak_hour", r.traffic.peak_hour, 0.0, 24.0)?;
+    validate_walk("traffic.load", &r.traffic.load)?;
+    if r.traffic.load.min < 0.0 {
+        return Err(format!("traffic.load.min` must be 0 or more, not {}", r.traffic.load.min));
+    }
+    range("cpu.idle", r.cpu.idle, 0.0, 100.0)?;
+    positive("cpu.saturation_rps", r.cpu.saturation_rps)?;
+    validate_walk("cpu.noise", &r.cpu.noise)?;
+    positive("latency.base_ms", r.latency.base_ms)?;
+    positive("latency.spread", r.latency.spread)?;
+    validate_walk("latency.noise", &r.latency.noise)?;
+    range("errors.server_error_pct", r.errors.server_error_pct, 0.0, 100.0)?;
+    range("errors.saturation_error_pct", r.errors.saturation_error_pct, 0.0, 100.0)?;
+    range("errors.client_error_pct", r.errors.client_error_pct, 0.0, 100.0)?;
+    validate_walk("errors.noise", &r.errors.noise)?;
+    range("memory.base", r.memory.base, 0.0, 100.0)?;
+    non_negative("memory.leak_per_hour", r.memory.leak_per_hour)?;
+    range("memory.restart_at", r.memory.restart_at, 0.0, 100.0)?;
+    validate_walk("memory.noise", &r.memory.noise)?;
+    range("disk.base", r.disk.base, 0.0, 100.0)?;
+    non_negative("disk.fill_per_day", r.disk.fill_per_day)?;
+    positive("disk.rotate_every", r.disk.rotate_every.as_secs_f64())?;
+    validate_walk("disk.noise", &r.disk.noise)?;
+    non_negative("network.base_bps", r.network.base_bps)?;
+    non_negative("network.request_bytes", r.network.request_bytes)?;
+    non_negative("network.response_bytes", r.network.response_bytes)?;
+    positive("lifecycle.reboot_every", r.lifecycle.reboot_every.as_secs_f64())?;
+    positive("lifecycle.mttr", r.lifecycle.mttr.as_secs_f64())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(parse("", "f.toml"), Ok(FileSettings::default()));
+    }
+
+    #[test]
+    fn keys_override_defaults_and_leave_the_rest() {
+        let s = parse(
+            "servers = 25\nseed = 9\n[roles.db.cpu]\nidle = 12.5\n[roles.web.cpu.noise]\nstddev = 1\n",
+            "f.toml",
+        )
+        .unwrap();
+        assert_eq!(s.servers, Some(25));
+        assert_eq!(s.seed, Some(9));
+        let d = FleetParams::default();
+        assert_eq!(s.fleet.roles.db.cpu.idle, 12.5);
+        assert_eq!(s.fleet.roles.db.cpu.saturation_rps, d.roles.db.cpu.saturation_rps);
+        assert_eq!(s.fleet.roles.web.cpu.noise.stddev, 1.0);
+        assert_eq!(s.fleet.roles.web.cpu.noise.reversion, d.roles.web.cpu.noise.reversion);
+        assert_eq!(s.fleet.roles.api, d.roles.api);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse("servers = 3\n\n[roles.web.cpu]\nidel = 3\n", "fleet.toml").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(e.to_string().starts_with("fleet.toml:4: "), "{e}");
+        assert!(e.message.contains("idel"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = parse("[roles.api.traffic]\nrps = \"lots\"\n", "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("`rps`"), "{e}");
+    }
+
+    #[test]
+    fn bad_durations_and_values_are_named() {
+        let e = parse("resolution = \"soon\"\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("not a duration"), "{e}");
+        let e = parse("servers = 0\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("`servers`"), "{e}");
+        let e = parse("[roles.web.cpu]\nidle = 120\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("roles.web.cpu.idle"), "{e}");
+        let e = parse("[roles.db.memory.noise]\nmin = 10\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("roles.db.memory.noise"), "{e}");
+        let e = parse("datacenters = []\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("datacenters"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_config_is_the_defaults() {
+        let text = include_str!("../config/fleet.toml");
+        let s = parse(text, "config/fleet.toml").unwrap();
+        assert_eq!(s.fleet, FleetParams::default(), "config/fleet.toml drifted from the built-in defaults");
+        assert_eq!(s.servers, Some(10));
+    }
+}

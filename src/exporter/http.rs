@@ -1,0 +1,131 @@
+//! The HTTP side: `/metrics`, a landing page, health and readiness, 404 elsewhere.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::Shared;
+use crate::exposition::{self, encode_fleet};
+
+/// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
+/// connection per target, so this only bounds misbehaving clients.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// How long shutdown waits for scrapes in flight.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Serves HTTP on `listener` until `shutdown` completes, then drains for at most `DRAIN`.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let body_hint = Arc::new(AtomicUsize::new(64 * 1024));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let shared = shared.clone();
+        let body_hint = body_hint.clone();
+        let service = service_fn(move |req| {
+            let response = respond(&shared, &body_hint, &req);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let connection = http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN) => {}
+    }
+    Ok(())
+}
+
+fn respond(shared: &Shared, body_hint: &AtomicUsize, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n");
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let frame = shared.latest();
+            let mut body = Vec::with_capacity(body_hint.load(Ordering::Relaxed));
+            encode_fleet(&mut body, &frame, &shared.labels);
+            shared.telemetry.encode_into(&mut body);
+            body_hint.store(body.len() + body.len() / 8, Ordering::Relaxed);
+            with_type(StatusCode::OK, exposition::CONTENT_TYPE, body)
+        }
+        "/" => with_type(StatusCode::OK, "text/html; charset=utf-8", landing_page(shared).into_bytes()),
+        "/-/healthy" => text(StatusCode::OK, "fleetsim is healthy.\n"),
+        "/-/ready" => text(StatusCode::OK, "fleetsim is ready.\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found: see / for what is served\n"),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    with_type(status, "text/plain; charset=utf-8", body.as_bytes().to_vec())
+}
+
+fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn landing_page(shared: &Shared) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>fleetsim</title></head>
+<body>
+<h1>fleetsim</h1>
+<p>A simulated fleet of {servers} servers, version {version}.</p>
+<ul>
+<li><a href="/metrics">/metrics</a>: the fleet's series, for Prometheus</li>
+<li><a href="/-/healthy">/-/healthy</a> and <a href="/-/ready">/-/ready</a></li>
+</ul>
+</body>
+</html>
+"#,
+        servers = shared.labels.len(),
+        version = env!("CARGO_PKG_VERSION"),
+    )
+}

@@ -1,0 +1,64 @@
+//! The exporter's own series (`fleetsim_*`) and the standard `process_*` series, through
+//! the `prometheus` client library: few series, so its objects cost nothing here.
+
+use std::time::Duration;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+pub struct Telemetry {
+    registry: Registry,
+    tick_duration: Histogram,
+    servers_up: IntGauge,
+    scrapes: IntCounter,
+}
+
+impl Telemetry {
+    pub fn new(servers: u32) -> Telemetry {
+        let registry = Registry::new();
+        let build = IntGaugeVec::new(
+            Opts::new("fleetsim_build_info", "fleetsim's version; always 1."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let simulated = IntGauge::new("fleetsim_servers", "Servers simulated by this process.").expect("valid metric");
+        simulated.set(servers as i64);
+        let servers_up = IntGauge::new("fleetsim_servers_up", "Simulated servers up at the last tick.").expect("valid metric");
+        let tick_duration = Histogram::with_opts(
+            HistogramOpts::new("fleetsim_tick_duration_seconds", "Time to move the fleet to the current instant, seconds.")
+                .buckets(vec![1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0]),
+        )
+        .expect("valid metric");
+        let scrapes = IntCounter::new("fleetsim_scrapes_total", "Scrapes of /metrics served (count).").expect("valid metric");
+        for c in [
+            Box::new(build) as Box<dyn prometheus::core::Collector>,
+            Box::new(simulated),
+            Box::new(servers_up.clone()),
+            Box::new(tick_duration.clone()),
+            Box::new(scrapes.clone()),
+        ] {
+            registry.register(c).expect("names are unique");
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        }
+        Telemetry {
+            registry,
+            tick_duration,
+            servers_up,
+            scrapes,
+        }
+    }
+
+    pub fn observe_tick(&self, took: Duration, up: usize) {
+        self.tick_duration.observe(took.as_secs_f64());
+        self.servers_up.set(up as i64);
+    }
+
+    /// Counts a scrape and appends the exporter's own series.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        self.scrapes.inc();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), out);
+    }
+}

@@ -1,0 +1,7 @@
+//! The Prometheus text exposition (format 0.0.4) of the fleet's series, written straight
+//! from the model's arrays: each server's label text is rendered once, and a scrape only
+//! copies bytes and formats numbers.
+
+mod text;
+
+pub use text::{CONTENT_TYPE, FleetLabels, encode_fleet};

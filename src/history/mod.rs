@@ -1,0 +1,84 @@
+//! `generate`: the fleet's history, from the same model and timeline as the live exporter.
+
+mod csv;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{self, FleetSettings, GenerateArgs};
+use crate::error::{Error, Result};
+use crate::exporter::unix_now_ms;
+use crate::model::{self, Timeline};
+
+pub use self::csv::{HEADER, write_csv};
+
+/// `fleetsim generate`.
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let settings = args.fleet.resolve()?;
+    let (start, end) = cli::history_range(&args, unix_now_ms())?;
+    let step = args.step.as_millis() as i64;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(signal, interrupted.clone());
+    }
+    let rows = write_file(&args.out, &settings, start, end, step, &interrupted)?;
+    eprintln!("fleetsim: wrote {rows} rows to {}", args.out.display());
+    Ok(())
+}
+
+/// The instants of a history: `start`, `start + step`, ... before `end`.
+pub fn instants(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
+    (0..).map(move |i| start + i * step).take_while(move |&t| t < end)
+}
+
+/// Writes the history to a temporary file beside `out`, then renames it into place, so the
+/// file appears whole or not at all.
+pub fn write_file(
+    out: &Path,
+    settings: &FleetSettings,
+    start: i64,
+    end: i64,
+    step: i64,
+    interrupted: &AtomicBool,
+) -> Result<u64> {
+    let cannot = |what: &str, e: std::io::Error| Error::Runtime(format!("cannot {what} {}: {e}", out.display()));
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Runtime(format!("cannot create the folder {}: {e}", dir.display())))?;
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| cannot("write", e))?;
+
+    let timestamps = ((end - start) + step - 1) / step;
+    let total = timestamps as u64 * settings.servers as u64;
+    let progress = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {percent:>3}% {human_pos}/{human_len} rows, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let members = model::members(&settings.params, settings.servers, 0..settings.servers);
+    let mut timeline = Timeline::new(&settings.params, settings.seed, members, start);
+    let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
+    let rows = write_csv(file, &mut timeline, instants(start, end, step), |n| {
+        progress.inc(n);
+        !interrupted.load(Ordering::Relaxed)
+    })
+    .map_err(|e| cannot("write", e))?;
+    progress.finish_and_clear();
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(Error::Runtime(format!("interrupted: {} was not written", out.display())));
+    }
+    temp.as_file().sync_all().map_err(|e| cannot("write", e))?;
+    temp.persist(out).map_err(|e| cannot("write", e.error))?;
+    Ok(rows)
+}

@@ -1,0 +1,177 @@
+//! The real exporter binary, scraped over loopback.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Exporter, Sample, parse_exposition, promtool};
+
+const FAMILIES: [&str; 10] = [
+    "app_cpu_usage",
+    "app_memory_usage",
+    "app_disk_usage",
+    "app_requests_per_second",
+    "app_requests_total",
+    "app_request_duration_seconds",
+    "app_network_receive_bytes_total",
+    "app_network_transmit_bytes_total",
+    "app_server_up",
+    "app_last_deploy_timestamp_seconds",
+];
+
+fn by_series(samples: &[Sample]) -> BTreeMap<String, f64> {
+    samples
+        .iter()
+        .map(|s| (format!("{}{:?}", s.name, s.labels), s.value))
+        .collect()
+}
+
+#[test]
+fn serves_every_series_for_every_server_with_help_and_type() {
+    let exporter = Exporter::start(&["--servers", "10", "--seed", "3"]);
+    let r = exporter.get("/metrics");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    for family in FAMILIES {
+        assert!(r.body.contains(&format!("# HELP {family} ")), "no HELP for {family}");
+        assert!(r.body.contains(&format!("# TYPE {family} ")), "no TYPE for {family}");
+    }
+    let samples = parse_exposition(&r.body);
+    let app: Vec<&Sample> = samples.iter().filter(|s| s.name.starts_with("app_")).collect();
+    let servers: BTreeSet<&str> = app.iter().map(|s| s.labels["server"].as_str()).collect();
+    let expected: BTreeSet<String> = (1..=10).map(|i| format!("srv-{i:02}")).collect();
+    assert_eq!(servers, expected.iter().map(String::as_str).collect());
+    for s in &app {
+        assert!(s.labels.contains_key("dc") && s.labels.contains_key("role"), "{s:?}");
+        assert!(s.value.is_finite(), "{s:?}");
+    }
+    let up: Vec<&&Sample> = app.iter().filter(|s| s.name == "app_server_up").collect();
+    assert_eq!(up.len(), 10);
+    for s in &app {
+        match s.name.as_str() {
+            "app_cpu_usage" | "app_memory_usage" | "app_disk_usage" => {
+                assert!((0.0..=100.0).contains(&s.value), "{s:?}")
+            }
+            "app_server_up" => assert!(s.value == 0.0 || s.value == 1.0),
+            _ => assert!(s.value >= 0.0, "{s:?}"),
+        }
+    }
+    let statuses: BTreeSet<&str> = app
+        .iter()
+        .filter(|s| s.name == "app_requests_total")
+        .map(|s| s.labels["status"].as_str())
+        .collect();
+    assert_eq!(statuses, BTreeSet::from(["2xx", "4xx", "5xx"]));
+    let les: BTreeSet<&str> = app
+        .iter()
+        .filter(|s| s.name == "app_request_duration_seconds_bucket")
+        .map(|s| s.labels["le"].as_str())
+        .collect();
+    assert_eq!(les.len(), 12, "{les:?}");
+    for own in ["fleetsim_build_info", "fleetsim_servers", "fleetsim_tick_duration_seconds_count", "process_resident_memory_bytes"] {
+        assert!(samples.iter().any(|s| s.name == own), "no {own}");
+    }
+    let servers = samples.iter().find(|s| s.name == "fleetsim_servers").unwrap();
+    assert_eq!(servers.value, 10.0);
+}
+
+#[test]
+fn values_move_between_scrapes_and_counters_never_go_down() {
+    let exporter = Exporter::start(&["--servers", "10", "--tick", "200ms"]);
+    let first = by_series(&parse_exposition(&exporter.get("/metrics").body));
+    std::thread::sleep(Duration::from_millis(1_300));
+    let second = by_series(&parse_exposition(&exporter.get("/metrics").body));
+    let moved = first
+        .iter()
+        .filter(|(k, _)| k.starts_with("app_cpu_usage"))
+        .filter(|(k, v)| second.get(*k).is_some_and(|w| w != *v))
+        .count();
+    assert!(moved >= 5, "only {moved} CPU series moved");
+    for (key, before) in &first {
+        let counter = key.starts_with("app_requests_total")
+            || key.starts_with("app_network_")
+            || key.starts_with("app_request_duration_seconds_");
+        if let (true, Some(after)) = (counter, second.get(key)) {
+            assert!(after >= before, "{key} went down: {before} -> {after}");
+        }
+    }
+}
+
+#[test]
+fn promtool_finds_nothing_to_complain_about() {
+    let exporter = Exporter::start(&["--servers", "12"]);
+    let body = exporter.get("/metrics").body;
+    let mut child = promtool()
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (the test command installs it)");
+    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}");
+}
+
+#[test]
+fn landing_page_health_and_404() {
+    let exporter = Exporter::start(&["--servers", "2"]);
+    let home = exporter.get("/");
+    assert_eq!(home.status, 200);
+    assert!(home.header("content-type").unwrap().starts_with("text/html"));
+    assert!(home.body.contains("href=\"/metrics\""));
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+    assert_eq!(exporter.get("/-/ready").status, 200);
+    assert_eq!(exporter.get("/nope").status, 404);
+    assert_eq!(exporter.get("/metrics/extra").status, 404);
+}
+
+#[test]
+fn stops_cleanly_within_a_second_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let mut exporter = Exporter::start(&["--servers", "3"]);
+        assert_eq!(exporter.get("/-/ready").status, 200);
+        exporter.signal(signal);
+        let status = exporter.wait_exit(Duration::from_secs(1));
+        let status = status.unwrap_or_else(|| panic!("still running 1s after SIG{signal}"));
+        assert!(status.success(), "SIG{signal}: {status}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_one_line_and_exit_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = common::run(&["exporter", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("fleetsim: cannot listen on ") && err.contains("in use"), "{err}");
+}
+
+#[test]
+fn down_servers_show_only_their_up_series() {
+    // Short failures and long repairs: most servers are down at any time.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fleet.toml");
+    let mut text = String::new();
+    for role in ["web", "api", "db", "cache", "worker"] {
+        text.push_str(&format!("[roles.{role}.lifecycle]\nmtbf = \"1h\"\nmttr = \"3h\"\n"));
+    }
+    std::fs::write(&config, text).unwrap();
+    let exporter = Exporter::start(&["--servers", "20", "--config", config.to_str().unwrap()]);
+    let samples = parse_exposition(&exporter.get("/metrics").body);
+    let down: BTreeSet<String> = samples
+        .iter()
+        .filter(|s| s.name == "app_server_up" && s.value == 0.0)
+        .map(|s| s.labels["server"].clone())
+        .collect();
+    assert!(!down.is_empty(), "no server down with mtbf 1h, mttr 3h");
+    for s in samples.iter().filter(|s| s.name.starts_with("app_") && s.name != "app_server_up") {
+        assert!(!down.contains(&s.labels["server"]), "down server has {s:?}");
+    }
+}
