@@ -46,7 +46,12 @@ pub struct ExporterArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
     /// Address to listen on (`:8000` means every interface)
-    #[arg(long, visible_alias = "web.listen-address", value_name = "ADDR", default_value = "0.0.0.0:8000")]
+    #[arg(
+        long,
+        visible_alias = "web.listen-address",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:8000"
+    )]
     pub listen: String,
     /// How often the served values are refreshed
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::parse_positive_duration)]
@@ -153,6 +158,9 @@ where
 /// clap's error as one line: its first line, without the "error: " prefix.
 pub fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
     first.trim_start_matches("error: ").trim().to_string()
 }

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::model::Role;
 use crate::model::params::{
     FleetParams, FleetPatch, Patchable, RoleParams, RolesPatch, WalkParams,
 };
-use crate::model::Role;
 use crate::units::Humane;
 
 /// The most servers one process simulates.
@@ -46,21 +46,11 @@ struct FileConfig {
 }
 
 /// What a config file says, over the defaults.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileSettings {
     pub servers: Option<u32>,
     pub seed: Option<u64>,
     pub fleet: FleetParams,
-}
-
-impl Default for FileSettings {
-    fn default() -> Self {
-        FileSettings {
-            servers: None,
-            seed: None,
-            fleet: FleetParams::default(),
-        }
-    }
 }
 
 /// Reads and validates a config file.
@@ -77,13 +67,15 @@ pub fn load(path: &Path) -> Result<FileSettings, ConfigError> {
 /// Parses and validates config text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let mut message = e.message().trim().replace('\n', " ");
         // Type errors name the value, not the key: name the key from the line.
-        if let Some(key) = line.and_then(|l| key_on_line(text, l)) {
-            if !message.contains(&format!("`{key}`")) {
-                message = format!("`{key}`: {message}");
-            }
+        if let Some(key) = line.and_then(|l| key_on_line(text, l))
+            && !message.contains(&format!("`{key}`"))
+        {
+            message = format!("`{key}`: {message}");
         }
         ConfigError {
             origin: origin.to_string(),
@@ -99,7 +91,11 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     let servers = match file.servers {
         None => None,
         Some(n) if (1..=MAX_SERVERS as u64).contains(&n) => Some(n as u32),
-        Some(n) => return Err(invalid(format!("`servers` must be 1 to {MAX_SERVERS}, not {n}"))),
+        Some(n) => {
+            return Err(invalid(format!(
+                "`servers` must be 1 to {MAX_SERVERS}, not {n}"
+            )));
+        }
     };
     let fleet = FleetParams::default().patched(&FleetPatch {
         resolution: file.resolution,
@@ -138,8 +134,10 @@ pub fn validate(p: &FleetParams) -> Result<(), String> {
         }
     }
     let total: f64 = Role::ALL.iter().map(|&r| p.roles.get(r).weight).sum();
-    if !(total > 0.0) {
-        return Err("the roles' weights are all zero: at least one role needs a weight above 0".into());
+    if total.is_nan() || total <= 0.0 {
+        return Err(
+            "the roles' weights are all zero: at least one role needs a weight above 0".into(),
+        );
     }
     for role in Role::ALL {
         validate_role(p.roles.get(role)).map_err(|e| format!("`roles.{}.{e}", role.name()))?;
@@ -182,11 +180,19 @@ fn validate_walk(key: &str, w: &WalkParams) -> Result<(), String> {
 fn validate_role(r: &RoleParams) -> Result<(), String> {
     non_negative("weight", r.weight)?;
     non_negative("traffic.rps", r.traffic.rps)?;
-    range("traffic.daily_amplitude", r.traffic.daily_amplitude, 0.0, 1.0)?;
+    range(
+        "traffic.daily_amplitude",
+        r.traffic.daily_amplitude,
+        0.0,
+        1.0,
+    )?;
     range("traffic.peak_hour", r.traffic.peak_hour, 0.0, 24.0)?;
     validate_walk("traffic.load", &r.traffic.load)?;
     if r.traffic.load.min < 0.0 {
-        return Err(format!("traffic.load.min` must be 0 or more, not {}", r.traffic.load.min));
+        return Err(format!(
+            "traffic.load.min` must be 0 or more, not {}",
+            r.traffic.load.min
+        ));
     }
     range("cpu.idle", r.cpu.idle, 0.0, 100.0)?;
     positive("cpu.saturation_rps", r.cpu.saturation_rps)?;
@@ -194,9 +200,24 @@ fn validate_role(r: &RoleParams) -> Result<(), String> {
     positive("latency.base_ms", r.latency.base_ms)?;
     positive("latency.spread", r.latency.spread)?;
     validate_walk("latency.noise", &r.latency.noise)?;
-    range("errors.server_error_pct", r.errors.server_error_pct, 0.0, 100.0)?;
-    range("errors.saturation_error_pct", r.errors.saturation_error_pct, 0.0, 100.0)?;
-    range("errors.client_error_pct", r.errors.client_error_pct, 0.0, 100.0)?;
+    range(
+        "errors.server_error_pct",
+        r.errors.server_error_pct,
+        0.0,
+        100.0,
+    )?;
+    range(
+        "errors.saturation_error_pct",
+        r.errors.saturation_error_pct,
+        0.0,
+        100.0,
+    )?;
+    range(
+        "errors.client_error_pct",
+        r.errors.client_error_pct,
+        0.0,
+        100.0,
+    )?;
     validate_walk("errors.noise", &r.errors.noise)?;
     range("memory.base", r.memory.base, 0.0, 100.0)?;
     non_negative("memory.leak_per_hour", r.memory.leak_per_hour)?;
@@ -209,7 +230,10 @@ fn validate_role(r: &RoleParams) -> Result<(), String> {
     non_negative("network.base_bps", r.network.base_bps)?;
     non_negative("network.request_bytes", r.network.request_bytes)?;
     non_negative("network.response_bytes", r.network.response_bytes)?;
-    positive("lifecycle.reboot_every", r.lifecycle.reboot_every.as_secs_f64())?;
+    positive(
+        "lifecycle.reboot_every",
+        r.lifecycle.reboot_every.as_secs_f64(),
+    )?;
     positive("lifecycle.mttr", r.lifecycle.mttr.as_secs_f64())?;
     Ok(())
 }
@@ -234,9 +258,15 @@ mod tests {
         assert_eq!(s.seed, Some(9));
         let d = FleetParams::default();
         assert_eq!(s.fleet.roles.db.cpu.idle, 12.5);
-        assert_eq!(s.fleet.roles.db.cpu.saturation_rps, d.roles.db.cpu.saturation_rps);
+        assert_eq!(
+            s.fleet.roles.db.cpu.saturation_rps,
+            d.roles.db.cpu.saturation_rps
+        );
         assert_eq!(s.fleet.roles.web.cpu.noise.stddev, 1.0);
-        assert_eq!(s.fleet.roles.web.cpu.noise.reversion, d.roles.web.cpu.noise.reversion);
+        assert_eq!(
+            s.fleet.roles.web.cpu.noise.reversion,
+            d.roles.web.cpu.noise.reversion
+        );
         assert_eq!(s.fleet.roles.api, d.roles.api);
     }
 
@@ -273,7 +303,11 @@ mod tests {
     fn the_shipped_config_is_the_defaults() {
         let text = include_str!("../config/fleet.toml");
         let s = parse(text, "config/fleet.toml").unwrap();
-        assert_eq!(s.fleet, FleetParams::default(), "config/fleet.toml drifted from the built-in defaults");
+        assert_eq!(
+            s.fleet,
+            FleetParams::default(),
+            "config/fleet.toml drifted from the built-in defaults"
+        );
         assert_eq!(s.servers, Some(10));
     }
 }

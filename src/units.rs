@@ -31,7 +31,9 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 pub fn parse_instant(text: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e}); write it like 2026-11-24T12:00:00Z"))
+        .map_err(|e| {
+            format!("`{text}` is not an RFC 3339 time ({e}); write it like 2026-11-24T12:00:00Z")
+        })
 }
 
 /// Formats unix milliseconds as RFC 3339 UTC, to the second when the time is whole.
@@ -76,7 +78,11 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
         assert!(parse_duration("-1s").unwrap_err().contains("negative"));
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_positive_duration("0s").unwrap_err().contains("zero"));
     }
 

@@ -28,20 +28,42 @@ fn zero_servers_is_a_usage_error() {
 fn zero_or_negative_steps_and_ticks_are_usage_errors() {
     fails(run(&["generate", "--step", "0s"]), 2, &["--step", "zero"]);
     fails(run(&["generate", "--step=-1m"]), 2, &["--step", "negative"]);
-    fails(run(&["generate", "--step", "often"]), 2, &["--step", "not a duration"]);
+    fails(
+        run(&["generate", "--step", "often"]),
+        2,
+        &["--step", "not a duration"],
+    );
     fails(run(&["exporter", "--tick", "0ms"]), 2, &["--tick", "zero"]);
 }
 
 #[test]
 fn end_before_start_is_a_usage_error() {
     fails(
-        run(&["generate", "--start", "2026-11-24T12:00:00Z", "--end", "2026-11-24T11:00:00Z"]),
+        run(&[
+            "generate",
+            "--start",
+            "2026-11-24T12:00:00Z",
+            "--end",
+            "2026-11-24T11:00:00Z",
+        ]),
         2,
         &["--end", "after", "--start"],
     );
-    fails(run(&["generate", "--start", "yesterday"]), 2, &["--start", "RFC 3339"]);
     fails(
-        run(&["generate", "--start", "2026-11-24T00:00:00Z", "--end", "2026-11-25T00:00:00Z", "--duration", "1d"]),
+        run(&["generate", "--start", "yesterday"]),
+        2,
+        &["--start", "RFC 3339"],
+    );
+    fails(
+        run(&[
+            "generate",
+            "--start",
+            "2026-11-24T00:00:00Z",
+            "--end",
+            "2026-11-25T00:00:00Z",
+            "--duration",
+            "1d",
+        ]),
         2,
         &["--duration"],
     );
@@ -51,7 +73,11 @@ fn end_before_start_is_a_usage_error() {
 fn unknown_subcommands_and_flags_are_usage_errors() {
     fails(run(&["explode"]), 2, &["explode"]);
     fails(run(&["exporter", "--serverz", "3"]), 2, &["--serverz"]);
-    fails(run(&["exporter", "--listen", "not an address"]), 2, &["--listen"]);
+    fails(
+        run(&["exporter", "--listen", "not an address"]),
+        2,
+        &["--listen"],
+    );
 }
 
 #[test]
@@ -62,12 +88,28 @@ fn help_and_version_succeed() {
     assert!(text.contains("exporter") && text.contains("generate"));
     let out = run(&["exporter", "--help"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--servers", "--config", "--listen", "--seed", "--tick", "--log-level"] {
+    for flag in [
+        "--servers",
+        "--config",
+        "--listen",
+        "--seed",
+        "--tick",
+        "--log-level",
+    ] {
         assert!(text.contains(flag), "exporter --help lacks {flag}");
     }
     let out = run(&["generate", "--help"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--out", "--servers", "--config", "--seed", "--start", "--end", "--duration", "--step"] {
+    for flag in [
+        "--out",
+        "--servers",
+        "--config",
+        "--seed",
+        "--start",
+        "--end",
+        "--duration",
+        "--step",
+    ] {
         assert!(text.contains(flag), "generate --help lacks {flag}");
     }
     assert!(run(&["--version"]).status.success());
@@ -84,23 +126,47 @@ fn config_file(text: &str) -> (tempfile::TempDir, String) {
 #[test]
 fn unknown_config_key_names_file_line_and_key() {
     let (_dir, path) = config_file("servers = 4\n\n[roles.web.cpu]\nidel = 3\n");
-    fails(run(&["exporter", "--config", &path]), 2, &[&format!("{path}:4:"), "idel"]);
-    fails(run(&["generate", "--config", &path]), 2, &[&format!("{path}:4:"), "idel"]);
+    fails(
+        run(&["exporter", "--config", &path]),
+        2,
+        &[&format!("{path}:4:"), "idel"],
+    );
+    fails(
+        run(&["generate", "--config", &path]),
+        2,
+        &[&format!("{path}:4:"), "idel"],
+    );
 }
 
 #[test]
 fn malformed_config_names_file_and_line() {
     let (_dir, path) = config_file("servers = 4\nseed = = 3\n");
-    fails(run(&["generate", "--config", &path]), 2, &[&format!("{path}:2:")]);
+    fails(
+        run(&["generate", "--config", &path]),
+        2,
+        &[&format!("{path}:2:")],
+    );
     let (_dir, path) = config_file("[roles.db.memory]\nbase = \"half\"\n");
-    fails(run(&["generate", "--config", &path]), 2, &[&format!("{path}:2:"), "base"]);
+    fails(
+        run(&["generate", "--config", &path]),
+        2,
+        &[&format!("{path}:2:"), "base"],
+    );
     let (_dir, path) = config_file("[roles.db.memory]\nbase = 140\n");
-    fails(run(&["generate", "--config", &path]), 2, &[&path, "roles.db.memory.base"]);
+    fails(
+        run(&["generate", "--config", &path]),
+        2,
+        &[&path, "roles.db.memory.base"],
+    );
 }
 
 #[test]
 fn missing_config_file_is_named() {
-    fails(run(&["generate", "--config", "/nonexistent/fleet.toml"]), 2, &["/nonexistent/fleet.toml", "cannot read"]);
+    fails(
+        run(&["generate", "--config", "/nonexistent/fleet.toml"]),
+        2,
+        &["/nonexistent/fleet.toml", "cannot read"],
+    );
 }
 
 #[test]
@@ -110,11 +176,31 @@ fn unwritable_output_is_one_line_exit_1_and_leaves_nothing() {
     let blocker = dir.path().join("blocker");
     std::fs::write(&blocker, "x").unwrap();
     let out = blocker.join("m.csv");
-    fails(run(&["generate", "--duration", "1h", "--out", out.to_str().unwrap()]), 1, &["blocker"]);
+    fails(
+        run(&[
+            "generate",
+            "--duration",
+            "1h",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        1,
+        &["blocker"],
+    );
     // A folder where the file should go: the rename fails, the temporary file is removed.
     let target = dir.path().join("taken.csv");
     std::fs::create_dir(&target).unwrap();
-    fails(run(&["generate", "--duration", "1h", "--out", target.to_str().unwrap()]), 1, &["taken.csv"]);
+    fails(
+        run(&[
+            "generate",
+            "--duration",
+            "1h",
+            "--out",
+            target.to_str().unwrap(),
+        ]),
+        1,
+        &["taken.csv"],
+    );
     let mut left: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

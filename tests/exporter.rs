@@ -34,18 +34,34 @@ fn serves_every_series_for_every_server_with_help_and_type() {
     let exporter = Exporter::start(&["--servers", "10", "--seed", "3"]);
     let r = exporter.get("/metrics");
     assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     for family in FAMILIES {
-        assert!(r.body.contains(&format!("# HELP {family} ")), "no HELP for {family}");
-        assert!(r.body.contains(&format!("# TYPE {family} ")), "no TYPE for {family}");
+        assert!(
+            r.body.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}"
+        );
+        assert!(
+            r.body.contains(&format!("# TYPE {family} ")),
+            "no TYPE for {family}"
+        );
     }
     let samples = parse_exposition(&r.body);
-    let app: Vec<&Sample> = samples.iter().filter(|s| s.name.starts_with("app_")).collect();
+    let app: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name.starts_with("app_"))
+        .collect();
     let servers: BTreeSet<&str> = app.iter().map(|s| s.labels["server"].as_str()).collect();
     let expected: BTreeSet<String> = (1..=10).map(|i| format!("srv-{i:02}")).collect();
     assert_eq!(servers, expected.iter().map(String::as_str).collect());
     for s in &app {
-        assert!(s.labels.contains_key("dc") && s.labels.contains_key("role"), "{s:?}");
+        assert!(
+            s.labels.contains_key("dc") && s.labels.contains_key("role"),
+            "{s:?}"
+        );
         assert!(s.value.is_finite(), "{s:?}");
     }
     let up: Vec<&&Sample> = app.iter().filter(|s| s.name == "app_server_up").collect();
@@ -71,10 +87,18 @@ fn serves_every_series_for_every_server_with_help_and_type() {
         .map(|s| s.labels["le"].as_str())
         .collect();
     assert_eq!(les.len(), 12, "{les:?}");
-    for own in ["fleetsim_build_info", "fleetsim_servers", "fleetsim_tick_duration_seconds_count", "process_resident_memory_bytes"] {
+    for own in [
+        "fleetsim_build_info",
+        "fleetsim_servers",
+        "fleetsim_tick_duration_seconds_count",
+        "process_resident_memory_bytes",
+    ] {
         assert!(samples.iter().any(|s| s.name == own), "no {own}");
     }
-    let servers = samples.iter().find(|s| s.name == "fleetsim_servers").unwrap();
+    let servers = samples
+        .iter()
+        .find(|s| s.name == "fleetsim_servers")
+        .unwrap();
     assert_eq!(servers.value, 10.0);
 }
 
@@ -111,10 +135,22 @@ fn promtool_finds_nothing_to_complain_about() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed (the test command installs it)");
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
 }
 
 #[test]
@@ -122,7 +158,11 @@ fn landing_page_health_and_404() {
     let exporter = Exporter::start(&["--servers", "2"]);
     let home = exporter.get("/");
     assert_eq!(home.status, 200);
-    assert!(home.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        home.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(home.body.contains("href=\"/metrics\""));
     assert_eq!(exporter.get("/-/healthy").status, 200);
     assert_eq!(exporter.get("/-/ready").status, 200);
@@ -150,7 +190,10 @@ fn a_port_in_use_is_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("fleetsim: cannot listen on ") && err.contains("in use"), "{err}");
+    assert!(
+        err.starts_with("fleetsim: cannot listen on ") && err.contains("in use"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -160,7 +203,9 @@ fn down_servers_show_only_their_up_series() {
     let config = dir.path().join("fleet.toml");
     let mut text = String::new();
     for role in ["web", "api", "db", "cache", "worker"] {
-        text.push_str(&format!("[roles.{role}.lifecycle]\nmtbf = \"1h\"\nmttr = \"3h\"\n"));
+        text.push_str(&format!(
+            "[roles.{role}.lifecycle]\nmtbf = \"1h\"\nmttr = \"3h\"\n"
+        ));
     }
     std::fs::write(&config, text).unwrap();
     let exporter = Exporter::start(&["--servers", "20", "--config", config.to_str().unwrap()]);
@@ -171,7 +216,10 @@ fn down_servers_show_only_their_up_series() {
         .map(|s| s.labels["server"].clone())
         .collect();
     assert!(!down.is_empty(), "no server down with mtbf 1h, mttr 3h");
-    for s in samples.iter().filter(|s| s.name.starts_with("app_") && s.name != "app_server_up") {
+    for s in samples
+        .iter()
+        .filter(|s| s.name.starts_with("app_") && s.name != "app_server_up")
+    {
         assert!(!down.contains(&s.labels["server"]), "down server has {s:?}");
     }
 }

@@ -13,7 +13,11 @@ fn generate(dir: &std::path::Path, name: &str, extra: &[&str]) -> String {
     let mut args = vec!["generate", "--out", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     let result = run(&args);
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     std::fs::read_to_string(out).unwrap()
 }
 
@@ -32,26 +36,41 @@ fn default_history_is_seven_days_of_ten_servers_at_one_minute() {
     assert_ne!(rows[10][0], *first);
     assert!(first.ends_with(":00Z") && first.len() == 20, "{first}");
     for window in rows.windows(2) {
-        assert!((window[0][0], window[0][1]) < (window[1][0], window[1][1]), "{window:?}");
+        assert!(
+            (window[0][0], window[0][1]) < (window[1][0], window[1][1]),
+            "{window:?}"
+        );
     }
     let servers: BTreeSet<&str> = rows.iter().map(|r| r[1]).collect();
     assert_eq!(servers.len(), 10);
     let roles: BTreeSet<&str> = rows.iter().map(|r| r[3]).collect();
-    assert_eq!(roles, BTreeSet::from(["api", "cache", "db", "web", "worker"]));
+    assert_eq!(
+        roles,
+        BTreeSet::from(["api", "cache", "db", "web", "worker"])
+    );
     for r in &rows {
         match r[4] {
             "1" => {
                 for (i, field) in r.iter().enumerate().skip(5) {
-                    let v: f64 = field.parse().unwrap_or_else(|_| panic!("field {i} of {r:?}"));
+                    let v: f64 = field
+                        .parse()
+                        .unwrap_or_else(|_| panic!("field {i} of {r:?}"));
                     assert!(v >= 0.0, "{r:?}");
                     if (5..=7).contains(&i) {
                         assert!(v <= 100.0, "{r:?}");
                     }
                 }
-                let (p50, p95, p99): (f64, f64, f64) = (r[11].parse().unwrap(), r[12].parse().unwrap(), r[13].parse().unwrap());
+                let (p50, p95, p99): (f64, f64, f64) = (
+                    r[11].parse().unwrap(),
+                    r[12].parse().unwrap(),
+                    r[13].parse().unwrap(),
+                );
                 assert!(p50 <= p95 && p95 <= p99, "{r:?}");
             }
-            "0" => assert!(r[5..].iter().all(|f| f.is_empty()), "down row with values: {r:?}"),
+            "0" => assert!(
+                r[5..].iter().all(|f| f.is_empty()),
+                "down row with values: {r:?}"
+            ),
             other => panic!("up is {other}"),
         }
     }
@@ -60,7 +79,14 @@ fn default_history_is_seven_days_of_ten_servers_at_one_minute() {
 #[test]
 fn same_seed_same_file_other_seed_other_file() {
     let dir = tempfile::tempdir().unwrap();
-    let range = ["--start", "2026-11-20T00:00:00Z", "--end", "2026-11-21T00:00:00Z", "--servers", "5"];
+    let range = [
+        "--start",
+        "2026-11-20T00:00:00Z",
+        "--end",
+        "2026-11-21T00:00:00Z",
+        "--servers",
+        "5",
+    ];
     let with_seed = |seed: &str, name: &str| {
         let mut args = range.to_vec();
         args.extend(["--seed", seed]);
@@ -78,8 +104,16 @@ fn same_seed_same_file_other_seed_other_file() {
 fn more_servers_leave_the_first_ones_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let range = ["--start", "2026-11-20T00:00:00Z", "--duration", "6h"];
-    let small = generate(dir.path(), "small.csv", &[&range[..], &["--servers", "3"]].concat());
-    let large = generate(dir.path(), "large.csv", &[&range[..], &["--servers", "9"]].concat());
+    let small = generate(
+        dir.path(),
+        "small.csv",
+        &[&range[..], &["--servers", "3"]].concat(),
+    );
+    let large = generate(
+        dir.path(),
+        "large.csv",
+        &[&range[..], &["--servers", "9"]].concat(),
+    );
     let pick = |text: &str| -> Vec<String> {
         text.lines()
             .skip(1)
@@ -95,22 +129,48 @@ fn more_servers_leave_the_first_ones_unchanged() {
 fn step_range_and_config_are_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fleet.toml");
-    std::fs::write(&config, "servers = 4\ndatacenters = [\"paris\", \"tokyo\"]\n").unwrap();
+    std::fs::write(
+        &config,
+        "servers = 4\ndatacenters = [\"paris\", \"tokyo\"]\n",
+    )
+    .unwrap();
     let text = generate(
         dir.path(),
         "x.csv",
-        &["--config", config.to_str().unwrap(), "--start", "2026-11-24T12:00:00Z", "--duration", "1h", "--step", "15s"],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--start",
+            "2026-11-24T12:00:00Z",
+            "--duration",
+            "1h",
+            "--step",
+            "15s",
+        ],
     );
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 240 * 4);
     assert!(rows[0].starts_with("2026-11-24T12:00:00Z,srv-01,paris,"));
     assert!(rows[1].starts_with("2026-11-24T12:00:00Z,srv-02,tokyo,"));
-    assert!(rows.last().unwrap().starts_with("2026-11-24T12:59:45Z,srv-04,"));
+    assert!(
+        rows.last()
+            .unwrap()
+            .starts_with("2026-11-24T12:59:45Z,srv-04,")
+    );
     // --servers on the command line wins over the file.
     let text = generate(
         dir.path(),
         "y.csv",
-        &["--config", config.to_str().unwrap(), "--servers", "2", "--start", "2026-11-24T12:00:00Z", "--duration", "1m"],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--servers",
+            "2",
+            "--start",
+            "2026-11-24T12:00:00Z",
+            "--duration",
+            "1m",
+        ],
     );
     assert_eq!(text.lines().count(), 1 + 2);
 }
@@ -120,7 +180,11 @@ fn the_shipped_config_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/fleet.toml");
     let range = ["--start", "2026-11-20T00:00:00Z", "--duration", "3h"];
-    let with = generate(dir.path(), "with.csv", &[&range[..], &["--config", shipped]].concat());
+    let with = generate(
+        dir.path(),
+        "with.csv",
+        &[&range[..], &["--config", shipped]].concat(),
+    );
     let without = generate(dir.path(), "without.csv", &range);
     assert_eq!(with, without);
 }
@@ -128,8 +192,16 @@ fn the_shipped_config_changes_nothing() {
 #[test]
 fn servers_are_padded_to_the_fleet_width() {
     let dir = tempfile::tempdir().unwrap();
-    let text = generate(dir.path(), "w.csv", &["--servers", "100", "--duration", "1m"]);
-    let names: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    let text = generate(
+        dir.path(),
+        "w.csv",
+        &["--servers", "100", "--duration", "1m"],
+    );
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
     assert_eq!(names.first(), Some(&"srv-001"));
     assert_eq!(names.last(), Some(&"srv-100"));
 }

@@ -79,9 +79,16 @@ pub async fn serve(
     Ok(())
 }
 
-fn respond(shared: &Shared, body_hint: &AtomicUsize, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    shared: &Shared,
+    body_hint: &AtomicUsize,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n");
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served\n",
+        );
     }
     match req.uri().path() {
         "/metrics" => {
@@ -92,21 +99,38 @@ fn respond(shared: &Shared, body_hint: &AtomicUsize, req: &Request<Incoming>) ->
             body_hint.store(body.len() + body.len() / 8, Ordering::Relaxed);
             with_type(StatusCode::OK, exposition::CONTENT_TYPE, body)
         }
-        "/" => with_type(StatusCode::OK, "text/html; charset=utf-8", landing_page(shared).into_bytes()),
+        "/" => with_type(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            landing_page(shared).into_bytes(),
+        ),
         "/-/healthy" => text(StatusCode::OK, "fleetsim is healthy.\n"),
         "/-/ready" => text(StatusCode::OK, "fleetsim is ready.\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found: see / for what is served\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: see / for what is served\n",
+        ),
     }
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    with_type(status, "text/plain; charset=utf-8", body.as_bytes().to_vec())
+    with_type(
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes().to_vec(),
+    )
 }
 
-fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -103,7 +103,11 @@ pub fn listen_address(text: &str) -> Result<SocketAddr> {
     } else {
         text.to_string()
     };
-    let bad = |why: String| Error::Usage(format!("--listen `{text}`: {why}; write it like 0.0.0.0:8000 or :8000"));
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--listen `{text}`: {why}; write it like 0.0.0.0:8000 or :8000"
+        ))
+    };
     full.to_socket_addrs()
         .map_err(|e| bad(e.to_string()))?
         .next()

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 pub struct Telemetry {
     registry: Registry,
@@ -21,15 +24,29 @@ impl Telemetry {
         )
         .expect("valid metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        let simulated = IntGauge::new("fleetsim_servers", "Servers simulated by this process.").expect("valid metric");
+        let simulated = IntGauge::new("fleetsim_servers", "Servers simulated by this process.")
+            .expect("valid metric");
         simulated.set(servers as i64);
-        let servers_up = IntGauge::new("fleetsim_servers_up", "Simulated servers up at the last tick.").expect("valid metric");
-        let tick_duration = Histogram::with_opts(
-            HistogramOpts::new("fleetsim_tick_duration_seconds", "Time to move the fleet to the current instant, seconds.")
-                .buckets(vec![1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0]),
+        let servers_up = IntGauge::new(
+            "fleetsim_servers_up",
+            "Simulated servers up at the last tick.",
         )
         .expect("valid metric");
-        let scrapes = IntCounter::new("fleetsim_scrapes_total", "Scrapes of /metrics served (count).").expect("valid metric");
+        let tick_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "fleetsim_tick_duration_seconds",
+                "Time to move the fleet to the current instant, seconds.",
+            )
+            .buckets(vec![
+                1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0,
+            ]),
+        )
+        .expect("valid metric");
+        let scrapes = IntCounter::new(
+            "fleetsim_scrapes_total",
+            "Scrapes of /metrics served (count).",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(build) as Box<dyn prometheus::core::Collector>,
             Box::new(simulated),
@@ -41,7 +58,9 @@ impl Telemetry {
         }
         #[cfg(target_os = "linux")]
         {
-            let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+            let _ = registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
         }
         Telemetry {
             registry,

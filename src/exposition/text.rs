@@ -28,9 +28,13 @@ impl FleetLabels {
             .iter()
             .map(|m| {
                 let mut s = String::with_capacity(48);
-                for (i, (name, value)) in [("server", m.name.as_str()), ("dc", &m.dc), ("role", m.role.name())]
-                    .into_iter()
-                    .enumerate()
+                for (i, (name, value)) in [
+                    ("server", m.name.as_str()),
+                    ("dc", &m.dc),
+                    ("role", m.role.name()),
+                ]
+                .into_iter()
+                .enumerate()
                 {
                     if i > 0 {
                         s.push(',');
@@ -67,7 +71,17 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn header(&mut self, name: &str, kind: &str, help: &str) {
-        for part in ["# HELP ", name, " ", help, "\n# TYPE ", name, " ", kind, "\n"] {
+        for part in [
+            "# HELP ",
+            name,
+            " ",
+            help,
+            "\n# TYPE ",
+            name,
+            " ",
+            kind,
+            "\n",
+        ] {
             self.out.extend_from_slice(part.as_bytes());
         }
     }
@@ -82,16 +96,25 @@ impl Writer<'_> {
         if value == value.trunc() && value.abs() < 1e15 {
             // Whole numbers (flags, most counters' early values) print without ".0".
             let mut ints = itoa::Buffer::new();
-            self.out.extend_from_slice(ints.format(value as i64).as_bytes());
+            self.out
+                .extend_from_slice(ints.format(value as i64).as_bytes());
         } else {
-            self.out.extend_from_slice(self.floats.format(value).as_bytes());
+            self.out
+                .extend_from_slice(self.floats.format(value).as_bytes());
         }
         self.out.push(b'\n');
     }
 }
 
 /// A gauge read from one of the snapshot's arrays.
-fn gauge(w: &mut Writer, frame: &Frame, labels: &FleetLabels, name: &str, help: &str, signal: fn(&Snapshot) -> &Vec<f64>) {
+fn gauge(
+    w: &mut Writer,
+    frame: &Frame,
+    labels: &FleetLabels,
+    name: &str,
+    help: &str,
+    signal: fn(&Snapshot) -> &Vec<f64>,
+) {
     w.header(name, "gauge", help);
     for (i, l) in labels.servers.iter().enumerate() {
         if frame.up(i) {
@@ -100,7 +123,14 @@ fn gauge(w: &mut Writer, frame: &Frame, labels: &FleetLabels, name: &str, help: 
     }
 }
 
-fn counter(w: &mut Writer, frame: &Frame, labels: &FleetLabels, name: &str, help: &str, count: fn(&Counters) -> f64) {
+fn counter(
+    w: &mut Writer,
+    frame: &Frame,
+    labels: &FleetLabels,
+    name: &str,
+    help: &str,
+    count: fn(&Counters) -> f64,
+) {
     w.header(name, "counter", help);
     for (i, l) in labels.servers.iter().enumerate() {
         if frame.up(i) {
@@ -118,26 +148,71 @@ pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
     };
     let w = &mut w;
 
-    w.header("app_server_up", "gauge", "Whether the server is up: 1 up, 0 down.");
+    w.header(
+        "app_server_up",
+        "gauge",
+        "Whether the server is up: 1 up, 0 down.",
+    );
     for (i, l) in labels.servers.iter().enumerate() {
         w.sample("app_server_up", l, b"", if frame.up(i) { 1.0 } else { 0.0 });
     }
-    gauge(w, frame, labels, "app_cpu_usage", "CPU used, percent (0 to 100).", |s| &s.cpu);
-    gauge(w, frame, labels, "app_memory_usage", "Memory used, percent (0 to 100).", |s| &s.memory);
-    gauge(w, frame, labels, "app_disk_usage", "Disk space used, percent (0 to 100).", |s| &s.disk);
-    gauge(w, frame, labels, "app_requests_per_second", "Requests served, per second.", |s| &s.rps);
+    gauge(
+        w,
+        frame,
+        labels,
+        "app_cpu_usage",
+        "CPU used, percent (0 to 100).",
+        |s| &s.cpu,
+    );
+    gauge(
+        w,
+        frame,
+        labels,
+        "app_memory_usage",
+        "Memory used, percent (0 to 100).",
+        |s| &s.memory,
+    );
+    gauge(
+        w,
+        frame,
+        labels,
+        "app_disk_usage",
+        "Disk space used, percent (0 to 100).",
+        |s| &s.disk,
+    );
+    gauge(
+        w,
+        frame,
+        labels,
+        "app_requests_per_second",
+        "Requests served, per second.",
+        |s| &s.rps,
+    );
 
-    w.header("app_requests_total", "counter", "Requests served, by status class (count).");
+    w.header(
+        "app_requests_total",
+        "counter",
+        "Requests served, by status class (count).",
+    );
     const STATUSES: [&[u8]; 3] = [b",status=\"2xx\"", b",status=\"4xx\"", b",status=\"5xx\""];
     for (i, l) in labels.servers.iter().enumerate() {
         if frame.up(i) {
             for (class, status) in STATUSES.iter().enumerate() {
-                w.sample("app_requests_total", l, status, frame.counter(i, |c| c.requests[class]));
+                w.sample(
+                    "app_requests_total",
+                    l,
+                    status,
+                    frame.counter(i, |c| c.requests[class]),
+                );
             }
         }
     }
 
-    w.header("app_request_duration_seconds", "histogram", "Request duration, seconds.");
+    w.header(
+        "app_request_duration_seconds",
+        "histogram",
+        "Request duration, seconds.",
+    );
     for (i, l) in labels.servers.iter().enumerate() {
         if !frame.up(i) {
             continue;
@@ -150,12 +225,36 @@ pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
             };
             w.sample("app_request_duration_seconds_bucket", l, le, count);
         }
-        w.sample("app_request_duration_seconds_sum", l, b"", frame.counter(i, |c| c.duration_sum));
-        w.sample("app_request_duration_seconds_count", l, b"", frame.counter(i, |c| c.duration_count));
+        w.sample(
+            "app_request_duration_seconds_sum",
+            l,
+            b"",
+            frame.counter(i, |c| c.duration_sum),
+        );
+        w.sample(
+            "app_request_duration_seconds_count",
+            l,
+            b"",
+            frame.counter(i, |c| c.duration_count),
+        );
     }
 
-    counter(w, frame, labels, "app_network_receive_bytes_total", "Network bytes received (bytes).", |c| c.received_bytes);
-    counter(w, frame, labels, "app_network_transmit_bytes_total", "Network bytes sent (bytes).", |c| c.transmitted_bytes);
+    counter(
+        w,
+        frame,
+        labels,
+        "app_network_receive_bytes_total",
+        "Network bytes received (bytes).",
+        |c| c.received_bytes,
+    );
+    counter(
+        w,
+        frame,
+        labels,
+        "app_network_transmit_bytes_total",
+        "Network bytes sent (bytes).",
+        |c| c.transmitted_bytes,
+    );
 
     w.header(
         "app_last_deploy_timestamp_seconds",
@@ -164,7 +263,12 @@ pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
     );
     for (i, l) in labels.servers.iter().enumerate() {
         if frame.up(i) {
-            w.sample("app_last_deploy_timestamp_seconds", l, b"", frame.last_deploy(i));
+            w.sample(
+                "app_last_deploy_timestamp_seconds",
+                l,
+                b"",
+                frame.last_deploy(i),
+            );
         }
     }
 }

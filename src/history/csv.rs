@@ -38,7 +38,10 @@ fn push_fixed(buf: &mut Vec<u8>, value: f64, decimals: u32) {
     if decimals > 0 {
         buf.push(b'.');
         let fraction = ints.format(magnitude % scale as u64);
-        buf.extend(std::iter::repeat_n(b'0', decimals as usize - fraction.len()));
+        buf.extend(std::iter::repeat_n(
+            b'0',
+            decimals as usize - fraction.len(),
+        ));
         buf.extend_from_slice(fraction.as_bytes());
     }
 }
@@ -79,7 +82,7 @@ pub fn write_csv<W: Write>(
         .iter()
         .map(|m| (m.name.clone(), m.dc.clone(), m.role.name()))
         .collect();
-    let mut fields: Vec<Vec<u8>> = vec![Vec::with_capacity(24); 10];
+    let mut fields: Vec<Vec<u8>> = (0..10).map(|_| Vec::with_capacity(24)).collect();
     let mut rows = 0u64;
     for t in instants {
         let frame = timeline.at(t);

@@ -31,7 +31,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
 
 /// The instants of a history: `start`, `start + step`, ... before `end`.
 pub fn instants(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
-    (0..).map(move |i| start + i * step).take_while(move |&t| t < end)
+    (0..)
+        .map(move |i| start + i * step)
+        .take_while(move |&t| t < end)
 }
 
 /// Writes the history to a temporary file beside `out`, then renames it into place, so the
@@ -44,14 +46,19 @@ pub fn write_file(
     step: i64,
     interrupted: &AtomicBool,
 ) -> Result<u64> {
-    let cannot = |what: &str, e: std::io::Error| Error::Runtime(format!("cannot {what} {}: {e}", out.display()));
+    let cannot = |what: &str, e: std::io::Error| {
+        Error::Runtime(format!("cannot {what} {}: {e}", out.display()))
+    };
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Runtime(format!("cannot create the folder {}: {e}", dir.display())))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -62,8 +69,10 @@ pub fn write_file(
     let total = timestamps as u64 * settings.servers as u64;
     let progress = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("{bar:40} {percent:>3}% {human_pos}/{human_len} rows, {eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:40} {percent:>3}% {human_pos}/{human_len} rows, {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
     let members = model::members(&settings.params, settings.servers, 0..settings.servers);
@@ -76,7 +85,10 @@ pub fn write_file(
     .map_err(|e| cannot("write", e))?;
     progress.finish_and_clear();
     if interrupted.load(Ordering::Relaxed) {
-        return Err(Error::Runtime(format!("interrupted: {} was not written", out.display())));
+        return Err(Error::Runtime(format!(
+            "interrupted: {} was not written",
+            out.display()
+        )));
     }
     temp.as_file().sync_all().map_err(|e| cannot("write", e))?;
     temp.persist(out).map_err(|e| cannot("write", e.error))?;

@@ -42,10 +42,11 @@ pub fn members(params: &FleetParams, size: u32, range: Range<u32>) -> Vec<Member
         for (c, w) in credit.iter_mut().zip(&weights) {
             *c += w;
         }
-        let (best, _) = credit
-            .iter()
-            .enumerate()
-            .fold((0, f64::MIN), |acc, (i, &c)| if c > acc.1 { (i, c) } else { acc });
+        let (best, _) =
+            credit.iter().enumerate().fold(
+                (0, f64::MIN),
+                |acc, (i, &c)| if c > acc.1 { (i, c) } else { acc },
+            );
         credit[best] -= total;
         Role::ALL[best]
     };
@@ -181,7 +182,9 @@ impl Fleet {
                 let mean = params.roles.get(role).lifecycle.deploy_every.as_secs_f64() / step_secs;
                 let events = Poisson::new(fleet_key.with(DEPLOYS).with(role.index() as u64), mean);
                 let horizon = (DEPLOY_HORIZON_SECS / step_secs) as i64;
-                let last = events.last_at_or_before(grid, horizon).unwrap_or(grid - horizon);
+                let last = events
+                    .last_at_or_before(grid, horizon)
+                    .unwrap_or(grid - horizon);
                 RoleDeploys { events, last }
             })
             .collect();

@@ -248,8 +248,7 @@ impl ServerPlan {
         let was_up = s.up;
         s.up = !self.outages.down_at(k);
         let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
-        let restarted = s.up
-            && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
+        let restarted = s.up && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
         if restarted {
             s.restarted_at = k;
             s.counters = Counters::default();
@@ -265,23 +264,22 @@ impl ServerPlan {
                 * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0);
         let rps = (self.rps * wave * s.load).max(0.0);
 
-        let cpu = (self.cpu_idle + (100.0 - self.cpu_idle) * rps / self.saturation_rps
-            + s.cpu_noise)
-            .clamp(0.0, 100.0);
+        let cpu =
+            (self.cpu_idle + (100.0 - self.cpu_idle) * rps / self.saturation_rps + s.cpu_noise)
+                .clamp(0.0, 100.0);
         let busy = (cpu / 100.0).min(0.98);
         let latency_median = self.latency_base_s * libm::exp(s.latency_noise) / (1.0 - busy);
         let latency_spread = self.latency_spread * (1.0 + 0.5 * busy);
         let overload = ((busy - 0.8) / 0.2).max(0.0);
         let error_factor = libm::exp(s.error_noise);
-        let server_error =
-            (self.server_error * error_factor + self.saturation_error * overload * overload)
-                .min(1.0);
+        let server_error = (self.server_error * error_factor
+            + self.saturation_error * overload * overload)
+            .min(1.0);
         let client_error = (self.client_error * error_factor).min(1.0 - server_error);
 
-        let memory = (self.memory_base
-            + self.leak_per_step * (k - s.restarted_at) as f64
-            + s.memory_noise)
-            .clamp(0.0, 100.0);
+        let memory =
+            (self.memory_base + self.leak_per_step * (k - s.restarted_at) as f64 + s.memory_noise)
+                .clamp(0.0, 100.0);
         let disk = (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
             .clamp(0.0, 100.0);
         let receive_bps = self.network_base + rps * self.request_bytes;

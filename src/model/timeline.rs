@@ -109,7 +109,12 @@ impl Timeline {
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
-            *self = Timeline::new(&self.params, self.seed, self.fleet.members().to_vec(), time_ms);
+            *self = Timeline::new(
+                &self.params,
+                self.seed,
+                self.fleet.members().to_vec(),
+                time_ms,
+            );
         }
         while self.after.grid <= target {
             self.fleet.step();

@@ -75,7 +75,10 @@ mod tests {
         for _ in 0..10 {
             x = walk.step(x, 0.0);
         }
-        assert!((x - (10.0 + 10.0 / std::f64::consts::E)).abs() < 1e-9, "{x}");
+        assert!(
+            (x - (10.0 + 10.0 / std::f64::consts::E)).abs() < 1e-9,
+            "{x}"
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub fn bin() -> Command {
 
 /// Runs the binary to completion with `args`.
 pub fn run(args: &[&str]) -> Output {
-    bin().args(args).stdin(Stdio::null()).output().expect("the binary runs")
+    bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs")
 }
 
 /// A running exporter on an ephemeral loopback port, killed when dropped.
@@ -51,11 +55,16 @@ impl Exporter {
                 Ok(line) => {
                     if let Some(rest) = line.split("serving http://").nth(1) {
                         let addr = rest.split('/').next().unwrap().parse().unwrap();
-                        return Exporter { child, addr, stderr: rx };
+                        return Exporter {
+                            child,
+                            addr,
+                            stderr: rx,
+                        };
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("the exporter did not say where it listens within 20s");
                 }
             }
@@ -113,14 +122,27 @@ impl Response {
 /// A plain HTTP/1.1 GET with `Connection: close`, bounded in time.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
@@ -128,8 +150,16 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
     let chunked = headers
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    Response { status, headers, body }
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -158,7 +188,9 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
     text.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|line| {
-            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("no value: {line}"));
             let value: f64 = match value {
                 "+Inf" => f64::INFINITY,
                 "-Inf" => f64::NEG_INFINITY,
@@ -166,12 +198,16 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
             };
             let (name, labels) = match series.split_once('{') {
                 Some((name, rest)) => {
-                    let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                    let inner = rest
+                        .strip_suffix('}')
+                        .unwrap_or_else(|| panic!("unclosed labels: {line}"));
                     let labels = inner
                         .split("\",")
                         .filter(|p| !p.is_empty())
                         .map(|pair| {
-                            let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
+                            let (k, v) = pair
+                                .split_once("=\"")
+                                .unwrap_or_else(|| panic!("bad label: {line}"));
                             (k.to_string(), v.trim_end_matches('"').to_string())
                         })
                         .collect();
@@ -179,7 +215,11 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
                 }
                 None => (series.to_string(), BTreeMap::new()),
             };
-            Sample { name, labels, value }
+            Sample {
+                name,
+                labels,
+                value,
+            }
         })
         .collect()
 }
