@@ -208,3 +208,37 @@ fn unwritable_output_is_one_line_exit_1_and_leaves_nothing() {
     left.sort();
     assert_eq!(left, ["blocker", "taken.csv"], "something was left behind");
 }
+
+#[test]
+fn interrupted_generate_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big.csv");
+    // Long enough to be still running when the signal arrives.
+    let child = common::bin()
+        .args([
+            "generate",
+            "--servers",
+            "300",
+            "--duration",
+            "30d",
+            "--step",
+            "15s",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let result = child.wait_with_output().unwrap();
+    let err = String::from_utf8(result.stderr).unwrap();
+    assert_eq!(result.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

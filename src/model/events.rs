@@ -98,6 +98,15 @@ impl Outages {
         self.overlapping(k, k).next().is_some()
     }
 
+    /// The latest grid point at or before `k` at which the server is up.
+    pub fn last_up_at_or_before(&self, k: i64) -> i64 {
+        let mut at = k;
+        while let Some(start) = self.overlapping(at, at).map(|(start, _)| start).min() {
+            at = start - 1;
+        }
+        at
+    }
+
     /// The latest grid point at or before `k`, within `horizon`, at which the server came
     /// back up.
     pub fn last_recovery_at_or_before(&self, k: i64, horizon: i64) -> Option<i64> {

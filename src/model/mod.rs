@@ -12,3 +12,5 @@ pub mod walk;
 pub use fleet::{Fleet, Member, Snapshot, members};
 pub use params::{FleetParams, Role};
 pub use timeline::{Frame, Timeline};
+#[cfg(test)]
+mod tests;

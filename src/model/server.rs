@@ -199,15 +199,18 @@ impl ServerPlan {
     /// earlier warm start (to within the walks' forgetting, far below any output precision).
     pub fn warm(&self, k: i64, deploys: &Poisson) -> (ServerState, Reading) {
         let horizon = self.reboots.period();
+        // Events during an outage restart nothing: look for the last restart from the last
+        // grid point the server was up, then replay on to `k`.
+        let up_at = self.outages.last_up_at_or_before(k);
         let last_restart = [
-            Some(self.reboots.last_at_or_before(k)),
-            deploys.last_at_or_before(k, horizon),
-            self.outages.last_recovery_at_or_before(k, horizon),
+            Some(self.reboots.last_at_or_before(up_at)),
+            deploys.last_at_or_before(up_at, horizon),
+            self.outages.last_recovery_at_or_before(up_at, horizon),
         ]
         .into_iter()
         .flatten()
         .max()
-        .unwrap_or(k);
+        .unwrap_or(up_at);
         let start = last_restart - self.warmup_steps;
         let mut state = ServerState {
             load: self.load.mean(),
