@@ -15,10 +15,17 @@ fn exposition_matches_the_golden_file() {
     let mut out = Vec::new();
     encode_fleet(&mut out, &frame, &FleetLabels::new(timeline.members()));
     let got = String::from_utf8(out).unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/exposition-seed42.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/exposition-seed42.txt"
+    );
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(path, &got).unwrap();
     }
-    let want = std::fs::read_to_string(path).expect("the golden file exists (UPDATE_GOLDEN=1 writes it)");
-    assert!(got == want, "the exposition changed; diff it against {path}:\n{got}");
+    let want =
+        std::fs::read_to_string(path).expect("the golden file exists (UPDATE_GOLDEN=1 writes it)");
+    assert!(
+        got == want,
+        "the exposition changed; diff it against {path}:\n{got}"
+    );
 }

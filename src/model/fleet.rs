@@ -188,17 +188,41 @@ impl Fleet {
                 RoleDeploys { events, last }
             })
             .collect();
-        let mut plans = Vec::with_capacity(members.len());
+        let plans: Vec<ServerPlan> = members
+            .iter()
+            .map(|m| {
+                let key = fleet_key.with(SERVERS).with(m.index as u64);
+                ServerPlan::new(params.roles.get(m.role), key, step_secs)
+            })
+            .collect();
+        // Warming replays each server's recent past: servers are independent, so the work
+        // is shared among the cores, and the result is the same whatever their number.
+        let warm = |range: Range<usize>| -> Vec<(ServerState, Reading)> {
+            range
+                .map(|i| plans[i].warm(grid, &deploys[members[i].role.index()].events))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = members.len().div_ceil(threads).max(64);
+        let warmed: Vec<(ServerState, Reading)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..members.len())
+                .step_by(chunk)
+                .map(|from| {
+                    let to = (from + chunk).min(members.len());
+                    scope.spawn(move || warm(from..to))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("warming a server does not panic"))
+                .collect()
+        });
         let mut states = Vec::with_capacity(members.len());
         let mut current = Snapshot::with_capacity(members.len());
         current.grid = grid;
         current.time_ms = grid * step_ms;
-        for m in &members {
-            let key = fleet_key.with(SERVERS).with(m.index as u64);
-            let plan = ServerPlan::new(params.roles.get(m.role), key, step_secs);
-            let (state, reading) = plan.warm(grid, &deploys[m.role.index()].events);
+        for (m, (state, reading)) in members.iter().zip(warmed) {
             current.push(&reading, deploys[m.role.index()].last as f64 * step_secs);
-            plans.push(plan);
             states.push(state);
         }
         Fleet {

@@ -119,6 +119,12 @@ fn steps_of(d: std::time::Duration, step_secs: f64) -> f64 {
     d.as_secs_f64() / step_secs
 }
 
+/// Natural logarithms of `LATENCY_BUCKETS`, computed once.
+fn ln_buckets() -> &'static [f64; 11] {
+    static LN: std::sync::OnceLock<[f64; 11]> = std::sync::OnceLock::new();
+    LN.get_or_init(|| LATENCY_BUCKETS.map(libm::log))
+}
+
 /// Standard normal CDF.
 fn phi(x: f64) -> f64 {
     0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
@@ -224,8 +230,13 @@ impl ServerPlan {
             cleaned_at: self.last_cleanup_at_or_before(start),
             counters: Counters::default(),
         };
+        // Before the last restart only what the future depends on is needed; from it on,
+        // the counters too.
+        for i in start + 1..last_restart {
+            self.advance(&mut state, i, deploys.at(i));
+        }
         let mut reading = Reading::default();
-        for i in start + 1..=k {
+        for i in last_restart.max(start + 1)..=k {
             reading = self.step(&mut state, i, deploys.at(i));
         }
         (state, reading)
@@ -240,6 +251,13 @@ impl ServerPlan {
 
     /// Moves `state` from grid point `k - 1` to `k`.
     pub fn step(&self, s: &mut ServerState, k: i64, deployed: bool) -> Reading {
+        let restarted = self.advance(s, k, deployed);
+        self.observe(s, k, restarted)
+    }
+
+    /// The part of a step that the future depends on: walks, up or down, restarts and
+    /// cleanups. Returns whether the process restarted at `k`.
+    fn advance(&self, s: &mut ServerState, k: i64, deployed: bool) -> bool {
         let mut z = self.walks_key.draws(k);
         s.load = self.load.step(s.load, z.normal());
         s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
@@ -259,7 +277,11 @@ impl ServerPlan {
         if self.cleanups.at(k) || self.rotation.at(k) {
             s.cleaned_at = k;
         }
+        restarted
+    }
 
+    /// The rest of a step: what can be seen at `k`, and what the counters add.
+    fn observe(&self, s: &mut ServerState, k: i64, restarted: bool) -> Reading {
         let seconds_of_day = (k as f64 * self.step_secs).rem_euclid(86_400.0);
         let hour = seconds_of_day / 3600.0;
         let wave = 1.0
@@ -299,8 +321,8 @@ impl ServerPlan {
             c.received_bytes += receive_bps * self.step_secs;
             c.transmitted_bytes += transmit_bps * self.step_secs;
             let ln_median = libm::log(latency_median);
-            for (count, le) in c.duration_buckets.iter_mut().zip(LATENCY_BUCKETS) {
-                *count += requests * phi((libm::log(le) - ln_median) / latency_spread);
+            for (count, ln_le) in c.duration_buckets.iter_mut().zip(ln_buckets()) {
+                *count += requests * phi((ln_le - ln_median) / latency_spread);
             }
             c.duration_count += requests;
             // Mean of a log-normal: median * exp(sigma^2 / 2).
