@@ -74,9 +74,13 @@ pub enum LogLevel {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
-    /// CSV file to write (parent folders are created)
+    /// File to write (parent folders are created)
     #[arg(long, value_name = "PATH", default_value = "data/metriques.csv")]
     pub out: PathBuf,
+    /// csv, or openmetrics (for promtool tsdb create-blocks-from openmetrics) [default: from
+    /// the extension: .om and .openmetrics are OpenMetrics, anything else CSV]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// First instant of the history (RFC 3339)
     #[arg(long, value_name = "TIME", value_parser = units::parse_instant)]
     pub start: Option<i64>,
@@ -89,6 +93,23 @@ pub struct GenerateArgs {
     /// Time between rows
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = units::parse_positive_duration)]
     pub step: Duration,
+}
+
+/// What `generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    #[value(name = "openmetrics")]
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn from_path(path: &std::path::Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("om" | "openmetrics") => Format::OpenMetrics,
+            _ => Format::Csv,
+        }
+    }
 }
 
 /// The fleet to simulate, with every source merged: flags over file over defaults.

@@ -7,124 +7,39 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Exporter, get};
+use common::Exporter;
+use common::prometheus::{Prometheus, result_count};
 use serde_json::Value;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A real Prometheus on a loopback port, stopped by its pid when dropped.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Prometheus {
-    /// Starts Prometheus on the shipped config with the fleetsim target pointed at `target`,
-    /// and the shipped rules with their `for` set to 0s so that alerts fire at once.
-    fn start(target: SocketAddr) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let config = std::fs::read_to_string(root().join("prometheus.yml")).unwrap();
-        assert!(
-            config.contains("host.docker.internal:8000"),
-            "prometheus.yml no longer targets host.docker.internal:8000"
-        );
-        let config = config.replace("host.docker.internal:8000", &target.to_string());
-        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let rules = std::fs::read_to_string(root().join("alerts.yml")).unwrap();
-        let rules: String = rules
-            .lines()
-            .map(|l| {
-                if l.trim_start().starts_with("for:") {
-                    l.split("for:").next().unwrap().to_string() + "for: 0s"
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(dir.path().join("alerts.yml"), rules).unwrap();
-
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus is installed (the test command installs Debian's prometheus)");
-        let prometheus = Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(addr).is_ok() && get(addr, "/-/ready").status == 200 {
-                return prometheus;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("prometheus was not ready within 30s");
-    }
-
-    fn query(&self, expr: &str) -> Value {
-        let r = get(self.addr, &format!("/api/v1/query?query={}", encode(expr)));
-        let v: Value = serde_json::from_str(&r.body)
-            .unwrap_or_else(|_| panic!("not JSON for {expr}: {}", r.body));
-        assert_eq!(v["status"], "success", "{expr}: {v}");
-        v["data"].clone()
-    }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
+/// Prometheus on the shipped config with the fleetsim target pointed at `target`, and the
+/// shipped rules with their `for` set to 0s so that alerts fire at once.
+fn start_prometheus(target: SocketAddr) -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(root().join("prometheus.yml")).unwrap();
+    assert!(
+        config.contains("host.docker.internal:8000"),
+        "prometheus.yml no longer targets host.docker.internal:8000"
+    );
+    let config = config.replace("host.docker.internal:8000", &target.to_string());
+    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    let rules = std::fs::read_to_string(root().join("alerts.yml")).unwrap();
+    let rules: Vec<String> = rules
+        .lines()
+        .map(|l| match l.split_once("for:") {
+            Some((indent, _)) if l.trim_start().starts_with("for:") => format!("{indent}for: 0s"),
+            _ => l.to_string(),
         })
-        .collect()
-}
-
-fn result_count(data: &Value) -> usize {
-    match data["resultType"].as_str() {
-        Some("vector") | Some("matrix") => data["result"].as_array().map_or(0, Vec::len),
-        Some("scalar") | Some("string") => 1,
-        _ => 0,
-    }
+        .collect();
+    std::fs::write(dir.path().join("alerts.yml"), rules.join("\n")).unwrap();
+    Prometheus::start(dir, &[])
 }
 
 /// Grafana's variables replaced the way "All" and the defaults would.
@@ -284,7 +199,7 @@ fn thresholds_are_stripped() {
 fn every_dashboard_and_alert_expression_returns_data_from_a_real_prometheus() {
     let config = root().join("tests/fixtures/hot-cache.toml");
     let exporter = Exporter::start(&["--servers", "10", "--config", config.to_str().unwrap()]);
-    let prometheus = Prometheus::start(exporter.addr);
+    let prometheus = start_prometheus(exporter.addr);
 
     // Several scrapes, so that rate() over a minute has samples to work with.
     let deadline = Instant::now() + Duration::from_secs(120);

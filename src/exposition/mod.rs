@@ -4,4 +4,4 @@
 
 mod text;
 
-pub use text::{CONTENT_TYPE, FleetLabels, encode_fleet};
+pub use text::{CONTENT_TYPE, Family, FleetLabels, SampleWriter, encode_fleet};

@@ -64,25 +64,98 @@ impl FleetLabels {
     }
 }
 
-struct Writer<'a> {
-    out: &'a mut Vec<u8>,
-    floats: ryu::Buffer,
+/// The fleet's metric families, in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Up,
+    Cpu,
+    Memory,
+    Disk,
+    RequestsPerSecond,
+    Requests,
+    RequestDuration,
+    NetworkReceive,
+    NetworkTransmit,
+    LastDeploy,
 }
 
-impl Writer<'_> {
-    fn header(&mut self, name: &str, kind: &str, help: &str) {
-        for part in [
-            "# HELP ",
-            name,
-            " ",
-            help,
-            "\n# TYPE ",
-            name,
-            " ",
-            kind,
-            "\n",
-        ] {
-            self.out.extend_from_slice(part.as_bytes());
+impl Family {
+    pub const ALL: [Family; 10] = [
+        Family::Up,
+        Family::Cpu,
+        Family::Memory,
+        Family::Disk,
+        Family::RequestsPerSecond,
+        Family::Requests,
+        Family::RequestDuration,
+        Family::NetworkReceive,
+        Family::NetworkTransmit,
+        Family::LastDeploy,
+    ];
+
+    /// The name as the text format's HELP and TYPE lines give it (counters with `_total`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Up => "app_server_up",
+            Family::Cpu => "app_cpu_usage",
+            Family::Memory => "app_memory_usage",
+            Family::Disk => "app_disk_usage",
+            Family::RequestsPerSecond => "app_requests_per_second",
+            Family::Requests => "app_requests_total",
+            Family::RequestDuration => "app_request_duration_seconds",
+            Family::NetworkReceive => "app_network_receive_bytes_total",
+            Family::NetworkTransmit => "app_network_transmit_bytes_total",
+            Family::LastDeploy => "app_last_deploy_timestamp_seconds",
+        }
+    }
+
+    /// The name as OpenMetrics gives it: a counter family is named without `_total`.
+    pub fn openmetrics_name(self) -> &'static str {
+        let name = self.name();
+        match self.kind() {
+            "counter" => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Family::Requests | Family::NetworkReceive | Family::NetworkTransmit => "counter",
+            Family::RequestDuration => "histogram",
+            _ => "gauge",
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            Family::Up => "Whether the server is up: 1 up, 0 down.",
+            Family::Cpu => "CPU used, percent (0 to 100).",
+            Family::Memory => "Memory used, percent (0 to 100).",
+            Family::Disk => "Disk space used, percent (0 to 100).",
+            Family::RequestsPerSecond => "Requests served, per second.",
+            Family::Requests => "Requests served, by status class (count).",
+            Family::RequestDuration => "Request duration, seconds.",
+            Family::NetworkReceive => "Network bytes received (bytes).",
+            Family::NetworkTransmit => "Network bytes sent (bytes).",
+            Family::LastDeploy => "Unix time of the last deploy of the server's role, seconds.",
+        }
+    }
+}
+
+/// Writes samples; `timestamp` (with its leading space) follows each value when the
+/// samples are history rather than a scrape.
+pub struct SampleWriter<'a> {
+    out: &'a mut Vec<u8>,
+    floats: ryu::Buffer,
+    timestamp: &'a [u8],
+}
+
+impl<'a> SampleWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>, timestamp: &'a [u8]) -> SampleWriter<'a> {
+        SampleWriter {
+            out,
+            floats: ryu::Buffer::new(),
+            timestamp,
         }
     }
 
@@ -102,173 +175,98 @@ impl Writer<'_> {
             self.out
                 .extend_from_slice(self.floats.format(value).as_bytes());
         }
+        self.out.extend_from_slice(self.timestamp);
         self.out.push(b'\n');
     }
-}
 
-/// A gauge read from one of the snapshot's arrays.
-fn gauge(
-    w: &mut Writer,
-    frame: &Frame,
-    labels: &FleetLabels,
-    name: &str,
-    help: &str,
-    signal: fn(&Snapshot) -> &Vec<f64>,
-) {
-    w.header(name, "gauge", help);
-    for (i, l) in labels.servers.iter().enumerate() {
-        if frame.up(i) {
-            w.sample(name, l, b"", frame.value(i, signal));
-        }
-    }
-}
-
-fn counter(
-    w: &mut Writer,
-    frame: &Frame,
-    labels: &FleetLabels,
-    name: &str,
-    help: &str,
-    count: fn(&Counters) -> f64,
-) {
-    w.header(name, "counter", help);
-    for (i, l) in labels.servers.iter().enumerate() {
-        if frame.up(i) {
-            w.sample(name, l, b"", frame.counter(i, count));
-        }
-    }
-}
-
-/// Appends the fleet's series at `frame` to `out`. A server that is down shows only
-/// `app_server_up 0`: its other series are absent, as they are for a dead host.
-pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
-    let mut w = Writer {
-        out,
-        floats: ryu::Buffer::new(),
-    };
-    let w = &mut w;
-
-    w.header(
-        "app_server_up",
-        "gauge",
-        "Whether the server is up: 1 up, 0 down.",
-    );
-    for (i, l) in labels.servers.iter().enumerate() {
-        w.sample("app_server_up", l, b"", if frame.up(i) { 1.0 } else { 0.0 });
-    }
-    gauge(
-        w,
-        frame,
-        labels,
-        "app_cpu_usage",
-        "CPU used, percent (0 to 100).",
-        |s| &s.cpu,
-    );
-    gauge(
-        w,
-        frame,
-        labels,
-        "app_memory_usage",
-        "Memory used, percent (0 to 100).",
-        |s| &s.memory,
-    );
-    gauge(
-        w,
-        frame,
-        labels,
-        "app_disk_usage",
-        "Disk space used, percent (0 to 100).",
-        |s| &s.disk,
-    );
-    gauge(
-        w,
-        frame,
-        labels,
-        "app_requests_per_second",
-        "Requests served, per second.",
-        |s| &s.rps,
-    );
-
-    w.header(
-        "app_requests_total",
-        "counter",
-        "Requests served, by status class (count).",
-    );
-    const STATUSES: [&[u8]; 3] = [b",status=\"2xx\"", b",status=\"4xx\"", b",status=\"5xx\""];
-    for (i, l) in labels.servers.iter().enumerate() {
-        if frame.up(i) {
-            for (class, status) in STATUSES.iter().enumerate() {
-                w.sample(
-                    "app_requests_total",
-                    l,
-                    status,
-                    frame.counter(i, |c| c.requests[class]),
-                );
+    /// Every sample of `family` at `frame`. A server that is down has only
+    /// `app_server_up 0`: its other series are absent, as they are for a dead host.
+    pub fn family(&mut self, family: Family, frame: &Frame, labels: &FleetLabels) {
+        let name = family.name();
+        let gauge = |s: &mut Self, signal: fn(&Snapshot) -> &Vec<f64>| {
+            for (i, l) in labels.servers.iter().enumerate() {
+                if frame.up(i) {
+                    s.sample(name, l, b"", frame.value(i, signal));
+                }
+            }
+        };
+        let counter = |s: &mut Self, count: fn(&Counters) -> f64| {
+            for (i, l) in labels.servers.iter().enumerate() {
+                if frame.up(i) {
+                    s.sample(name, l, b"", frame.counter(i, count));
+                }
+            }
+        };
+        match family {
+            Family::Up => {
+                for (i, l) in labels.servers.iter().enumerate() {
+                    self.sample(name, l, b"", if frame.up(i) { 1.0 } else { 0.0 });
+                }
+            }
+            Family::Cpu => gauge(self, |s| &s.cpu),
+            Family::Memory => gauge(self, |s| &s.memory),
+            Family::Disk => gauge(self, |s| &s.disk),
+            Family::RequestsPerSecond => gauge(self, |s| &s.rps),
+            Family::Requests => {
+                const STATUSES: [&[u8]; 3] =
+                    [b",status=\"2xx\"", b",status=\"4xx\"", b",status=\"5xx\""];
+                for (i, l) in labels.servers.iter().enumerate() {
+                    if frame.up(i) {
+                        for (class, status) in STATUSES.iter().enumerate() {
+                            self.sample(name, l, status, frame.counter(i, |c| c.requests[class]));
+                        }
+                    }
+                }
+            }
+            Family::RequestDuration => {
+                for (i, l) in labels.servers.iter().enumerate() {
+                    if !frame.up(i) {
+                        continue;
+                    }
+                    for (b, le) in labels.buckets.iter().enumerate() {
+                        let count = if b < LATENCY_BUCKETS.len() {
+                            frame.counter(i, |c| c.duration_buckets[b])
+                        } else {
+                            frame.counter(i, |c| c.duration_count)
+                        };
+                        self.sample("app_request_duration_seconds_bucket", l, le, count);
+                    }
+                    let sum = frame.counter(i, |c| c.duration_sum);
+                    self.sample("app_request_duration_seconds_sum", l, b"", sum);
+                    let count = frame.counter(i, |c| c.duration_count);
+                    self.sample("app_request_duration_seconds_count", l, b"", count);
+                }
+            }
+            Family::NetworkReceive => counter(self, |c| c.received_bytes),
+            Family::NetworkTransmit => counter(self, |c| c.transmitted_bytes),
+            Family::LastDeploy => {
+                for (i, l) in labels.servers.iter().enumerate() {
+                    if frame.up(i) {
+                        self.sample(name, l, b"", frame.last_deploy(i));
+                    }
+                }
             }
         }
     }
+}
 
-    w.header(
-        "app_request_duration_seconds",
-        "histogram",
-        "Request duration, seconds.",
-    );
-    for (i, l) in labels.servers.iter().enumerate() {
-        if !frame.up(i) {
-            continue;
+/// Appends the fleet's series at `frame` to `out`, in the text format (0.0.4).
+pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
+    for family in Family::ALL {
+        let name = family.name();
+        for part in [
+            "# HELP ",
+            name,
+            " ",
+            family.help(),
+            "\n# TYPE ",
+            name,
+            " ",
+            family.kind(),
+            "\n",
+        ] {
+            out.extend_from_slice(part.as_bytes());
         }
-        for (b, le) in labels.buckets.iter().enumerate() {
-            let count = if b < LATENCY_BUCKETS.len() {
-                frame.counter(i, |c| c.duration_buckets[b])
-            } else {
-                frame.counter(i, |c| c.duration_count)
-            };
-            w.sample("app_request_duration_seconds_bucket", l, le, count);
-        }
-        w.sample(
-            "app_request_duration_seconds_sum",
-            l,
-            b"",
-            frame.counter(i, |c| c.duration_sum),
-        );
-        w.sample(
-            "app_request_duration_seconds_count",
-            l,
-            b"",
-            frame.counter(i, |c| c.duration_count),
-        );
-    }
-
-    counter(
-        w,
-        frame,
-        labels,
-        "app_network_receive_bytes_total",
-        "Network bytes received (bytes).",
-        |c| c.received_bytes,
-    );
-    counter(
-        w,
-        frame,
-        labels,
-        "app_network_transmit_bytes_total",
-        "Network bytes sent (bytes).",
-        |c| c.transmitted_bytes,
-    );
-
-    w.header(
-        "app_last_deploy_timestamp_seconds",
-        "gauge",
-        "Unix time of the last deploy of the server's role, seconds.",
-    );
-    for (i, l) in labels.servers.iter().enumerate() {
-        if frame.up(i) {
-            w.sample(
-                "app_last_deploy_timestamp_seconds",
-                l,
-                b"",
-                frame.last_deploy(i),
-            );
-        }
+        SampleWriter::new(out, b"").family(family, frame, labels);
     }
 }

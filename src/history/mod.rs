@@ -1,6 +1,7 @@
 //! `generate`: the fleet's history, from the same model and timeline as the live exporter.
 
 mod csv;
+mod openmetrics;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{self, FleetSettings, GenerateArgs};
+use crate::cli::{self, FleetSettings, Format, GenerateArgs};
 use crate::error::{Error, Result};
 use crate::exporter::unix_now_ms;
 use crate::model::{self, Timeline};
 
 pub use self::csv::{HEADER, write_csv};
+pub use self::openmetrics::write_openmetrics;
 
 /// `fleetsim generate`.
 pub fn run(args: GenerateArgs) -> Result<()> {
@@ -24,7 +26,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, interrupted.clone());
     }
-    let rows = write_file(&args.out, &settings, start, end, step, &interrupted)?;
+    let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
+    let rows = write_file(&args.out, format, &settings, start, end, step, &interrupted)?;
     eprintln!("fleetsim: wrote {rows} rows to {}", args.out.display());
     Ok(())
 }
@@ -36,10 +39,11 @@ pub fn instants(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
         .take_while(move |&t| t < end)
 }
 
-/// Writes the history to a temporary file beside `out`, then renames it into place, so the
+/// Writes the history in `format` to a temporary file beside `out`, then renames it into place, so the
 /// file appears whole or not at all.
 pub fn write_file(
     out: &Path,
+    format: Format,
     settings: &FleetSettings,
     start: i64,
     end: i64,
@@ -78,10 +82,15 @@ pub fn write_file(
     let members = model::members(&settings.params, settings.servers, 0..settings.servers);
     let mut timeline = Timeline::new(&settings.params, settings.seed, members, start);
     let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
-    let rows = write_csv(file, &mut timeline, instants(start, end, step), |n| {
+    let times = instants(start, end, step);
+    let tick = |n| {
         progress.inc(n);
         !interrupted.load(Ordering::Relaxed)
-    })
+    };
+    let rows = match format {
+        Format::Csv => write_csv(file, &mut timeline, times, tick),
+        Format::OpenMetrics => write_openmetrics(file, dir, &mut timeline, times, tick),
+    }
     .map_err(|e| cannot("write", e))?;
     progress.finish_and_clear();
     if interrupted.load(Ordering::Relaxed) {

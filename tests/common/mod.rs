@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod prometheus;
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fleetsim"))
 }
