@@ -95,6 +95,7 @@ fn respond(
             let frame = shared.latest();
             let mut body = Vec::with_capacity(body_hint.load(Ordering::Relaxed));
             encode_fleet(&mut body, &frame, &shared.labels);
+            encode_model_time(&mut body, frame.time_ms);
             shared.telemetry.encode_into(&mut body);
             body_hint.store(body.len() + body.len() / 8, Ordering::Relaxed);
             with_type(StatusCode::OK, exposition::CONTENT_TYPE, body)
@@ -111,6 +112,19 @@ fn respond(
             "not found: see / for what is served\n",
         ),
     }
+}
+
+/// The instant the served values are for, from the frame itself, so that it always
+/// matches them: the history that `generate` writes for this instant has the same values.
+fn encode_model_time(out: &mut Vec<u8>, time_ms: i64) {
+    use std::io::Write;
+    let _ = write!(
+        out,
+        "# HELP fleetsim_model_time_seconds Instant the fleet's values are for, unix seconds.\n\
+         # TYPE fleetsim_model_time_seconds gauge\n\
+         fleetsim_model_time_seconds {}\n",
+        time_ms as f64 / 1000.0
+    );
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
