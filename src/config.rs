@@ -6,10 +6,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::model::Role;
+use crate::model::incidents::IncidentSpec;
 use crate::model::params::{
-    FleetParams, FleetPatch, Patchable, RoleParams, RolesPatch, WalkParams,
+    FleetParams, FleetPatch, IncidentsPatch, Patchable, RoleParams, RolesPatch, WalkParams,
 };
+use crate::model::{Role, Schedule};
 use crate::units::Humane;
 
 /// The most servers one process simulates.
@@ -43,6 +44,9 @@ struct FileConfig {
     resolution: Option<Humane>,
     datacenters: Option<Vec<String>>,
     roles: Option<RolesPatch>,
+    incidents: Option<IncidentsPatch>,
+    /// `[[incident]]` tables.
+    incident: Option<Vec<IncidentSpec>>,
 }
 
 /// What a config file says, over the defaults.
@@ -51,6 +55,10 @@ pub struct FileSettings {
     pub servers: Option<u32>,
     pub seed: Option<u64>,
     pub fleet: FleetParams,
+    /// The `[[incident]]` tables, checked (kinds, targets' form, durations, intensities)
+    /// but not resolved: resolve them with `Schedule::from_specs` once the run's start is
+    /// known, and check their targets against the fleet with `Schedule::check_targets`.
+    pub incidents: Vec<IncidentSpec>,
 }
 
 /// Reads and validates a config file.
@@ -101,12 +109,18 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
         resolution: file.resolution,
         datacenters: file.datacenters,
         roles: file.roles,
+        incidents: file.incidents,
     });
     validate(&fleet).map_err(invalid)?;
+    let incidents = file.incident.unwrap_or_default();
+    // Resolved against any instant, to find what is wrong in them now rather than later:
+    // `incident 2: target: ...`.
+    Schedule::from_specs(&incidents, 0, 0).map_err(invalid)?;
     Ok(FileSettings {
         servers,
         seed: file.seed,
         fleet,
+        incidents,
     })
 }
 
@@ -142,6 +156,8 @@ pub fn validate(p: &FleetParams) -> Result<(), String> {
     for role in Role::ALL {
         validate_role(p.roles.get(role)).map_err(|e| format!("`roles.{}.{e}", role.name()))?;
     }
+    non_negative("random_per_day", p.incidents.random_per_day)
+        .map_err(|e| format!("`incidents.{e}"))?;
     Ok(())
 }
 
@@ -309,5 +325,106 @@ mod tests {
             "config/fleet.toml drifted from the built-in defaults"
         );
         assert_eq!(s.servers, Some(10));
+        assert_eq!(s.incidents, [], "config/fleet.toml schedules incidents");
+    }
+
+    #[test]
+    fn the_shipped_config_documents_incidents_that_parse() {
+        let text = include_str!("../config/fleet.toml");
+        let (head, example) = text
+            .split_once("# Scheduled incidents")
+            .expect("config/fleet.toml has an example of scheduled incidents");
+        let uncommented: String = example
+            .lines()
+            .skip(1)
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let s = parse(&format!("{head}{uncommented}"), "config/fleet.toml").unwrap();
+        assert_eq!(s.incidents.len(), 2, "{uncommented}");
+        assert_eq!(s.incidents[0].intensity, Some(0.5));
+        let schedule = Schedule::from_specs(&s.incidents, 0, 0).unwrap();
+        assert_eq!(schedule.incidents[1].start_ms, 3_600_000);
+    }
+
+    const TWO_INCIDENTS: &str = "\
+servers = 5
+
+[incidents]
+random_per_day = 2.5
+
+[[incident]]
+kind = \"outage\"
+target = \"server=srv-03\"
+start = \"2h\"
+duration = \"10m\"
+
+[[incident]]
+kind = \"error_burst\"
+target = \"share=0.25\"
+start = \"2026-11-24T12:00:00Z\"
+duration = \"30m\"
+intensity = 0.5
+";
+
+    #[test]
+    fn incidents_are_read_in_order() {
+        let s = parse(TWO_INCIDENTS, "f.toml").unwrap();
+        assert_eq!(s.fleet.incidents.random_per_day, 2.5);
+        assert_eq!(s.incidents.len(), 2);
+        assert_eq!(s.incidents[0].kind, "outage");
+        assert_eq!(s.incidents[0].start.as_deref(), Some("2h"));
+        assert_eq!(s.incidents[1].intensity, Some(0.5));
+        let schedule = Schedule::from_specs(&s.incidents, 1_000, 2_000).unwrap();
+        assert_eq!(schedule.incidents[0].start_ms, 1_000 + 7_200_000);
+        assert_eq!(schedule.incidents[1].id, 2);
+    }
+
+    #[test]
+    fn incident_errors_name_the_file_the_incident_and_the_field() {
+        // Unknown keys and wrong types: file, line and key, from toml.
+        let bad = TWO_INCIDENTS.replace("intensity = 0.5", "intensty = 0.5");
+        let e = parse(&bad, "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(e.message.contains("intensty"), "{e}");
+        let bad = TWO_INCIDENTS.replace("intensity = 0.5", "intensity = \"high\"");
+        let e = parse(&bad, "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(e.message.contains("`intensity`"), "{e}");
+        let bad = TWO_INCIDENTS.replace("duration = \"10m\"", "duration = 10");
+        let e = parse(&bad, "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.message.contains("`duration`"), "{e}");
+        let bad = TWO_INCIDENTS.replace("duration = \"10m\"\n", "");
+        let e = parse(&bad, "f.toml").unwrap_err();
+        assert!(e.message.contains("duration"), "{e}");
+
+        // What only fleetsim knows: `file: incident N: field: ...`.
+        for (from, to, says) in [
+            ("share=0.25", "share=0", "f.toml: incident 2: target: "),
+            ("server=srv-03", "srv-03", "f.toml: incident 1: target: "),
+            (
+                "\"error_burst\"",
+                "\"errors\"",
+                "f.toml: incident 2: kind: unknown kind `errors`",
+            ),
+            ("\"10m\"", "\"-10m\"", "f.toml: incident 1: duration: "),
+            ("\"30m\"", "\"0s\"", "f.toml: incident 2: duration: "),
+            ("\"2h\"", "\"later\"", "f.toml: incident 1: start: "),
+            (
+                "intensity = 0.5",
+                "intensity = 2.0",
+                "f.toml: incident 2: intensity: ",
+            ),
+        ] {
+            let bad = TWO_INCIDENTS.replace(from, to);
+            let e = parse(&bad, "f.toml").unwrap_err().to_string();
+            assert!(e.starts_with(says), "{from} -> {to}: {e}");
+        }
+
+        let e = parse("[incidents]\nrandom_per_day = -1\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("`incidents.random_per_day`"), "{e}");
+        let e = parse("[incidents]\nrandom_per_dy = 1\n", "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 }

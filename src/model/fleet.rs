@@ -4,13 +4,18 @@
 use std::ops::Range;
 
 use super::events::Poisson;
+use super::incidents::{Effects, Incident, RandomIncidents, Schedule};
 use super::noise::Key;
 use super::params::{FleetParams, Role};
 use super::server::{Counters, Reading, ServerPlan, ServerState};
 
-/// Stream ids under the fleet's key.
+/// Stream ids under the fleet's key (`incidents.rs` uses 3 and 4).
 const SERVERS: u64 = 1;
 const DEPLOYS: u64 = 2;
+
+/// How much further back than the servers' replay a warm start looks for random incidents
+/// (an outage incident just before the replay moves it back).
+const RANDOM_MARGIN_MS: i64 = 86_400_000;
 
 /// How far back a role's last deploy is looked for.
 const DEPLOY_HORIZON_SECS: f64 = 365.0 * 86_400.0;
@@ -31,7 +36,7 @@ pub struct Member {
 /// fleet holds the roles in proportion (weights 3, 3, 1, 1, 2 put all five roles in every
 /// ten servers), and a server's role depends only on its index, never on the fleet size.
 pub fn members(params: &FleetParams, size: u32, range: Range<u32>) -> Vec<Member> {
-    let width = size.max(1).to_string().len().max(2);
+    let width = name_width(size);
     let weights: Vec<f64> = Role::ALL
         .iter()
         .map(|&r| params.roles.get(r).weight.max(0.0))
@@ -56,11 +61,22 @@ pub fn members(params: &FleetParams, size: u32, range: Range<u32>) -> Vec<Member
         .filter(|(index, _)| range.contains(index))
         .map(|(index, role)| Member {
             index,
-            name: format!("srv-{:0width$}", index + 1),
+            name: server_name(index, width),
             role,
             dc: dcs[index as usize % dcs.len()].clone(),
         })
         .collect()
+}
+
+/// How many digits server numbers have in a fleet of `size`: enough for the largest, and at
+/// least two, so that names sort.
+pub fn name_width(size: u32) -> usize {
+    size.max(1).to_string().len().max(2)
+}
+
+/// The name of the server with `index`, its number padded to `width` digits: `srv-03`.
+pub fn server_name(index: u32, width: usize) -> String {
+    format!("srv-{:0width$}", index as u64 + 1)
 }
 
 /// Every server's readings at one grid point, one array per signal.
@@ -84,6 +100,8 @@ pub struct Snapshot {
     /// Unix seconds of the role's last deploy.
     pub last_deploy: Vec<f64>,
     pub counters: Vec<Counters>,
+    /// The incidents active at this grid point (scheduled and random), by id.
+    pub incidents: Vec<Incident>,
 }
 
 impl Snapshot {
@@ -105,6 +123,7 @@ impl Snapshot {
             transmit_bps: Vec::with_capacity(n),
             last_deploy: Vec::with_capacity(n),
             counters: Vec::with_capacity(n),
+            incidents: Vec::new(),
         }
     }
 
@@ -123,6 +142,7 @@ impl Snapshot {
         self.transmit_bps.clear();
         self.last_deploy.clear();
         self.counters.clear();
+        self.incidents.clear();
     }
 
     fn push(&mut self, r: &Reading, last_deploy: f64) {
@@ -162,17 +182,49 @@ struct RoleDeploys {
 #[derive(Debug, Clone)]
 pub struct Fleet {
     step_ms: i64,
+    seed: u64,
     members: Vec<Member>,
     plans: Vec<ServerPlan>,
     states: Vec<ServerState>,
     deploys: Vec<RoleDeploys>,
     grid: i64,
     current: Snapshot,
+    schedule: Schedule,
+    /// The positions in `members` each of the schedule's incidents hits.
+    hits: Vec<Vec<usize>>,
+    random: RandomIncidents,
+}
+
+/// Pairs (server position, incident) sorted by position.
+type Hits<'a> = Vec<(usize, &'a Incident)>;
+
+/// The incidents of `hits` (sorted) that hit the server at `position`.
+fn hitting<'a>(hits: &[(usize, &'a Incident)], position: usize) -> Vec<&'a Incident> {
+    let from = hits.partition_point(|&(p, _)| p < position);
+    hits[from..]
+        .iter()
+        .take_while(|&&(p, _)| p == position)
+        .map(|&(_, i)| i)
+        .collect()
 }
 
 impl Fleet {
-    /// The fleet as it is at grid point `grid` (unix time `grid * resolution`).
+    /// The fleet as it is at grid point `grid` (unix time `grid * resolution`), with the
+    /// random incidents of `params` and no scheduled ones.
     pub fn at_grid(params: &FleetParams, seed: u64, members: Vec<Member>, grid: i64) -> Fleet {
+        Fleet::at_grid_with(params, seed, members, grid, Schedule::default())
+    }
+
+    /// The fleet at grid point `grid` with the incidents of `schedule` (and the random
+    /// ones of `params`), as if they had always been scheduled: those in the past are
+    /// replayed (an outage restarts the server, as it would have).
+    pub fn at_grid_with(
+        params: &FleetParams,
+        seed: u64,
+        members: Vec<Member>,
+        grid: i64,
+        schedule: Schedule,
+    ) -> Fleet {
         let step_ms = resolution_ms(params);
         let step_secs = step_ms as f64 / 1000.0;
         let fleet_key = Key::from_seed(seed);
@@ -195,11 +247,49 @@ impl Fleet {
                 ServerPlan::new(params.roles.get(m.role), key, step_secs)
             })
             .collect();
+        let hits: Vec<Vec<usize>> = schedule
+            .incidents
+            .iter()
+            .map(|i| i.targets(&members, seed))
+            .collect();
+        let random = RandomIncidents::new(params, seed, &members);
+        let replay = plans
+            .iter()
+            .map(ServerPlan::replay_steps)
+            .max()
+            .unwrap_or(0);
+        let past_random = random.between(
+            &members,
+            (grid - replay) * step_ms - RANDOM_MARGIN_MS,
+            (grid + 1) * step_ms,
+        );
+        let mut all_hits: Hits = schedule
+            .incidents
+            .iter()
+            .zip(&hits)
+            .flat_map(|(i, hits)| hits.iter().map(move |&p| (p, i)))
+            .collect();
+        for incident in &past_random {
+            all_hits.extend(
+                incident
+                    .targets(&members, seed)
+                    .into_iter()
+                    .map(|p| (p, incident)),
+            );
+        }
+        all_hits.sort_by_key(|&(p, _)| p);
         // Warming replays each server's recent past: servers are independent, so the work
         // is shared among the cores, and the result is the same whatever their number.
+        let all_hits = &all_hits;
         let warm = |range: Range<usize>| -> Vec<(ServerState, Reading)> {
             range
-                .map(|i| plans[i].warm(grid, &deploys[members[i].role.index()].events))
+                .map(|i| {
+                    plans[i].warm(
+                        grid,
+                        &deploys[members[i].role.index()].events,
+                        &hitting(all_hits, i),
+                    )
+                })
                 .collect()
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -225,21 +315,61 @@ impl Fleet {
             current.push(&reading, deploys[m.role.index()].last as f64 * step_secs);
             states.push(state);
         }
+        let now = grid * step_ms;
+        current.incidents = active_incidents(&schedule, &past_random, now);
         Fleet {
             step_ms,
+            seed,
             members,
             plans,
             states,
             deploys,
             grid,
             current,
+            schedule,
+            hits,
+            random,
         }
     }
 
     /// The fleet at the last grid point at or before `time_ms`.
     pub fn at_time(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Fleet {
+        Fleet::at_time_with(params, seed, members, time_ms, Schedule::default())
+    }
+
+    /// The fleet at the last grid point at or before `time_ms`, with `schedule`.
+    pub fn at_time_with(
+        params: &FleetParams,
+        seed: u64,
+        members: Vec<Member>,
+        time_ms: i64,
+        schedule: Schedule,
+    ) -> Fleet {
         let grid = time_ms.div_euclid(resolution_ms(params));
-        Fleet::at_grid(params, seed, members, grid)
+        Fleet::at_grid_with(params, seed, members, grid, schedule)
+    }
+
+    /// Replaces the scheduled incidents: the next steps follow the new schedule (what the
+    /// old one did to the past stays done). Cheap when the schedule is unchanged.
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        if schedule == self.schedule {
+            return;
+        }
+        self.hits = schedule
+            .incidents
+            .iter()
+            .map(|i| i.targets(&self.members, self.seed))
+            .collect();
+        self.schedule = schedule;
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The incidents active at the current grid point, scheduled and random, by id.
+    pub fn active_incidents(&self) -> &[Incident] {
+        &self.current.incidents
     }
 
     /// Advances one grid point.
@@ -258,15 +388,46 @@ impl Fleet {
                 now
             })
             .collect();
+        let now = k * self.step_ms;
+        let random = self.random.active_at(&self.members, now);
+        let mut hits: Hits = Vec::new();
+        for (incident, positions) in self.schedule.incidents.iter().zip(&self.hits) {
+            if incident.active_at(now) {
+                hits.extend(positions.iter().map(|&p| (p, incident)));
+            }
+        }
+        for incident in &random {
+            hits.extend(
+                incident
+                    .targets(&self.members, self.seed)
+                    .into_iter()
+                    .map(|p| (p, incident)),
+            );
+        }
+        hits.sort_by_key(|&(p, _)| p);
+        let mut next_hit = hits.iter().peekable();
+
         let snap = &mut self.current;
         snap.clear();
         snap.grid = k;
-        snap.time_ms = k * self.step_ms;
-        for ((m, plan), state) in self.members.iter().zip(&self.plans).zip(&mut self.states) {
+        snap.time_ms = now;
+        for (i, ((m, plan), state)) in self
+            .members
+            .iter()
+            .zip(&self.plans)
+            .zip(&mut self.states)
+            .enumerate()
+        {
             let role = m.role.index();
-            let reading = plan.step(state, k, deployed[role]);
+            let mut effects = Effects::default();
+            if next_hit.peek().is_some_and(|&&(p, _)| p == i) {
+                let mine = std::iter::from_fn(|| next_hit.next_if(|&&(p, _)| p == i));
+                effects = Effects::of(mine.map(|&(_, incident)| incident), now);
+            }
+            let reading = plan.step(state, k, deployed[role], &effects);
             snap.push(&reading, self.deploys[role].last as f64 * step_secs);
         }
+        snap.incidents = active_incidents(&self.schedule, &random, now);
     }
 
     pub fn snapshot(&self) -> &Snapshot {
@@ -284,6 +445,19 @@ impl Fleet {
     pub fn step_ms(&self) -> i64 {
         self.step_ms
     }
+}
+
+/// The scheduled incidents and those of `random` active at `time_ms`, by id.
+fn active_incidents(schedule: &Schedule, random: &[Incident], time_ms: i64) -> Vec<Incident> {
+    let mut active: Vec<Incident> = schedule
+        .incidents
+        .iter()
+        .chain(random)
+        .filter(|i| i.active_at(time_ms))
+        .cloned()
+        .collect();
+    active.sort_by_key(|i| i.id);
+    active
 }
 
 /// The grid resolution in milliseconds (at least 1).

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod fleet;
+pub mod incidents;
 pub mod noise;
 pub mod params;
 pub mod server;
@@ -10,6 +11,7 @@ pub mod timeline;
 pub mod walk;
 
 pub use fleet::{Fleet, Member, Snapshot, members};
+pub use incidents::{Incident, IncidentKind, IncidentSpec, Schedule, Target};
 pub use params::{FleetParams, Role};
 pub use timeline::{Frame, Timeline};
 #[cfg(test)]

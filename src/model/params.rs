@@ -214,6 +214,16 @@ patchable! {
 }
 
 patchable! {
+    /// Incidents that happen by themselves (those a user schedules are not parameters: see
+    /// `model::incidents`).
+    pub struct IncidentParams / IncidentsPatch {
+        /// Random incidents per day across the whole fleet (0: none), each of a random kind
+        /// on one random server for 10 to 30 minutes.
+        pub random_per_day: f64,
+    }
+}
+
+patchable! {
     /// What the model needs besides the seed and the fleet size.
     pub struct FleetParams / FleetPatch {
         /// The model's time grid: every writer and the exporter sample the same grid points,
@@ -222,6 +232,7 @@ patchable! {
         /// Datacenter names; servers are spread over them in turn.
         pub datacenters: Vec<String>,
         pub roles: RolesParams,
+        pub incidents: IncidentParams,
     }
 }
 
@@ -250,6 +261,11 @@ impl Role {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The role named `name` (`web`, `api`, `db`, `cache`, `worker`).
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
     }
 }
 
@@ -441,6 +457,10 @@ impl Default for FleetParams {
             resolution: Duration::from_secs(15),
             datacenters: vec!["dc1".into(), "dc2".into(), "dc3".into()],
             roles: RolesParams::default(),
+            // Quiet by default: a fleet without incidents stays below every alert.
+            incidents: IncidentParams {
+                random_per_day: 0.0,
+            },
         }
     }
 }

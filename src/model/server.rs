@@ -4,8 +4,14 @@
 //! out-of-memory restart) are applied; traffic follows the daily wave times the load walk;
 //! CPU follows traffic; latency and the 5xx share grow as the CPU saturates; memory and disk
 //! grow with uptime and time since cleanup; the counters add what happened in the step.
+//!
+//! Incidents act on top (see `incidents.rs`): an outage takes the server down with the
+//! other outages; the other kinds override a signal once it has been computed (the CPU
+//! before latency and errors are derived from it, so that they follow). They never touch
+//! the walks, so a server is itself again once its incident is over.
 
 use super::events::{Outages, Periodic, Poisson};
+use super::incidents::{Effects, Incident, IncidentKind};
 use super::noise::Key;
 use super::params::{RoleParams, WalkParams};
 use super::walk::Walk;
@@ -30,6 +36,7 @@ const PHASES: u64 = 4;
 pub struct ServerPlan {
     walks_key: Key,
     step_secs: f64,
+    step_ms: i64,
     load: Walk,
     cpu_noise: Walk,
     latency_noise: Walk,
@@ -153,6 +160,7 @@ impl ServerPlan {
         ServerPlan {
             walks_key: server_key.with(WALKS),
             step_secs,
+            step_ms: ((step_secs * 1000.0).round() as i64).max(1),
             load: walk(&role.traffic.load),
             cpu_noise: walk(&role.cpu.noise),
             latency_noise: walk(&role.latency.noise),
@@ -199,19 +207,41 @@ impl ServerPlan {
         }
     }
 
+    /// How far back, in grid steps, `warm` may replay (the incidents it is given should
+    /// cover that much before `k`).
+    pub fn replay_steps(&self) -> i64 {
+        self.reboots.period() + self.warmup_steps
+    }
+
     /// The state at grid point `k`, computed from scratch: the walks start at their means far
     /// enough back to have forgotten it, and the counters start at the last restart.
-    /// `deploys` are the role's deploys; stepping on from here matches stepping from any
-    /// earlier warm start (to within the walks' forgetting, far below any output precision).
-    pub fn warm(&self, k: i64, deploys: &Poisson) -> (ServerState, Reading) {
+    /// `deploys` are the role's deploys and `incidents` those hitting this server (any that
+    /// are active between `k - replay_steps()` and `k`; others are ignored); stepping on from
+    /// here matches stepping from any earlier warm start (to within the walks' forgetting,
+    /// far below any output precision).
+    pub fn warm(
+        &self,
+        k: i64,
+        deploys: &Poisson,
+        incidents: &[&Incident],
+    ) -> (ServerState, Reading) {
         let horizon = self.reboots.period();
+        let down = Downtime {
+            plan: self,
+            incidents: incidents
+                .iter()
+                .filter(|i| i.kind == IncidentKind::Outage)
+                .map(|i| i.grid_span(self.step_ms))
+                .filter(|(a, b)| a < b)
+                .collect(),
+        };
         // Events during an outage restart nothing: look for the last restart from the last
         // grid point the server was up, then replay on to `k`.
-        let up_at = self.outages.last_up_at_or_before(k);
+        let up_at = down.last_up_at_or_before(k);
         let last_restart = [
             Some(self.reboots.last_at_or_before(up_at)),
             deploys.last_at_or_before(up_at, horizon),
-            self.outages.last_recovery_at_or_before(up_at, horizon),
+            down.last_recovery_at_or_before(up_at, horizon),
         ]
         .into_iter()
         .flatten()
@@ -225,19 +255,26 @@ impl ServerPlan {
             error_noise: self.error_noise.mean(),
             memory_noise: self.memory_noise.mean(),
             disk_noise: self.disk_noise.mean(),
-            up: !self.outages.down_at(start),
+            up: !down.at(start),
             restarted_at: start,
             cleaned_at: self.last_cleanup_at_or_before(start),
             counters: Counters::default(),
         };
         // Before the last restart only what the future depends on is needed; from it on,
         // the counters too.
+        let effects = |i: i64| {
+            if incidents.is_empty() {
+                Effects::default()
+            } else {
+                Effects::of(incidents.iter().copied(), i * self.step_ms)
+            }
+        };
         for i in start + 1..last_restart {
-            self.advance(&mut state, i, deploys.at(i));
+            self.advance(&mut state, i, deploys.at(i), &effects(i));
         }
         let mut reading = Reading::default();
         for i in last_restart.max(start + 1)..=k {
-            reading = self.step(&mut state, i, deploys.at(i));
+            reading = self.step(&mut state, i, deploys.at(i), &effects(i));
         }
         (state, reading)
     }
@@ -249,15 +286,21 @@ impl ServerPlan {
             .map_or(rotated, |c| c.max(rotated))
     }
 
-    /// Moves `state` from grid point `k - 1` to `k`.
-    pub fn step(&self, s: &mut ServerState, k: i64, deployed: bool) -> Reading {
-        let restarted = self.advance(s, k, deployed);
-        self.observe(s, k, restarted)
+    /// The grid step in milliseconds.
+    pub fn step_ms(&self) -> i64 {
+        self.step_ms
+    }
+
+    /// Moves `state` from grid point `k - 1` to `k`, under the `effects` of the incidents
+    /// active at `k` (`Effects::default()` for none).
+    pub fn step(&self, s: &mut ServerState, k: i64, deployed: bool, effects: &Effects) -> Reading {
+        let restarted = self.advance(s, k, deployed, effects);
+        self.observe(s, k, restarted, effects)
     }
 
     /// The part of a step that the future depends on: walks, up or down, restarts and
     /// cleanups. Returns whether the process restarted at `k`.
-    fn advance(&self, s: &mut ServerState, k: i64, deployed: bool) -> bool {
+    fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
         let mut z = self.walks_key.draws(k);
         s.load = self.load.step(s.load, z.normal());
         s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
@@ -267,7 +310,7 @@ impl ServerPlan {
         s.disk_noise = self.disk_noise.step(s.disk_noise, z.normal());
 
         let was_up = s.up;
-        s.up = !self.outages.down_at(k);
+        s.up = !fx.down && !self.outages.down_at(k);
         let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
         let restarted = s.up && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
         if restarted {
@@ -281,7 +324,7 @@ impl ServerPlan {
     }
 
     /// The rest of a step: what can be seen at `k`, and what the counters add.
-    fn observe(&self, s: &mut ServerState, k: i64, restarted: bool) -> Reading {
+    fn observe(&self, s: &mut ServerState, k: i64, restarted: bool, fx: &Effects) -> Reading {
         let seconds_of_day = (k as f64 * self.step_secs).rem_euclid(86_400.0);
         let hour = seconds_of_day / 3600.0;
         let wave = 1.0
@@ -289,24 +332,43 @@ impl ServerPlan {
                 * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0);
         let rps = (self.rps * wave * s.load).max(0.0);
 
-        let cpu =
+        let mut cpu =
             (self.cpu_idle + (100.0 - self.cpu_idle) * rps / self.saturation_rps + s.cpu_noise)
                 .clamp(0.0, 100.0);
+        if let Some(floor) = fx.cpu_floor {
+            cpu = cpu.max(floor).min(100.0);
+        }
         let busy = (cpu / 100.0).min(0.98);
-        let latency_median = self.latency_base_s * libm::exp(s.latency_noise) / (1.0 - busy);
+        let mut latency_median = self.latency_base_s * libm::exp(s.latency_noise) / (1.0 - busy);
         let latency_spread = self.latency_spread * (1.0 + 0.5 * busy);
+        if let Some(p99) = fx.p99_floor {
+            latency_median = latency_median.max(p99 / libm::exp(Z99 * latency_spread));
+        }
         let overload = ((busy - 0.8) / 0.2).max(0.0);
         let error_factor = libm::exp(s.error_noise);
-        let server_error = (self.server_error * error_factor
+        let mut server_error = (self.server_error * error_factor
             + self.saturation_error * overload * overload)
             .min(1.0);
+        if let Some(floor) = fx.server_error_floor {
+            server_error = server_error.max(floor).min(1.0);
+        }
         let client_error = (self.client_error * error_factor).min(1.0 - server_error);
 
-        let memory =
+        let mut memory =
             (self.memory_base + self.leak_per_step * (k - s.restarted_at) as f64 + s.memory_noise)
                 .clamp(0.0, 100.0);
-        let disk = (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
-            .clamp(0.0, 100.0);
+        if let Some(push) = fx.memory {
+            // Held near its level, with a little of the walk's wiggle (a point at most).
+            let wiggle = (0.2 * s.memory_noise).clamp(-1.0, 1.0);
+            memory = push.apply_with(memory, wiggle).clamp(0.0, 100.0);
+        }
+        let mut disk =
+            (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
+                .clamp(0.0, 100.0);
+        if let Some(push) = fx.disk {
+            let wiggle = (0.5 * s.disk_noise).clamp(-1.0, 1.0);
+            disk = push.apply_with(disk, wiggle).clamp(0.0, 100.0);
+        }
         let receive_bps = self.network_base + rps * self.request_bytes;
         let transmit_bps = self.network_base + rps * self.response_bytes;
 
@@ -345,5 +407,66 @@ impl ServerPlan {
             transmit_bps,
             counters: s.counters,
         }
+    }
+}
+
+/// When a server is down: its own outages and its outage incidents (as grid spans).
+struct Downtime<'a> {
+    plan: &'a ServerPlan,
+    incidents: Vec<(i64, i64)>,
+}
+
+impl Downtime<'_> {
+    fn incident_at(&self, k: i64) -> Option<(i64, i64)> {
+        self.incidents
+            .iter()
+            .copied()
+            .filter(|&(a, b)| a <= k && k < b)
+            .min()
+    }
+
+    fn at(&self, k: i64) -> bool {
+        self.incident_at(k).is_some() || self.plan.outages.down_at(k)
+    }
+
+    /// The latest grid point at or before `k` at which the server is up.
+    fn last_up_at_or_before(&self, k: i64) -> i64 {
+        let mut at = k;
+        loop {
+            at = self.plan.outages.last_up_at_or_before(at);
+            match self.incident_at(at) {
+                Some((first, _)) => at = first - 1,
+                None => return at,
+            }
+        }
+    }
+
+    /// The latest grid point at or before `k`, within `horizon`, at which the server came
+    /// back up (from either kind of outage).
+    fn last_recovery_at_or_before(&self, k: i64, horizon: i64) -> Option<i64> {
+        let floor = k - horizon;
+        // The outages' own recoveries, unless an incident keeps the server down.
+        let mut own = None;
+        let mut upto = k;
+        while upto >= floor {
+            match self
+                .plan
+                .outages
+                .last_recovery_at_or_before(upto, upto - floor)
+            {
+                Some(r) if self.incident_at(r).is_some() => upto = r - 1,
+                found => {
+                    own = found;
+                    break;
+                }
+            }
+        }
+        let incidents = self
+            .incidents
+            .iter()
+            .map(|&(_, end)| end)
+            .filter(|&end| floor <= end && end <= k && !self.at(end))
+            .max();
+        own.max(incidents)
     }
 }

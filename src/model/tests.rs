@@ -334,6 +334,7 @@ fn single(s: &Snapshot, i: usize) -> Snapshot {
         transmit_bps: vec![s.transmit_bps[i]],
         last_deploy: vec![s.last_deploy[i]],
         counters: vec![s.counters[i]],
+        incidents: s.incidents.clone(),
     }
 }
 
@@ -882,4 +883,585 @@ fn p95_lies_in_the_bucket_the_histogram_puts_it() {
         prev = s.clone();
     });
     assert!(checked > 10_000, "only {checked} checks");
+}
+
+// 12. Incidents.
+
+use super::incidents::{RANDOM_ID_BASE, RandomIncidents};
+use super::server::Z99;
+
+/// An incident of `minutes` from grid point `start` (default resolution).
+fn incident(id: u64, kind: IncidentKind, target: &str, start: i64, minutes: i64) -> Incident {
+    Incident {
+        id,
+        kind,
+        target: target.parse().unwrap(),
+        start_ms: start * 15_000,
+        end_ms: (start + minutes * 4) * 15_000,
+        intensity: 1.0,
+    }
+}
+
+fn p99(s: &Snapshot, i: usize) -> f64 {
+    s.latency_median[i] * (Z99 * s.latency_spread[i]).exp()
+}
+
+/// Whether the condition of the alert that `kind` is meant to fire holds for server `i`
+/// (as `alerts.yml` has it, on the instant's values).
+fn alerting(kind: IncidentKind, s: &Snapshot, i: usize) -> bool {
+    if kind == IncidentKind::Outage {
+        return !s.up[i];
+    }
+    s.up[i]
+        && match kind {
+            IncidentKind::CpuSpike => s.cpu[i] > 80.0,
+            IncidentKind::MemoryLeak => s.memory[i] > 90.0,
+            IncidentKind::DiskFill => s.disk[i] > 90.0,
+            IncidentKind::LatencySpike => p99(s, i) > 2.0,
+            IncidentKind::ErrorBurst => s.server_error[i] > 0.05,
+            IncidentKind::Outage => unreachable!(),
+        }
+}
+
+/// A fleet at `g0` with `schedule`, and its snapshots for the next `steps` grid points.
+fn history(
+    params: &FleetParams,
+    seed: u64,
+    m: &[Member],
+    g0: i64,
+    steps: usize,
+    schedule: Schedule,
+) -> Vec<Snapshot> {
+    let mut f = Fleet::at_grid_with(params, seed, m.to_vec(), g0, schedule);
+    let mut out = vec![f.snapshot().clone()];
+    run(&mut f, steps, |s| out.push(s.clone()));
+    out
+}
+
+#[test]
+fn each_incident_fires_its_alert_for_its_window_and_only_then() {
+    let params = FleetParams::default();
+    let m = members(&params, 10, 0..10);
+    let g0 = MIDNIGHT + 10 * HOUR;
+    let start = g0 + HOUR;
+    let (minutes, steps) = (20, 2 * HOUR as usize + 1);
+    let end = start + minutes * 4;
+    let quiet = history(&params, 1, &m, g0, steps, Schedule::default());
+    // srv-01 (web) is quiet all along without incidents.
+    let target = 0;
+    for kind in IncidentKind::ALL {
+        assert!(
+            quiet.iter().all(|s| !alerting(kind, s, target)),
+            "srv-01 alerts on {kind} without incidents"
+        );
+    }
+    for kind in IncidentKind::ALL {
+        for intensity in [0.0, 0.5, 1.0] {
+            let mut inc = incident(1, kind, "server=srv-01", start, minutes);
+            inc.intensity = intensity;
+            let hit = history(&params, 1, &m, g0, steps, Schedule::new(vec![inc.clone()]));
+            let what = format!("{kind} at intensity {intensity}");
+            for (s, q) in hit.iter().zip(&quiet) {
+                let k = s.grid;
+                let on = alerting(kind, s, target);
+                if k >= start + 8 && k < end {
+                    assert!(on, "{what}: no alert at grid {k} ({} in)", k - start);
+                } else if k < start || k >= end + 40 {
+                    assert!(
+                        !on,
+                        "{what}: alert at grid {k} ({} from the start)",
+                        k - start
+                    );
+                }
+                assert_eq!(
+                    s.incidents,
+                    if inc.active_at(s.time_ms) {
+                        vec![inc.clone()]
+                    } else {
+                        vec![]
+                    },
+                    "{what}: active incidents at grid {k}"
+                );
+                // The other servers never notice, and the target is itself again once the
+                // incident is over (an outage restarts it, which changes its memory).
+                for i in 0..s.len() {
+                    if i == target && (k >= start && k < end || kind == IncidentKind::Outage) {
+                        continue;
+                    }
+                    for ((name, a), (_, b)) in gauges(s).into_iter().zip(gauges(q)) {
+                        assert_eq!(
+                            a[i].to_bits(),
+                            b[i].to_bits(),
+                            "{what}: {name} of {} at grid {k}",
+                            m[i].name
+                        );
+                    }
+                    assert_eq!(s.up[i], q.up[i]);
+                }
+                if kind == IncidentKind::CpuSpike && intensity == 1.0 && on {
+                    // Saturated: latency and errors follow through the queueing model.
+                    assert!(p99(s, target) > 2.0, "cpu spike: p99 {}", p99(s, target));
+                    assert!(s.server_error[target] > 0.05, "cpu spike: 5xx");
+                }
+            }
+            if kind == IncidentKind::Outage {
+                let back = &hit[(end - g0) as usize];
+                assert!(
+                    back.up[target] && back.restarted[target],
+                    "{what}: no restart"
+                );
+                assert_eq!(back.counters[target], Counters::default());
+            }
+        }
+    }
+}
+
+#[test]
+fn incidents_on_roles_and_datacenters_hit_exactly_those() {
+    let params = FleetParams::default();
+    let m = members(&params, 20, 0..20);
+    let g0 = MIDNIGHT + 3 * HOUR;
+    let schedule = Schedule::new(vec![
+        incident(1, IncidentKind::Outage, "role=db", g0 + 4, 5),
+        incident(2, IncidentKind::DiskFill, "dc=dc2", g0, 30),
+    ]);
+    let s = &history(&params, 2, &m, g0, 20, schedule)[20];
+    for (i, member) in m.iter().enumerate() {
+        assert_eq!(!s.up[i], member.role == Role::Db, "{}", member.name);
+        if member.role != Role::Db {
+            assert_eq!(s.disk[i] > 90.0, member.dc == "dc2", "{}", member.name);
+        }
+    }
+}
+
+#[test]
+fn share_targets_pick_about_that_share_the_same_for_the_same_seed() {
+    let params = FleetParams::default();
+    let m = members(&params, 2_000, 0..2_000);
+    let share = incident(5, IncidentKind::ErrorBurst, "share=0.1", 0, 10);
+    let picked = share.targets(&m, 1);
+    assert!(
+        (150..=250).contains(&picked.len()),
+        "{} of 2000 servers for share=0.1",
+        picked.len()
+    );
+    assert_eq!(share.targets(&m, 1), picked, "same seed, same servers");
+    assert_ne!(share.targets(&m, 2), picked, "another seed, other servers");
+    let other_id = Incident {
+        id: 6,
+        ..share.clone()
+    };
+    assert_ne!(
+        other_id.targets(&m, 1),
+        picked,
+        "another incident, other servers"
+    );
+    for (p, member) in m.iter().enumerate() {
+        assert_eq!(share.matches(member, 1), picked.contains(&p));
+    }
+    // A server's draw does not depend on the fleet: a smaller fleet picks the same ones.
+    let small: Vec<usize> = picked.iter().copied().filter(|&p| p < 500).collect();
+    assert_eq!(share.targets(&m[..500], 1), small);
+    let all = Incident {
+        target: Target::Share(1.0),
+        ..share
+    };
+    assert_eq!(all.targets(&m, 1).len(), 2_000);
+}
+
+#[test]
+fn targets_must_match_a_server() {
+    let params = FleetParams::default();
+    let m = members(&params, 10, 0..10);
+    let on = |target: &str| incident(1, IncidentKind::Outage, target, 0, 5);
+    for good in [
+        "server=srv-03",
+        "server=srv-10",
+        "role=cache",
+        "dc=dc3",
+        "share=0.5",
+    ] {
+        assert_eq!(on(good).check_target(&m, 1), Ok(()), "{good}");
+    }
+    assert_eq!(on("server=srv-03").targets(&m, 1), [2]);
+    assert_eq!(
+        on("server=srv-99").check_target(&m, 1),
+        Err("target `server=srv-99` matches no server".to_string())
+    );
+    for bad in ["server=srv-003", "server=web-1", "dc=dc4", "share=0.0001"] {
+        let e = on(bad).check_target(&m, 1).unwrap_err();
+        assert!(e.contains(bad) && e.contains("matches no server"), "{e}");
+    }
+    let mut no_db = params.clone();
+    no_db.roles.db.weight = 0.0;
+    let e = on("role=db")
+        .check_target(&members(&no_db, 10, 0..10), 1)
+        .unwrap_err();
+    assert!(e.contains("role=db"), "{e}");
+    let schedule = Schedule::new(vec![on("role=db"), on("server=srv-11")]);
+    assert_eq!(
+        schedule.check_targets(&m, 1),
+        Err("incident 2: target `server=srv-11` matches no server".to_string())
+    );
+}
+
+/// Default parameters with deploys every 6 hours and reboots every day (short replays),
+/// and `random` random incidents a day.
+fn busy_with_incidents(random: f64) -> FleetParams {
+    let mut params = eventful(
+        Duration::from_secs(30 * 86_400),
+        Duration::from_secs(8 * 60),
+        Duration::from_secs(6 * 3600),
+        Duration::from_secs(86_400),
+    );
+    params.incidents.random_per_day = random;
+    params
+}
+
+#[test]
+fn warm_start_inside_and_after_incidents_matches_stepping_through_them() {
+    let params = busy_with_incidents(30.0);
+    let m = members(&params, 12, 0..12);
+    let g0 = MIDNIGHT + 50;
+    let out = g0 + 2 * HOUR;
+    let schedule = Schedule::new(vec![
+        // Two outages back to back, and one that overlaps a random one perhaps.
+        incident(1, IncidentKind::Outage, "server=srv-03", out, 25),
+        incident(2, IncidentKind::Outage, "server=srv-03", out + 100, 10),
+        incident(3, IncidentKind::Outage, "role=cache", out + 30, 40),
+        incident(4, IncidentKind::ErrorBurst, "role=db", out - 60, 90),
+        incident(5, IncidentKind::LatencySpike, "share=0.3", out, 60),
+        incident(6, IncidentKind::MemoryLeak, "dc=dc1", out + 10, 30),
+        // Long ago: replayed or forgotten, it must not matter.
+        incident(7, IncidentKind::Outage, "server=srv-05", g0 - 6 * HOUR, 30),
+    ]);
+    let mut stepped = Fleet::at_grid_with(&params, 9, m.clone(), g0, schedule.clone());
+    let (mut checks, mut diffs, mut down_checks, mut random_seen) = (0, Vec::new(), 0, 0);
+    let mut restarts_after_outage = 0;
+    let mut prev = stepped.snapshot().clone();
+    for step in 1..=5 * HOUR {
+        stepped.step();
+        let s = stepped.snapshot();
+        random_seen += s
+            .incidents
+            .iter()
+            .filter(|i| i.id >= RANDOM_ID_BASE)
+            .count();
+        restarts_after_outage += (0..s.len())
+            .filter(|&i| s.restarted[i] && !prev.up[i])
+            .count();
+        prev = s.clone();
+        let k = g0 + step;
+        // Inside and just after the scheduled outages, and now and then elsewhere.
+        let near = (out..out + 200).contains(&k) && step % 7 == 0;
+        if !(near || step % 97 == 0) {
+            continue;
+        }
+        let direct = Fleet::at_grid_with(&params, 9, m.clone(), k, schedule.clone());
+        assert_eq!(direct.snapshot().incidents, s.incidents, "active at {k}");
+        diffs.extend(differences(s, direct.snapshot(), &m, 1e-6));
+        down_checks += s.up.iter().filter(|&&u| !u).count();
+        checks += 1;
+    }
+    assert!(
+        checks >= 40 && down_checks > 30,
+        "{checks} checks, {down_checks} down"
+    );
+    assert!(random_seen > 0, "no random incident in the window");
+    assert!(
+        restarts_after_outage >= 3,
+        "{restarts_after_outage} recoveries"
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} differences in {checks} warm starts (stepped vs warm):\n{}",
+        diffs.len(),
+        report(&diffs)
+    );
+}
+
+#[test]
+fn warm_start_of_single_servers_matches_stepping_through_outage_incidents() {
+    // Outage incidents hitting every server now and then, over natural outages, deploys
+    // and reboots: the warm start's search for the last restart must see them all.
+    let params = eventful(
+        Duration::from_secs(86_400),
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(6 * 3600),
+        Duration::from_secs(2 * 86_400),
+    );
+    let m = members(&params, 12, 0..12);
+    let start = MIDNIGHT + 50;
+    let schedule = Schedule::new(
+        (0..40)
+            .map(|n| {
+                let target = format!("share=0.{}", 2 + n % 5);
+                let mut i = incident(n + 1, IncidentKind::Outage, &target, 0, 0);
+                i.start_ms = (start + (n as i64) * 211) * 15_000 + 7_000;
+                i.end_ms = i.start_ms + (5 + 13 * (n as i64 % 11)) * 60_000;
+                i
+            })
+            .collect(),
+    );
+    let mut stepped = Fleet::at_grid_with(&params, 9, m.clone(), start, schedule.clone());
+    let (mut checks, mut diffs, mut downs, mut in_incident) = (0, Vec::new(), 0, 0);
+    for step in 1..=3 * DAY {
+        stepped.step();
+        if step % 41 != 0 {
+            continue;
+        }
+        let i = (step / 41) as usize % m.len();
+        let direct = Fleet::at_grid_with(
+            &params,
+            9,
+            vec![m[i].clone()],
+            start + step,
+            schedule.clone(),
+        );
+        let one = single(stepped.snapshot(), i);
+        diffs.extend(differences(&one, direct.snapshot(), &m[i..=i], 1e-6));
+        checks += 1;
+        downs += usize::from(!one.up[0]);
+        in_incident += usize::from(!one.incidents.is_empty());
+    }
+    assert!(checks > 200, "only {checks} checks");
+    assert!(
+        downs > 20 && in_incident > 20,
+        "{downs} down, {in_incident} in an incident"
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} differences in {checks} warm starts (stepped vs warm):\n{}",
+        diffs.len(),
+        report(&diffs)
+    );
+}
+
+#[test]
+fn a_schedule_change_takes_effect_from_the_next_grid_point_on() {
+    let params = FleetParams::default();
+    let m = members(&params, 10, 0..10);
+    let g0 = MIDNIGHT + 7 * HOUR;
+    let mut f = Fleet::at_grid(&params, 3, m.clone(), g0);
+    run(&mut f, 100, |_| {});
+    let now = (f.grid() + 1) * 15_000;
+    let schedule = Schedule::new(vec![Incident {
+        start_ms: now,
+        end_ms: now + 15 * 60_000,
+        ..incident(1, IncidentKind::Outage, "role=web", 0, 0)
+    }]);
+    f.set_schedule(schedule.clone());
+    f.set_schedule(schedule.clone());
+    assert_eq!(f.schedule(), &schedule);
+    f.step();
+    assert_eq!(f.active_incidents(), &schedule.incidents[..]);
+    for step in 0..HOUR {
+        if step < 8 || step % 16 == 0 {
+            let direct = Fleet::at_grid_with(&params, 3, m.clone(), f.grid(), schedule.clone());
+            let diffs = differences(f.snapshot(), direct.snapshot(), &m, 1e-6);
+            assert!(diffs.is_empty(), "{}", report(&diffs));
+        }
+        f.step();
+    }
+    // Removing it brings the web servers back at the next grid point.
+    let mut f = Fleet::at_grid_with(&params, 3, m.clone(), g0 + 100 + 8, schedule.clone());
+    assert!(
+        f.snapshot()
+            .up
+            .iter()
+            .zip(&m)
+            .all(|(&up, m)| up != (m.role == Role::Web))
+    );
+    let mut removed = schedule;
+    assert!(removed.remove(1).is_some());
+    f.set_schedule(removed);
+    f.step();
+    assert!(f.snapshot().up.iter().all(|&u| u));
+    assert!(f.active_incidents().is_empty());
+}
+
+#[test]
+fn timeline_takes_a_schedule_and_frames_list_the_active_incidents() {
+    let params = FleetParams::default();
+    let m = members(&params, 10, 0..10);
+    let t0 = (MIDNIGHT + 5 * HOUR) * 15_000;
+    let inc = Incident {
+        start_ms: t0 + 60_000,
+        end_ms: t0 + 11 * 60_000,
+        ..incident(4, IncidentKind::CpuSpike, "server=srv-02", 0, 0)
+    };
+    let schedule = Schedule::new(vec![inc.clone()]);
+    let mut plain = Timeline::new(&params, 1, m.clone(), t0);
+    let mut empty = Timeline::with_schedule(&params, 1, m.clone(), t0, Schedule::default());
+    let mut timeline = Timeline::with_schedule(&params, 1, m.clone(), t0, schedule.clone());
+    assert_eq!(timeline.schedule(), &schedule);
+    for t in (t0..t0 + 15 * 60_000).step_by(5_000) {
+        let frame = timeline.at(t);
+        // The grid point shown decides: the frame's `before`.
+        let active = inc.active_at(frame.before.time_ms);
+        let expected = if active { vec![inc.clone()] } else { vec![] };
+        assert_eq!(frame.active_incidents(), &expected[..]);
+        let cpu = frame.value(1, |s| &s.cpu);
+        if active && t == frame.before.time_ms {
+            assert_eq!(cpu, 100.0);
+        } else if !active && !inc.active_at(frame.after.time_ms) {
+            assert!(cpu < 80.0, "{cpu}");
+        }
+        let (a, b) = (plain.at(t), empty.at(t));
+        assert_eq!(*a.before, *b.before);
+        assert!(a.active_incidents().is_empty());
+    }
+    // Going back in time keeps the schedule.
+    let frame = timeline.at(t0 + 5 * 60_000);
+    assert_eq!(frame.active_incidents(), &[inc.clone()][..]);
+
+    // Set while running: from `schedule_effective_ms` on.
+    let mut live = Timeline::new(&params, 1, m.clone(), t0);
+    live.at(t0 + 2_000);
+    let from = live.schedule_effective_ms();
+    assert!(from > t0 && from <= t0 + 30_000, "{from}");
+    let now = Incident {
+        start_ms: from,
+        end_ms: from + 60_000,
+        ..inc
+    };
+    live.set_schedule(Schedule::new(vec![now.clone()]));
+    assert!(live.at(from - 1).active_incidents().is_empty());
+    assert_eq!(live.at(from).active_incidents(), &[now][..]);
+}
+
+#[test]
+fn random_incidents_are_drawn_from_the_seed_whatever_the_range() {
+    let mut params = FleetParams::default();
+    let m = members(&params, 10, 0..10);
+    let from = MIDNIGHT * 15_000;
+    let days = 30;
+    let to = from + days * 86_400_000;
+    assert!(
+        Schedule::random(&params, 1, &m, from, to).is_empty(),
+        "random_per_day = 0"
+    );
+    params.incidents.random_per_day = 20.0;
+    let all = Schedule::random(&params, 1, &m, from, to);
+    assert_eq!(all, Schedule::random(&params, 1, &m, from, to));
+    assert_ne!(all, Schedule::random(&params, 2, &m, from, to));
+    let n = all.len() as f64;
+    assert!(
+        (n - 20.0 * days as f64).abs() < 0.15 * 20.0 * days as f64,
+        "{n} incidents"
+    );
+    let names: Vec<&str> = m.iter().map(|x| x.name.as_str()).collect();
+    for i in &all.incidents {
+        assert!(i.id >= RANDOM_ID_BASE);
+        assert!((0.5..=1.0).contains(&i.intensity), "{i:?}");
+        let length = i.end_ms - i.start_ms;
+        assert!((600_000..=1_800_000).contains(&length), "{i:?}");
+        match &i.target {
+            Target::Server(name) => assert!(names.contains(&name.as_str()), "{i:?}"),
+            other => panic!("random incident on {other}"),
+        }
+    }
+    for kind in IncidentKind::ALL {
+        let count = all.incidents.iter().filter(|i| i.kind == kind).count() as f64;
+        assert!((count - n / 6.0).abs() < 0.35 * n / 6.0, "{count} {kind}");
+    }
+    let mut ids: Vec<u64> = all.incidents.iter().map(|i| i.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "ids repeat");
+    // Any range is a slice of the whole.
+    for (a, b) in [
+        (from + 3_600_000, from + 7 * 3_600_000),
+        (from + 86_400_000 + 17, to - 5),
+    ] {
+        let part = Schedule::random(&params, 1, &m, a, b);
+        let expected: Vec<Incident> = all
+            .incidents
+            .iter()
+            .filter(|i| i.start_ms < b && i.end_ms > a)
+            .cloned()
+            .collect();
+        assert_eq!(part.incidents, expected);
+    }
+    let random = RandomIncidents::new(&params, 1, &m);
+    let at = all.incidents[3].start_ms;
+    assert!(random.active_at(&m, at).contains(&all.incidents[3]));
+
+    // The fleet applies them: an outage is down, the others are listed while active.
+    let g0 = MIDNIGHT;
+    let mut f = Fleet::at_grid(&params, 1, m.clone(), g0);
+    let mut outage_steps = 0;
+    run(&mut f, 2 * DAY as usize, |s| {
+        let expected: Vec<Incident> = all
+            .incidents
+            .iter()
+            .filter(|i| i.active_at(s.time_ms))
+            .cloned()
+            .collect();
+        assert_eq!(s.incidents, expected, "at grid {}", s.grid);
+        for i in &s.incidents {
+            let p = i.targets(&m, 1)[0];
+            if i.kind == IncidentKind::Outage {
+                assert!(!s.up[p]);
+                outage_steps += 1;
+            }
+        }
+    });
+    assert!(outage_steps > 0, "no random outage in two days");
+}
+
+#[test]
+fn the_quiet_fleet_raises_no_alert() {
+    // Default parameters, no incidents: no alert condition holds for 5 minutes (20 grid
+    // points) on any server. Outages are real events, not false alarms: counted, not failed.
+    let params = FleetParams::default();
+    let conditions = [
+        IncidentKind::CpuSpike,
+        IncidentKind::MemoryLeak,
+        IncidentKind::DiskFill,
+        IncidentKind::LatencySpike,
+        IncidentKind::ErrorBurst,
+    ];
+    let mut found = Vec::new();
+    let mut down_servers = 0;
+    let mut worst = [0.0f64; 5];
+    for seed in 1..=6 {
+        let mut f = fleet(&params, seed, 10, MIDNIGHT);
+        let mut runs = vec![[0usize; 5]; 10];
+        let mut was_down = [false; 10];
+        run(&mut f, DAY as usize, |s| {
+            for i in 0..s.len() {
+                was_down[i] |= !s.up[i];
+                let values = [
+                    s.cpu[i],
+                    s.memory[i],
+                    s.disk[i],
+                    p99(s, i),
+                    s.server_error[i] * 100.0,
+                ];
+                for (w, v) in worst.iter_mut().zip(values) {
+                    if s.up[i] {
+                        *w = w.max(v);
+                    }
+                }
+                for (c, kind) in conditions.iter().enumerate() {
+                    runs[i][c] = if alerting(*kind, s, i) {
+                        runs[i][c] + 1
+                    } else {
+                        0
+                    };
+                    if runs[i][c] == 20 {
+                        found.push(format!("seed {seed}, srv {i}: {kind} at grid {}", s.grid));
+                    }
+                }
+            }
+        });
+        down_servers += was_down.iter().filter(|&&d| d).count();
+    }
+    eprintln!(
+        "quiet fleet, 6 seeds x 10 servers x 1 day: {down_servers} servers down at some point; \
+         highest cpu {:.1}%, memory {:.1}%, disk {:.1}%, p99 {:.2} s, 5xx {:.2}%",
+        worst[0], worst[1], worst[2], worst[3], worst[4]
+    );
+    assert!(found.is_empty(), "false alarms:\n{}", found.join("\n"));
+    assert!(down_servers <= 10, "{down_servers} servers down in a day");
 }

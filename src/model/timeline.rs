@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::fleet::{Fleet, Member, Snapshot};
+use super::incidents::{Incident, Schedule};
 use super::params::FleetParams;
 
 /// The fleet's values at one instant, as the grid points around it.
@@ -69,6 +70,12 @@ impl Frame {
     pub fn last_deploy(&self, i: usize) -> f64 {
         self.before.last_deploy[i]
     }
+
+    /// The incidents active at the frame's time (those that made the grid point the frame
+    /// shows, scheduled and random), by id.
+    pub fn active_incidents(&self) -> &[Incident] {
+        &self.before.incidents
+    }
 }
 
 /// A fleet that moves forward in time on request.
@@ -85,8 +92,21 @@ pub struct Timeline {
 const MAX_CATCH_UP_STEPS: i64 = 50_000;
 
 impl Timeline {
+    /// The fleet from `time_ms` on, with the random incidents of `params` only.
     pub fn new(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Timeline {
-        let mut fleet = Fleet::at_time(params, seed, members, time_ms);
+        Timeline::with_schedule(params, seed, members, time_ms, Schedule::default())
+    }
+
+    /// The fleet from `time_ms` on, with the incidents of `schedule` (those before
+    /// `time_ms` included, as if it had been running) and the random ones of `params`.
+    pub fn with_schedule(
+        params: &FleetParams,
+        seed: u64,
+        members: Vec<Member>,
+        time_ms: i64,
+        schedule: Schedule,
+    ) -> Timeline {
+        let mut fleet = Fleet::at_time_with(params, seed, members, time_ms, schedule);
         let before = Arc::new(fleet.snapshot().clone());
         fleet.step();
         let after = Arc::new(fleet.snapshot().clone());
@@ -103,17 +123,37 @@ impl Timeline {
         self.fleet.members()
     }
 
+    pub fn schedule(&self) -> &Schedule {
+        self.fleet.schedule()
+    }
+
+    /// Replaces the scheduled incidents. The grid points already computed (up to the one
+    /// after the last time asked) keep the old schedule; the change takes effect from
+    /// `schedule_effective_ms()` on. Cheap when the schedule is unchanged (so it can be set
+    /// every tick).
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.fleet.set_schedule(schedule);
+    }
+
+    /// The first instant a schedule change can affect: an incident meant to start "now"
+    /// should start no earlier, so that the values served agree with a warm start (or
+    /// `generate`) that has the incident from the start.
+    pub fn schedule_effective_ms(&self) -> i64 {
+        (self.after.grid + 1) * self.fleet.step_ms()
+    }
+
     /// The fleet's values at `time_ms`. Times should not go backwards; when they do (a
     /// clock set back) the fleet is recomputed for the new time.
     pub fn at(&mut self, time_ms: i64) -> Frame {
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
-            *self = Timeline::new(
+            *self = Timeline::with_schedule(
                 &self.params,
                 self.seed,
                 self.fleet.members().to_vec(),
                 time_ms,
+                self.fleet.schedule().clone(),
             );
         }
         while self.after.grid <= target {

@@ -1,0 +1,837 @@
+//! Incidents: what an instructor (or chance) does to the fleet so that an alert fires.
+//!
+//! An incident is an input of the model, like the seed: a kind, a target (servers), a
+//! window in time and an intensity. While it is active it overrides the signals of the
+//! servers it targets, pushing the signal of its alert past the threshold of the shipped
+//! `alerts.yml` by an amount that grows with its intensity; it never changes the walks'
+//! state, so once it is over the server behaves as if nothing had happened (except after an
+//! outage, which restarts the process, as a real one does).
+//!
+//! | kind | override while active | alert |
+//! |---|---|---|
+//! | `cpu_spike` | CPU at least 85 + 15 x intensity (latency and 5xx follow) | CPU > 80 |
+//! | `memory_leak` | memory ramps to 92 + 8 x intensity over 2 minutes, then holds | memory > 90 |
+//! | `disk_fill` | disk ramps to 92 + 8 x intensity over 2 minutes, then holds | disk > 90 |
+//! | `latency_spike` | p99 latency at least 2.5 + 5 x intensity seconds | p99 > 2 s |
+//! | `error_burst` | 5xx share at least 8 + 40 x intensity percent | 5xx > 5% |
+//! | `outage` | the server is down; it restarts when the incident ends | down |
+//!
+//! Users write incidents as [`IncidentSpec`]s (`[[incident]]` tables in the config file, JSON
+//! in an admin API), resolved to [`Incident`]s against the start of the run. A [`Schedule`]
+//! holds the users' incidents; [`RandomIncidents`] draws more at random, at
+//! `incidents.random_per_day`, from counter-based randomness (the same seed gives the same
+//! incidents whatever range of time is asked).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::fleet::{Member, name_width, server_name};
+use super::noise::Key;
+use super::params::{FleetParams, Role};
+use crate::units::{parse_duration, parse_instant};
+
+/// Stream ids under the fleet's key (`fleet.rs` uses 1 and 2).
+const RANDOM: u64 = 3;
+const SHARES: u64 = 4;
+
+/// Ids of random incidents start here, far above any id a user is given.
+pub const RANDOM_ID_BASE: u64 = 1 << 40;
+
+/// How long memory and disk take to climb to their incident level.
+pub const RAMP_MS: i64 = 2 * 60_000;
+
+/// The shortest and longest random incident.
+const RANDOM_MIN_MS: i64 = 10 * 60_000;
+const RANDOM_MAX_MS: i64 = 30 * 60_000;
+
+/// What an incident does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    CpuSpike,
+    MemoryLeak,
+    DiskFill,
+    LatencySpike,
+    ErrorBurst,
+    Outage,
+}
+
+impl IncidentKind {
+    pub const ALL: [IncidentKind; 6] = [
+        IncidentKind::CpuSpike,
+        IncidentKind::MemoryLeak,
+        IncidentKind::DiskFill,
+        IncidentKind::LatencySpike,
+        IncidentKind::ErrorBurst,
+        IncidentKind::Outage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentKind::CpuSpike => "cpu_spike",
+            IncidentKind::MemoryLeak => "memory_leak",
+            IncidentKind::DiskFill => "disk_fill",
+            IncidentKind::LatencySpike => "latency_spike",
+            IncidentKind::ErrorBurst => "error_burst",
+            IncidentKind::Outage => "outage",
+        }
+    }
+}
+
+impl fmt::Display for IncidentKind {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for IncidentKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        IncidentKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = IncidentKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown kind `{s}`; expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Which servers an incident hits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// One server, by name: `server=srv-03`.
+    Server(String),
+    /// Every server of a role: `role=db`.
+    Role(Role),
+    /// Every server of a datacenter: `dc=dc2`.
+    Dc(String),
+    /// A pseudo-random share of the fleet, 0 (excluded) to 1: `share=0.1`. Server `i` is in
+    /// it when a draw from (seed, incident id, i) is below the share, so about that share
+    /// of any fleet, always the same servers for the same seed and incident.
+    Share(f64),
+}
+
+const TARGET_FORMS: &str = "server=srv-03, role=db, dc=dc2 or share=0.1";
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let Some((selector, value)) = text.split_once('=') else {
+            return Err(format!(
+                "`{text}` is not a target; write it like {TARGET_FORMS}"
+            ));
+        };
+        let value = value.trim();
+        let selector = selector.trim();
+        if value.is_empty() {
+            return Err(format!(
+                "`{text}` names no {selector}; write it like {TARGET_FORMS}"
+            ));
+        }
+        match selector {
+            "server" => Ok(Target::Server(value.to_string())),
+            "dc" => Ok(Target::Dc(value.to_string())),
+            "role" => Role::from_name(value).map(Target::Role).ok_or_else(|| {
+                let names: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+                format!(
+                    "unknown role `{value}`; expected one of {}",
+                    names.join(", ")
+                )
+            }),
+            "share" => match value.parse::<f64>() {
+                Ok(share) if share.is_finite() && share > 0.0 && share <= 1.0 => {
+                    Ok(Target::Share(share))
+                }
+                _ => Err(format!(
+                    "share `{value}` must be a number above 0 and at most 1 (0.1 is a tenth of the fleet)"
+                )),
+            },
+            _ => Err(format!(
+                "unknown selector `{selector}` in `{text}`; expected server, role, dc or share, like {TARGET_FORMS}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Target::Server(name) => write!(f, "server={name}"),
+            Target::Role(role) => write!(f, "role={}", role.name()),
+            Target::Dc(dc) => write!(f, "dc={dc}"),
+            Target::Share(share) => write!(f, "share={share}"),
+        }
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An incident, resolved: what, on whom, when (unix milliseconds, `[start_ms, end_ms)`),
+/// how hard (0 to 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: u64,
+    pub kind: IncidentKind,
+    pub target: Target,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub intensity: f64,
+}
+
+/// The position in `members` of the server with index `index`: direct when the members
+/// are a fleet's servers in order (the usual case), by search otherwise.
+fn position_of(members: &[Member], index: u32) -> Option<usize> {
+    let direct = members
+        .first()
+        .and_then(|m| index.checked_sub(m.index))
+        .map(|offset| offset as usize);
+    if let Some(p) = direct
+        && members.get(p).is_some_and(|m| m.index == index)
+    {
+        return Some(p);
+    }
+    members.iter().position(|m| m.index == index)
+}
+
+impl Incident {
+    /// Whether the incident is active at `time_ms`.
+    pub fn active_at(&self, time_ms: i64) -> bool {
+        self.start_ms <= time_ms && time_ms < self.end_ms
+    }
+
+    /// Whether the incident hits `member` (of a fleet with this `seed`).
+    pub fn matches(&self, member: &Member, seed: u64) -> bool {
+        match &self.target {
+            Target::Server(name) => member.name == *name,
+            Target::Role(role) => member.role == *role,
+            Target::Dc(dc) => member.dc == *dc,
+            Target::Share(share) => {
+                Key::from_seed(seed)
+                    .with(SHARES)
+                    .with(self.id)
+                    .draws(member.index as i64)
+                    .uniform()
+                    < *share
+            }
+        }
+    }
+
+    /// The positions in `members` of the servers the incident hits.
+    pub fn targets(&self, members: &[Member], seed: u64) -> Vec<usize> {
+        if let Target::Server(name) = &self.target {
+            // Names are `srv-` and the index plus one: look there first.
+            let guess = name
+                .strip_prefix("srv-")
+                .and_then(|n| n.parse::<u32>().ok())
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|index| position_of(members, index))
+                .filter(|&p| members[p].name == *name);
+            if let Some(p) = guess {
+                return vec![p];
+            }
+        }
+        (0..members.len())
+            .filter(|&p| self.matches(&members[p], seed))
+            .collect()
+    }
+
+    /// Checks that the target hits at least one of `members`.
+    pub fn check_target(&self, members: &[Member], seed: u64) -> Result<(), String> {
+        if self.targets(members, seed).is_empty() {
+            Err(format!("target `{}` matches no server", self.target))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The grid points the incident covers, `[first, end)`, on a grid of `step_ms`: grid
+    /// point `k` (time `k * step_ms`) is covered when the incident is active at that time.
+    pub fn grid_span(&self, step_ms: i64) -> (i64, i64) {
+        let ceil = |ms: i64| -ms.saturating_neg().div_euclid(step_ms);
+        (ceil(self.start_ms), ceil(self.end_ms))
+    }
+}
+
+/// An incident as a user writes it (a `[[incident]]` table of the config file, or JSON).
+///
+/// ```toml
+/// [[incident]]
+/// kind = "cpu_spike"          # cpu_spike, memory_leak, disk_fill, latency_spike, error_burst, outage
+/// target = "server=srv-03"    # or role=db, dc=dc2, share=0.1
+/// start = "2h"                # after the start of the run, or 2026-11-24T12:00:00Z; default now
+/// duration = "10m"
+/// intensity = 0.5             # 0 to 1, default 1
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSpec {
+    pub kind: String,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    pub duration: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intensity: Option<f64>,
+}
+
+impl IncidentSpec {
+    /// The incident this spec describes. `start` is an RFC 3339 time, or a duration after
+    /// `run_start_ms`; without it the incident starts at `now_ms`. Errors name the field:
+    /// `target: unknown role ...`.
+    pub fn resolve(&self, run_start_ms: i64, now_ms: i64, id: u64) -> Result<Incident, String> {
+        let kind: IncidentKind = self.kind.parse().map_err(|e| format!("kind: {e}"))?;
+        let target: Target = self.target.parse().map_err(|e| format!("target: {e}"))?;
+        let start_ms = match &self.start {
+            None => now_ms,
+            Some(text) => resolve_start(text, run_start_ms).map_err(|e| format!("start: {e}"))?,
+        };
+        let duration = parse_duration(&self.duration).map_err(|e| format!("duration: {e}"))?;
+        if duration.is_zero() {
+            return Err(format!(
+                "duration: `{}` is zero; an incident lasts more than that",
+                self.duration.trim()
+            ));
+        }
+        let duration_ms = i64::try_from(duration.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let intensity = self.intensity.unwrap_or(1.0);
+        if !(intensity.is_finite() && (0.0..=1.0).contains(&intensity)) {
+            return Err(format!("intensity: must be 0 to 1, not {intensity}"));
+        }
+        Ok(Incident {
+            id,
+            kind,
+            target,
+            start_ms,
+            end_ms: start_ms.saturating_add(duration_ms),
+            intensity,
+        })
+    }
+}
+
+fn resolve_start(text: &str, run_start_ms: i64) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(ms) = parse_instant(text) {
+        return Ok(ms);
+    }
+    match parse_duration(text) {
+        Ok(d) => Ok(run_start_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+        Err(_) if text.starts_with('-') => Err(format!(
+            "`{text}` is negative; write a time like 2026-11-24T12:00:00Z or a duration after the start of the run like 2h"
+        )),
+        Err(_) => Err(format!(
+            "`{text}` is neither an RFC 3339 time (like 2026-11-24T12:00:00Z) nor a duration after the start of the run (like 2h)"
+        )),
+    }
+}
+
+/// The users' incidents. Cloning copies a short list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Schedule {
+    pub incidents: Vec<Incident>,
+}
+
+impl Schedule {
+    pub fn new(incidents: Vec<Incident>) -> Schedule {
+        Schedule { incidents }
+    }
+
+    /// Resolves the specs of a config file, numbering them from 1. Errors say which:
+    /// `incident 2: target: ...`.
+    pub fn from_specs(
+        specs: &[IncidentSpec],
+        run_start_ms: i64,
+        now_ms: i64,
+    ) -> Result<Schedule, String> {
+        let incidents = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                spec.resolve(run_start_ms, now_ms, i as u64 + 1)
+                    .map_err(|e| format!("incident {}: {e}", i + 1))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Schedule { incidents })
+    }
+
+    /// The random incidents of `params` overlapping `[from_ms, to_ms)` (see
+    /// [`RandomIncidents`]), as a schedule: to list them, or to merge them into another.
+    pub fn random(
+        params: &FleetParams,
+        seed: u64,
+        members: &[Member],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Schedule {
+        Schedule {
+            incidents: RandomIncidents::new(params, seed, members).between(members, from_ms, to_ms),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.incidents.len()
+    }
+
+    /// The incidents active at `time_ms`.
+    pub fn active_at(&self, time_ms: i64) -> Vec<&Incident> {
+        self.incidents
+            .iter()
+            .filter(|i| i.active_at(time_ms))
+            .collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Incident> {
+        self.incidents.iter().find(|i| i.id == id)
+    }
+
+    /// An id no user incident has, below the random incidents' ids.
+    pub fn next_id(&self) -> u64 {
+        self.incidents
+            .iter()
+            .map(|i| i.id)
+            .filter(|&id| id < RANDOM_ID_BASE)
+            .max()
+            .map_or(1, |id| id + 1)
+    }
+
+    /// Adds an incident; its id must be new.
+    pub fn add(&mut self, incident: Incident) -> Result<(), String> {
+        if self.get(incident.id).is_some() {
+            return Err(format!(
+                "an incident with id {} already exists",
+                incident.id
+            ));
+        }
+        self.incidents.push(incident);
+        Ok(())
+    }
+
+    /// Resolves `spec` with the next id and adds it; returns the incident added.
+    pub fn add_spec(
+        &mut self,
+        spec: &IncidentSpec,
+        run_start_ms: i64,
+        now_ms: i64,
+    ) -> Result<&Incident, String> {
+        let incident = spec.resolve(run_start_ms, now_ms, self.next_id())?;
+        self.incidents.push(incident);
+        Ok(self.incidents.last().expect("just pushed"))
+    }
+
+    /// Removes the incident with this id, if there is one.
+    pub fn remove(&mut self, id: u64) -> Option<Incident> {
+        let at = self.incidents.iter().position(|i| i.id == id)?;
+        Some(self.incidents.remove(at))
+    }
+
+    /// Checks that every target hits at least one of `members`:
+    /// `incident 2: target `server=srv-99` matches no server`.
+    pub fn check_targets(&self, members: &[Member], seed: u64) -> Result<(), String> {
+        for (n, incident) in self.incidents.iter().enumerate() {
+            incident
+                .check_target(members, seed)
+                .map_err(|e| format!("incident {}: {e}", n + 1))?;
+        }
+        Ok(())
+    }
+}
+
+/// Random incidents across a fleet, about `random_per_day` a day: each of a random kind,
+/// on one random server, for 10 to 30 minutes, at an intensity of 0.5 to 1.
+///
+/// Time is cut into slots (at least a second, about a 24th of the mean time between
+/// incidents) of at most one incident each, drawn from (seed, slot): the incidents are the
+/// same whatever range of time is asked. The server is drawn among indices 0 to the largest
+/// index of the fleet's members, so it depends on the fleet size; kinds and times do not.
+/// Ids are [`RANDOM_ID_BASE`] plus the slot.
+#[derive(Debug, Clone)]
+pub struct RandomIncidents {
+    key: Key,
+    slot_ms: i64,
+    chance: f64,
+    size: u32,
+}
+
+impl RandomIncidents {
+    pub fn new(params: &FleetParams, seed: u64, members: &[Member]) -> RandomIncidents {
+        let per_day = params.incidents.random_per_day;
+        let size = members.iter().map(|m| m.index + 1).max().unwrap_or(0);
+        let (slot_ms, chance) = if per_day.is_finite() && per_day > 0.0 && size > 0 {
+            let mean_ms = 86_400_000.0 / per_day;
+            let slot_ms = ((mean_ms / 24.0 / 1000.0).floor() as i64).max(1) * 1000;
+            (slot_ms, (slot_ms as f64 / mean_ms).min(1.0))
+        } else {
+            (3_600_000, 0.0)
+        };
+        RandomIncidents {
+            key: Key::from_seed(seed).with(RANDOM),
+            slot_ms,
+            chance,
+            size,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.chance <= 0.0
+    }
+
+    /// The incident of slot `j`, if any, named after the server in `members` (or, when the
+    /// server drawn is not among them, as it would be named in the whole fleet).
+    fn in_slot(&self, j: i64, members: &[Member]) -> Option<Incident> {
+        let mut d = self.key.draws(j);
+        if d.uniform() >= self.chance {
+            return None;
+        }
+        let seconds_in_slot = self.slot_ms / 1000;
+        let offset_s = ((d.uniform() * seconds_in_slot as f64) as i64).min(seconds_in_slot - 1);
+        let start_ms = j * self.slot_ms + offset_s * 1000;
+        let kind = IncidentKind::ALL[((d.uniform() * 6.0) as usize).min(5)];
+        let index = ((d.uniform() * self.size as f64) as u32).min(self.size - 1);
+        let span_s = (RANDOM_MAX_MS - RANDOM_MIN_MS) / 1000;
+        let duration_ms = RANDOM_MIN_MS + ((d.uniform() * span_s as f64) as i64) * 1000;
+        let intensity = 0.5 + 0.5 * d.uniform();
+        let name = match position_of(members, index) {
+            Some(p) => members[p].name.clone(),
+            None => server_name(index, name_width(self.size)),
+        };
+        Some(Incident {
+            id: RANDOM_ID_BASE.wrapping_add(j as u64),
+            kind,
+            target: Target::Server(name),
+            start_ms,
+            end_ms: start_ms + duration_ms,
+            intensity,
+        })
+    }
+
+    /// The incidents overlapping `[from_ms, to_ms)`, oldest first.
+    pub fn between(&self, members: &[Member], from_ms: i64, to_ms: i64) -> Vec<Incident> {
+        if self.is_none() || to_ms <= from_ms {
+            return Vec::new();
+        }
+        let first = (from_ms - RANDOM_MAX_MS).div_euclid(self.slot_ms);
+        let last = (to_ms - 1).div_euclid(self.slot_ms);
+        (first..=last)
+            .filter_map(|j| self.in_slot(j, members))
+            .filter(|i| i.start_ms < to_ms && i.end_ms > from_ms)
+            .collect()
+    }
+
+    /// The incidents active at `time_ms`.
+    pub fn active_at(&self, members: &[Member], time_ms: i64) -> Vec<Incident> {
+        self.between(members, time_ms, time_ms + 1)
+    }
+}
+
+/// What a server's active incidents do to it at one instant, combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Effects {
+    /// An outage: the server is down.
+    pub down: bool,
+    /// Percent CPU at least.
+    pub cpu_floor: Option<f64>,
+    pub memory: Option<Push>,
+    pub disk: Option<Push>,
+    /// p99 latency at least, seconds.
+    pub p99_floor: Option<f64>,
+    /// Share of requests answered 5xx at least, 0 to 1.
+    pub server_error_floor: Option<f64>,
+}
+
+/// A signal pushed toward `level`: `ramp` (0 to 1) of the way there from its own value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Push {
+    pub level: f64,
+    pub ramp: f64,
+}
+
+impl Push {
+    /// The pushed value of a signal whose own value is `value`; never below it.
+    pub fn apply(&self, value: f64) -> f64 {
+        self.apply_with(value, 0.0)
+    }
+
+    /// Same, toward `level + wiggle`.
+    pub fn apply_with(&self, value: f64, wiggle: f64) -> f64 {
+        value.max(value + (self.level + wiggle - value) * self.ramp)
+    }
+
+    /// Two pushes at once: the higher level, the further ramp (at least each alone).
+    fn and(self, other: Option<Push>) -> Push {
+        match other {
+            None => self,
+            Some(o) => Push {
+                level: self.level.max(o.level),
+                ramp: self.ramp.max(o.ramp),
+            },
+        }
+    }
+}
+
+fn floor(current: Option<f64>, value: f64) -> Option<f64> {
+    Some(current.map_or(value, |c| c.max(value)))
+}
+
+impl Effects {
+    /// The effects at `time_ms` of those of `incidents` active then.
+    pub fn of<'a>(incidents: impl IntoIterator<Item = &'a Incident>, time_ms: i64) -> Effects {
+        let mut fx = Effects::default();
+        for inc in incidents {
+            if !inc.active_at(time_ms) {
+                continue;
+            }
+            let i = inc.intensity;
+            let ramp = ((time_ms - inc.start_ms) as f64 / RAMP_MS as f64).clamp(0.0, 1.0);
+            match inc.kind {
+                IncidentKind::CpuSpike => fx.cpu_floor = floor(fx.cpu_floor, 85.0 + 15.0 * i),
+                IncidentKind::MemoryLeak => {
+                    let push = Push {
+                        level: 92.0 + 8.0 * i,
+                        ramp,
+                    };
+                    fx.memory = Some(push.and(fx.memory));
+                }
+                IncidentKind::DiskFill => {
+                    let push = Push {
+                        level: 92.0 + 8.0 * i,
+                        ramp,
+                    };
+                    fx.disk = Some(push.and(fx.disk));
+                }
+                IncidentKind::LatencySpike => fx.p99_floor = floor(fx.p99_floor, 2.5 + 5.0 * i),
+                IncidentKind::ErrorBurst => {
+                    fx.server_error_floor = floor(fx.server_error_floor, 0.08 + 0.4 * i)
+                }
+                IncidentKind::Outage => fx.down = true,
+            }
+        }
+        fx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: &str, target: &str, start: Option<&str>, duration: &str) -> IncidentSpec {
+        IncidentSpec {
+            kind: kind.into(),
+            target: target.into(),
+            start: start.map(Into::into),
+            duration: duration.into(),
+            intensity: None,
+        }
+    }
+
+    #[test]
+    fn kinds_parse_and_print_by_name() {
+        for kind in IncidentKind::ALL {
+            assert_eq!(kind.to_string().parse::<IncidentKind>(), Ok(kind));
+            let json = format!("\"{kind}\"");
+            let back: IncidentKind = toml::Value::String(kind.to_string()).try_into().unwrap();
+            assert_eq!(back, kind, "{json}");
+        }
+        let e = "cpu".parse::<IncidentKind>().unwrap_err();
+        assert!(e.contains("unknown kind `cpu`"), "{e}");
+        for kind in IncidentKind::ALL {
+            assert!(e.contains(kind.name()), "{e} does not list {kind}");
+        }
+    }
+
+    #[test]
+    fn targets_parse_and_print_back() {
+        for text in ["server=srv-03", "role=db", "dc=dc2", "share=0.1", "share=1"] {
+            let target: Target = text.parse().unwrap();
+            assert_eq!(target.to_string(), text);
+        }
+        assert_eq!(" role = cache ".parse(), Ok(Target::Role(Role::Cache)));
+        assert_eq!("share=0.25".parse(), Ok(Target::Share(0.25)));
+        for (bad, says) in [
+            ("srv-03", "not a target"),
+            ("server=", "names no server"),
+            ("role=dbx", "unknown role `dbx`"),
+            ("host=a", "unknown selector `host`"),
+            ("share=0", "above 0"),
+            ("share=1.5", "at most 1"),
+            ("share=-0.1", "above 0"),
+            ("share=NaN", "above 0"),
+            ("share=lots", "above 0"),
+        ] {
+            let e = bad.parse::<Target>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn specs_resolve_against_the_run_and_errors_name_the_field() {
+        let run = 1_700_000_000_000;
+        let now = run + 5_000;
+        let i = spec("outage", "server=srv-03", Some("2h"), "10m")
+            .resolve(run, now, 7)
+            .unwrap();
+        assert_eq!(i.id, 7);
+        assert_eq!(i.kind, IncidentKind::Outage);
+        assert_eq!(i.target, Target::Server("srv-03".into()));
+        assert_eq!(i.start_ms, run + 7_200_000);
+        assert_eq!(i.end_ms, run + 7_800_000);
+        assert_eq!(i.intensity, 1.0);
+
+        let i = spec("disk_fill", "dc=dc1", None, "1h")
+            .resolve(run, now, 1)
+            .unwrap();
+        assert_eq!(i.start_ms, now, "no start means now");
+        let at = spec("cpu_spike", "role=web", Some("2026-11-24T12:00:00Z"), "90s")
+            .resolve(run, now, 1)
+            .unwrap();
+        assert_eq!(at.start_ms, parse_instant("2026-11-24T12:00:00Z").unwrap());
+        assert_eq!(at.end_ms - at.start_ms, 90_000);
+
+        let mut half = spec("error_burst", "share=0.5", None, "5m");
+        half.intensity = Some(0.5);
+        assert_eq!(half.resolve(run, now, 1).unwrap().intensity, 0.5);
+
+        let mut too_hot = half.clone();
+        too_hot.intensity = Some(1.5);
+        for (bad, field, says) in [
+            (
+                spec("meltdown", "role=db", None, "1m"),
+                "kind: ",
+                "unknown kind",
+            ),
+            (
+                spec("outage", "role=dbx", None, "1m"),
+                "target: ",
+                "unknown role",
+            ),
+            (
+                spec("outage", "srv-01", None, "1m"),
+                "target: ",
+                "not a target",
+            ),
+            (
+                spec("outage", "role=db", Some("soon"), "1m"),
+                "start: ",
+                "neither",
+            ),
+            (
+                spec("outage", "role=db", Some("-2h"), "1m"),
+                "start: ",
+                "negative",
+            ),
+            (
+                spec("outage", "role=db", None, "-1m"),
+                "duration: ",
+                "negative",
+            ),
+            (spec("outage", "role=db", None, "0s"), "duration: ", "zero"),
+            (
+                spec("outage", "role=db", None, "ages"),
+                "duration: ",
+                "not a duration",
+            ),
+            (too_hot, "intensity: ", "0 to 1"),
+        ] {
+            let e = bad.resolve(run, now, 1).unwrap_err();
+            assert!(e.starts_with(field) && e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn specs_deserialize_strictly() {
+        let s: IncidentSpec =
+            toml::from_str("kind = \"outage\"\ntarget = \"role=db\"\nduration = \"5m\"\n").unwrap();
+        assert_eq!(s, spec("outage", "role=db", None, "5m"));
+        let e = toml::from_str::<IncidentSpec>(
+            "kind = \"outage\"\ntarget = \"role=db\"\nduration = \"5m\"\nlenght = 3\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("lenght"), "{e}");
+        let e = toml::from_str::<IncidentSpec>("kind = \"outage\"\ntarget = \"role=db\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn schedule_adds_removes_and_numbers() {
+        let mut s = Schedule::from_specs(
+            &[
+                spec("outage", "role=db", None, "5m"),
+                spec("cpu_spike", "dc=dc1", Some("1h"), "5m"),
+            ],
+            0,
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(s.incidents.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(s.next_id(), 3);
+        let added = s
+            .add_spec(&spec("disk_fill", "share=0.5", None, "1m"), 0, 2_000)
+            .unwrap();
+        assert_eq!(added.id, 3);
+        assert_eq!(s.active_at(2_000).len(), 2);
+        assert_eq!(s.active_at(3_600_000).len(), 1);
+        assert!(s.add(s.incidents[0].clone()).is_err(), "duplicate id");
+        assert_eq!(s.remove(1).map(|i| i.kind), Some(IncidentKind::Outage));
+        assert_eq!(s.remove(1), None);
+        assert_eq!(s.len(), 2);
+
+        let e = Schedule::from_specs(
+            &[
+                spec("outage", "role=db", None, "5m"),
+                spec("outage", "role=dbx", None, "5m"),
+            ],
+            0,
+            0,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("incident 2: target: unknown role"), "{e}");
+    }
+
+    #[test]
+    fn grid_spans_cover_the_grid_points_the_incident_is_active_at() {
+        let i = Incident {
+            id: 1,
+            kind: IncidentKind::Outage,
+            target: Target::Dc("dc1".into()),
+            start_ms: 30_001,
+            end_ms: 60_000,
+            intensity: 1.0,
+        };
+        assert_eq!(i.grid_span(15_000), (3, 4));
+        let neg = Incident {
+            start_ms: -30_000,
+            end_ms: -14_999,
+            ..i.clone()
+        };
+        assert_eq!(neg.grid_span(15_000), (-2, 0));
+        for step in [1_000, 7_000, 15_000] {
+            let (a, b) = i.grid_span(step);
+            for k in -5..20 {
+                assert_eq!(i.active_at(k * step), (a..b).contains(&k), "{k} on {step}");
+            }
+        }
+    }
+}
