@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileSettings};
 use crate::error::{Error, Result};
-use crate::model::FleetParams;
+use crate::model::incidents::{IncidentSpec, Schedule};
+use crate::model::{FleetParams, Member};
 use crate::units;
 
 /// Simulated server fleet for Prometheus: live on /metrics, or written as history.
@@ -56,6 +57,9 @@ pub struct ExporterArgs {
     /// How often the served values are refreshed
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::parse_positive_duration)]
     pub tick: Duration,
+    /// Address of the admin API (incidents), e.g. 127.0.0.1:8001; off without it
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
     /// Log verbosity
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -118,6 +122,9 @@ pub struct FleetSettings {
     pub servers: u32,
     pub seed: u64,
     pub params: FleetParams,
+    /// The config file's `[[incident]]` tables, and the file's name for errors.
+    pub incidents: Vec<IncidentSpec>,
+    pub origin: String,
 }
 
 pub const DEFAULT_SERVERS: u32 = 10;
@@ -133,7 +140,24 @@ impl FleetArgs {
             servers: self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS),
             seed: self.seed.or(file.seed).unwrap_or(DEFAULT_SEED),
             params: file.fleet,
+            incidents: file.incidents,
+            origin: self
+                .config
+                .as_ref()
+                .map_or_else(|| "the config".to_string(), |p| p.display().to_string()),
         })
+    }
+}
+
+impl FleetSettings {
+    /// The config file's incidents, resolved against a run that starts at `run_start_ms`
+    /// and checked against the fleet: each must hit at least one server.
+    pub fn schedule(&self, run_start_ms: i64, members: &[Member]) -> Result<Schedule> {
+        let bad = |e: String| Error::Usage(format!("{}: {e}", self.origin));
+        let schedule =
+            Schedule::from_specs(&self.incidents, run_start_ms, run_start_ms).map_err(bad)?;
+        schedule.check_targets(members, self.seed).map_err(bad)?;
+        Ok(schedule)
     }
 }
 

@@ -28,10 +28,20 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// How long shutdown waits for scrapes in flight.
 const DRAIN: Duration = Duration::from_millis(500);
 
-/// Serves HTTP on `listener` until `shutdown` completes, then drains for at most `DRAIN`.
+/// Which API a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `/metrics`, the landing page, health and readiness.
+    Metrics,
+    /// The incidents API, on its own listener.
+    Admin,
+}
+
+/// Serves `api` on `listener` until `shutdown` completes, then drains for at most `DRAIN`.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    api: Api,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -58,8 +68,15 @@ pub async fn serve(
         let shared = shared.clone();
         let body_hint = body_hint.clone();
         let service = service_fn(move |req| {
-            let response = respond(&shared, &body_hint, &req);
-            async move { Ok::<_, Infallible>(response) }
+            let shared = shared.clone();
+            let body_hint = body_hint.clone();
+            async move {
+                let response = match api {
+                    Api::Metrics => respond(&shared, &body_hint, &req),
+                    Api::Admin => super::admin::respond(&shared, req).await,
+                };
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())

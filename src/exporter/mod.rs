@@ -3,12 +3,13 @@
 //! scrape and a scrape never waits for a tick: they share only an `Arc<Frame>` swapped under
 //! a lock held for the length of a pointer copy, so every scrape shows one whole tick.
 
+mod admin;
 mod http;
 mod telemetry;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,9 +18,10 @@ use tokio::net::TcpListener;
 use crate::cli::{ExporterArgs, LogLevel};
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
-use crate::model::{self, Frame, Timeline};
+use crate::model::incidents::{Incident, IncidentSpec, Schedule};
+use crate::model::{self, Frame, Member, Timeline};
 
-pub use http::serve;
+pub use http::{Api, serve};
 pub use telemetry::Telemetry;
 
 /// What the tick thread and the HTTP handlers share.
@@ -27,15 +29,78 @@ pub struct Shared {
     frame: RwLock<Arc<Frame>>,
     labels: FleetLabels,
     telemetry: Telemetry,
+    incidents: Mutex<Incidents>,
+    members: Vec<Member>,
+    seed: u64,
+    /// When this exporter started: `start = "2h"` in an incident means 2h after it.
+    run_start_ms: i64,
+}
+
+/// The users' incidents as the admin API changes them; the tick thread hands them to the
+/// model when `version` moves.
+struct Incidents {
+    schedule: Schedule,
+    version: u64,
+    /// The first instant a change can still affect (the model has computed the grid
+    /// point ahead of now): incidents asked to start "now" start there.
+    effective_ms: i64,
 }
 
 impl Shared {
-    pub fn new(frame: Frame, labels: FleetLabels, telemetry: Telemetry) -> Shared {
+    pub fn new(
+        frame: Frame,
+        labels: FleetLabels,
+        telemetry: Telemetry,
+        timeline: &Timeline,
+        seed: u64,
+        run_start_ms: i64,
+    ) -> Shared {
         Shared {
             frame: RwLock::new(Arc::new(frame)),
             labels,
             telemetry,
+            incidents: Mutex::new(Incidents {
+                schedule: timeline.schedule().clone(),
+                version: 0,
+                effective_ms: timeline.schedule_effective_ms(),
+            }),
+            members: timeline.members().to_vec(),
+            seed,
+            run_start_ms,
         }
+    }
+
+    fn incidents(&self) -> std::sync::MutexGuard<'_, Incidents> {
+        self.incidents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.incidents().schedule.clone()
+    }
+
+    /// Adds an incident, or changes nothing and says which field is wrong.
+    pub fn add_incident(
+        &self,
+        spec: &IncidentSpec,
+        now_ms: i64,
+    ) -> std::result::Result<Incident, String> {
+        let mut state = self.incidents();
+        let now_ms = now_ms.max(state.effective_ms);
+        let mut schedule = state.schedule.clone();
+        let incident = schedule.add_spec(spec, self.run_start_ms, now_ms)?.clone();
+        incident
+            .check_target(&self.members, self.seed)
+            .map_err(|e| format!("target: {e}"))?;
+        state.schedule = schedule;
+        state.version += 1;
+        Ok(incident)
+    }
+
+    pub fn remove_incident(&self, id: u64) -> Option<Incident> {
+        let mut state = self.incidents();
+        let removed = state.schedule.remove(id)?;
+        state.version += 1;
+        Some(removed)
     }
 
     fn publish(&self, frame: Frame) {
@@ -72,13 +137,41 @@ pub fn run(args: ExporterArgs) -> Result<()> {
             .map_err(|e| Error::Runtime(format!("cannot listen on {addr}: {e}")))?;
         let local = listener.local_addr().unwrap_or(addr);
 
+        let admin = match &args.admin_listen {
+            Some(text) => {
+                let addr = listen_address(text).map_err(|e| {
+                    Error::Usage(e.to_string().replace("--listen", "--admin-listen"))
+                })?;
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    Error::Runtime(format!("cannot listen on {addr} for the admin API: {e}"))
+                })?;
+                Some(listener)
+            }
+            None => None,
+        };
+
         let started = Instant::now();
+        let run_start_ms = unix_now_ms();
         let members = model::members(&settings.params, settings.servers, 0..settings.servers);
-        let mut timeline = Timeline::new(&settings.params, settings.seed, members, unix_now_ms());
+        let schedule = settings.schedule(run_start_ms, &members)?;
+        let mut timeline = Timeline::with_schedule(
+            &settings.params,
+            settings.seed,
+            members,
+            run_start_ms,
+            schedule,
+        );
         let frame = timeline.at(unix_now_ms());
         let labels = FleetLabels::new(timeline.members());
         let telemetry = Telemetry::new(settings.servers);
-        let shared = Arc::new(Shared::new(frame, labels, telemetry));
+        let shared = Arc::new(Shared::new(
+            frame,
+            labels,
+            telemetry,
+            &timeline,
+            settings.seed,
+            run_start_ms,
+        ));
         tracing::info!(
             servers = settings.servers,
             seed = settings.seed,
@@ -88,7 +181,31 @@ pub fn run(args: ExporterArgs) -> Result<()> {
 
         let (stop, stopped) = mpsc::channel::<()>();
         let ticker = spawn_ticker(timeline, shared.clone(), args.tick, stopped);
-        let served = serve(listener, shared, shutdown_signal()).await;
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stopping.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let admin_served = admin.map(|listener| {
+            let addr = listener.local_addr().ok();
+            tracing::info!(
+                "admin API on http://{}/api/v1/incidents",
+                addr.map_or("?".into(), |a| a.to_string())
+            );
+            tokio::spawn(serve(
+                listener,
+                shared.clone(),
+                Api::Admin,
+                until_stopped(shutdown.clone()),
+            ))
+        });
+        let served = serve(listener, shared, Api::Metrics, until_stopped(shutdown)).await;
+        if let Some(task) = admin_served {
+            let _ = task.await;
+        }
         drop(stop);
         let _ = ticker.join();
         tracing::info!("stopped");
@@ -123,8 +240,17 @@ fn spawn_ticker(
     thread::Builder::new()
         .name("fleetsim-tick".into())
         .spawn(move || {
+            let mut applied = 0;
             loop {
                 let started = Instant::now();
+                {
+                    let mut incidents = shared.incidents();
+                    if incidents.version != applied {
+                        timeline.set_schedule(incidents.schedule.clone());
+                        applied = incidents.version;
+                    }
+                    incidents.effective_ms = timeline.schedule_effective_ms();
+                }
                 let frame = timeline.at(unix_now_ms());
                 let up = (0..frame.len()).filter(|&i| frame.up(i)).count();
                 shared.publish(frame);

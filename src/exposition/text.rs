@@ -77,10 +77,11 @@ pub enum Family {
     NetworkReceive,
     NetworkTransmit,
     LastDeploy,
+    IncidentActive,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Up,
         Family::Cpu,
         Family::Memory,
@@ -91,6 +92,7 @@ impl Family {
         Family::NetworkReceive,
         Family::NetworkTransmit,
         Family::LastDeploy,
+        Family::IncidentActive,
     ];
 
     /// The name as the text format's HELP and TYPE lines give it (counters with `_total`).
@@ -106,6 +108,7 @@ impl Family {
             Family::NetworkReceive => "app_network_receive_bytes_total",
             Family::NetworkTransmit => "app_network_transmit_bytes_total",
             Family::LastDeploy => "app_last_deploy_timestamp_seconds",
+            Family::IncidentActive => "fleetsim_incident_active",
         }
     }
 
@@ -138,6 +141,7 @@ impl Family {
             Family::NetworkReceive => "Network bytes received (bytes).",
             Family::NetworkTransmit => "Network bytes sent (bytes).",
             Family::LastDeploy => "Unix time of the last deploy of the server's role, seconds.",
+            Family::IncidentActive => "Incidents under way, by kind and target: 1 while active.",
         }
     }
 }
@@ -243,6 +247,22 @@ impl<'a> SampleWriter<'a> {
                 for (i, l) in labels.servers.iter().enumerate() {
                     if frame.up(i) {
                         self.sample(name, l, b"", frame.last_deploy(i));
+                    }
+                }
+            }
+            Family::IncidentActive => {
+                // One series per kind and target, however many incidents share them.
+                let mut seen: Vec<Vec<u8>> = Vec::new();
+                for incident in frame.active_incidents() {
+                    let mut l = String::from("kind=\"");
+                    escape_label_value(incident.kind.name(), &mut l);
+                    l.push_str("\",target=\"");
+                    escape_label_value(&incident.target.to_string(), &mut l);
+                    l.push('"');
+                    let l = l.into_bytes();
+                    if !seen.contains(&l) {
+                        self.sample(name, &l, b"", 1.0);
+                        seen.push(l);
                     }
                 }
             }

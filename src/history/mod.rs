@@ -80,7 +80,9 @@ pub fn write_file(
     );
 
     let members = model::members(&settings.params, settings.servers, 0..settings.servers);
-    let mut timeline = Timeline::new(&settings.params, settings.seed, members, start);
+    let schedule = settings.schedule(start, &members)?;
+    let mut timeline =
+        Timeline::with_schedule(&settings.params, settings.seed, members, start, schedule);
     let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
     let times = instants(start, end, step);
     let tick = |n| {

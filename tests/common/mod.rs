@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod alertmanager;
 pub mod prometheus;
 
 pub fn bin() -> Command {
