@@ -150,6 +150,9 @@ pub fn run(args: ExporterArgs) -> Result<()> {
             None => None,
         };
 
+        if let Some(addr) = admin.as_ref().and_then(|l| l.local_addr().ok()) {
+            tracing::info!("admin API on http://{addr}/api/v1/incidents");
+        }
         let started = Instant::now();
         let run_start_ms = unix_now_ms();
         let members = model::members(&settings.params, settings.servers, 0..settings.servers);
@@ -190,11 +193,6 @@ pub fn run(args: ExporterArgs) -> Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let admin_served = admin.map(|listener| {
-            let addr = listener.local_addr().ok();
-            tracing::info!(
-                "admin API on http://{}/api/v1/incidents",
-                addr.map_or("?".into(), |a| a.to_string())
-            );
             tokio::spawn(serve(
                 listener,
                 shared.clone(),

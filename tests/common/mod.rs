@@ -29,6 +29,8 @@ pub fn run(args: &[&str]) -> Output {
 pub struct Exporter {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin API's address, when `--admin-listen` was given.
+    pub admin: Option<SocketAddr>,
     pub stderr: mpsc::Receiver<String>,
 }
 
@@ -51,16 +53,21 @@ impl Exporter {
                 }
             }
         });
+        let mut admin = None;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
+                    if let Some(rest) = line.split("admin API on http://").nth(1) {
+                        admin = Some(rest.split('/').next().unwrap().parse().unwrap());
+                    }
                     if let Some(rest) = line.split("serving http://").nth(1) {
                         let addr = rest.split('/').next().unwrap().parse().unwrap();
                         return Exporter {
                             child,
                             addr,
+                            admin,
                             stderr: rx,
                         };
                     }
@@ -124,13 +131,20 @@ impl Response {
 
 /// A plain HTTP/1.1 GET with `Connection: close`, bounded in time.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
+    request(addr, "GET", path, "")
+}
+
+/// Any method, with a JSON body when `body` is not empty; bounded in time.
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut raw = Vec::new();
