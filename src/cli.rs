@@ -40,6 +40,39 @@ pub struct FleetArgs {
     /// Seed of every random walk and event: the same seed gives the same fleet [default: 1]
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Simulate only the I-th of N equal slices of the fleet (1/4 to 4/4), with the same
+    /// names and series as in the whole fleet: N processes share one fleet
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// One of N slices of the fleet, numbered from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The server indices of this slice of a fleet of `size`: contiguous, and together the
+    /// N slices cover the fleet exactly once.
+    pub fn range(&self, size: u32) -> std::ops::Range<u32> {
+        let bound = |i: u32| (size as u64 * i as u64 / self.count as u64) as u32;
+        bound(self.index - 1)..bound(self.index)
+    }
+}
+
+fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    let bad = || format!("`{text}` is not a shard; write it like 2/4 (the second of four slices)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let index: u32 = i.trim().parse().map_err(|_| bad())?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index == 0 || index > count {
+        return Err(format!(
+            "`{text}`: the shard must be 1 to N of N, with N at least 1"
+        ));
+    }
+    Ok(Shard { index, count })
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +155,8 @@ pub struct FleetSettings {
     pub servers: u32,
     pub seed: u64,
     pub params: FleetParams,
+    /// The server indices this process simulates (all of them unless sharded).
+    pub range: std::ops::Range<u32>,
     /// The config file's `[[incident]]` tables, and the file's name for errors.
     pub incidents: Vec<IncidentSpec>,
     pub origin: String,
@@ -140,6 +175,18 @@ impl FleetArgs {
             servers: self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS),
             seed: self.seed.or(file.seed).unwrap_or(DEFAULT_SEED),
             params: file.fleet,
+            range: {
+                let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
+                let range = self.shard.map_or(0..size, |s| s.range(size));
+                if range.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "--shard {}/{} of {size} servers is empty: use at most {size} shards",
+                        self.shard.map_or(0, |s| s.index),
+                        self.shard.map_or(0, |s| s.count)
+                    )));
+                }
+                range
+            },
             incidents: file.incidents,
             origin: self
                 .config
@@ -208,4 +255,31 @@ pub fn one_line(e: &clap::Error) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid arguments");
     first.trim_start_matches("error: ").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_fleet_once() {
+        for (size, count) in [(10, 3), (10_000, 7), (5, 5), (1, 1)] {
+            let mut next = 0;
+            for index in 1..=count {
+                let r = Shard { index, count }.range(size);
+                assert_eq!(r.start, next, "{size} servers, shard {index}/{count}");
+                next = r.end;
+            }
+            assert_eq!(next, size);
+        }
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(parse_shard("0/4").is_err());
+        assert!(parse_shard("5/4").is_err());
+        assert!(parse_shard("2").unwrap_err().contains("like 2/4"));
+        assert!(parse_shard("a/b").is_err());
+    }
 }

@@ -155,7 +155,7 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         }
         let started = Instant::now();
         let run_start_ms = unix_now_ms();
-        let members = model::members(&settings.params, settings.servers, 0..settings.servers);
+        let members = model::members(&settings.params, settings.servers, settings.range.clone());
         let schedule = settings.schedule(run_start_ms, &members)?;
         let mut timeline = Timeline::with_schedule(
             &settings.params,
@@ -166,7 +166,7 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         );
         let frame = timeline.at(unix_now_ms());
         let labels = FleetLabels::new(timeline.members());
-        let telemetry = Telemetry::new(settings.servers);
+        let telemetry = Telemetry::new(settings.range.len() as u32);
         let shared = Arc::new(Shared::new(
             frame,
             labels,

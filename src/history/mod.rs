@@ -70,7 +70,7 @@ pub fn write_file(
         .map_err(|e| cannot("write", e))?;
 
     let timestamps = ((end - start) + step - 1) / step;
-    let total = timestamps as u64 * settings.servers as u64;
+    let total = timestamps as u64 * settings.range.len() as u64;
     let progress = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     progress.set_style(
         ProgressStyle::with_template(
@@ -79,7 +79,7 @@ pub fn write_file(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
-    let members = model::members(&settings.params, settings.servers, 0..settings.servers);
+    let members = model::members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(start, &members)?;
     let mut timeline =
         Timeline::with_schedule(&settings.params, settings.seed, members, start, schedule);
