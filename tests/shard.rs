@@ -91,7 +91,7 @@ fn bad_shards_are_usage_errors() {
         "--duration",
         "1m",
         "--shard",
-        "3/3",
+        "1/3",
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("empty"));
