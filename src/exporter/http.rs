@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Shared;
-use crate::exposition::{self, encode_fleet};
+use crate::exposition::{self, encode_fleet, encode_fleet_openmetrics, negotiate};
 
 /// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
 /// connection per target, so this only bounds misbehaving clients.
@@ -109,13 +109,41 @@ fn respond(
     }
     match req.uri().path() {
         "/metrics" => {
+            let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let wants = negotiate(
+                header(hyper::header::ACCEPT),
+                header(hyper::header::ACCEPT_ENCODING),
+            );
             let frame = shared.latest();
             let mut body = Vec::with_capacity(body_hint.load(Ordering::Relaxed));
-            encode_fleet(&mut body, &frame, &shared.labels);
-            encode_model_time(&mut body, frame.time_ms);
-            shared.telemetry.encode_into(&mut body);
+            let content_type = if wants.openmetrics {
+                encode_fleet_openmetrics(&mut body, &frame, &shared.labels);
+                encode_model_time(&mut body, frame.time_ms);
+                shared.telemetry.encode_openmetrics_into(&mut body);
+                body.extend_from_slice(b"# EOF\n");
+                exposition::OPENMETRICS_CONTENT_TYPE
+            } else {
+                encode_fleet(&mut body, &frame, &shared.labels);
+                encode_model_time(&mut body, frame.time_ms);
+                shared.telemetry.encode_into(&mut body);
+                exposition::CONTENT_TYPE
+            };
             body_hint.store(body.len() + body.len() / 8, Ordering::Relaxed);
-            with_type(StatusCode::OK, exposition::CONTENT_TYPE, body)
+            let mut response = if wants.gzip {
+                let mut response = with_type(StatusCode::OK, content_type, gzip(&body));
+                response.headers_mut().insert(
+                    hyper::header::CONTENT_ENCODING,
+                    HeaderValue::from_static("gzip"),
+                );
+                response
+            } else {
+                with_type(StatusCode::OK, content_type, body)
+            };
+            response.headers_mut().insert(
+                hyper::header::VARY,
+                HeaderValue::from_static("Accept, Accept-Encoding"),
+            );
+            response
         }
         "/" => with_type(
             StatusCode::OK,
@@ -129,6 +157,19 @@ fn respond(
             "not found: see / for what is served\n",
         ),
     }
+}
+
+/// gzip at its fastest level: a scrape is compressed once and read once, so speed matters
+/// more than the last few percent of size.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 6),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
 }
 
 /// The instant the served values are for, from the frame itself, so that it always

@@ -75,9 +75,93 @@ impl Telemetry {
         self.servers_up.set(up as i64);
     }
 
+    /// Serves `collector`'s series with the exporter's own (the remote write pusher's).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        let _ = self.registry.register(collector);
+    }
+
     /// Counts a scrape and appends the exporter's own series.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         self.scrapes.inc();
         let _ = TextEncoder::new().encode(&self.registry.gather(), out);
+    }
+
+    /// Counts a scrape and appends the exporter's own series as OpenMetrics (the client
+    /// library writes only the text format).
+    pub fn encode_openmetrics_into(&self, out: &mut Vec<u8>) {
+        use prometheus::proto::MetricType;
+        use std::io::Write;
+        self.scrapes.inc();
+        for family in self.registry.gather() {
+            let name = family.name();
+            let (kind, om_name) = match family.type_() {
+                MetricType::COUNTER => ("counter", name.strip_suffix("_total").unwrap_or(name)),
+                MetricType::GAUGE => ("gauge", name),
+                MetricType::HISTOGRAM => ("histogram", name),
+                _ => ("unknown", name),
+            };
+            let _ = writeln!(
+                out,
+                "# TYPE {om_name} {kind}\n# HELP {om_name} {}",
+                family.help()
+            );
+            for metric in &family.metric {
+                let labels: Vec<String> = metric
+                    .label
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{}=\"{}\"",
+                            l.name(),
+                            l.value().replace('\\', "\\\\").replace('"', "\\\"")
+                        )
+                    })
+                    .collect();
+                let braces = |extra: &str| {
+                    let mut all = labels.clone();
+                    if !extra.is_empty() {
+                        all.push(extra.to_string());
+                    }
+                    if all.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{{{}}}", all.join(","))
+                    }
+                };
+                match family.type_() {
+                    MetricType::COUNTER => {
+                        let _ = writeln!(
+                            out,
+                            "{om_name}_total{} {}",
+                            braces(""),
+                            metric.counter.value()
+                        );
+                    }
+                    MetricType::HISTOGRAM => {
+                        let h = &metric.histogram;
+                        for b in &h.bucket {
+                            let le = format!("le=\"{}\"", b.upper_bound());
+                            let _ = writeln!(
+                                out,
+                                "{om_name}_bucket{} {}",
+                                braces(&le),
+                                b.cumulative_count()
+                            );
+                        }
+                        let _ = writeln!(
+                            out,
+                            "{om_name}_bucket{} {}",
+                            braces("le=\"+Inf\""),
+                            h.sample_count()
+                        );
+                        let _ = writeln!(out, "{om_name}_count{} {}", braces(""), h.sample_count());
+                        let _ = writeln!(out, "{om_name}_sum{} {}", braces(""), h.sample_sum());
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{om_name}{} {}", braces(""), metric.gauge.value());
+                    }
+                }
+            }
+        }
     }
 }

@@ -4,4 +4,10 @@
 
 mod text;
 
-pub use text::{CONTENT_TYPE, Family, FleetLabels, SampleWriter, encode_fleet};
+mod negotiate;
+
+pub use negotiate::{Negotiated, negotiate};
+pub use text::{
+    CONTENT_TYPE, Family, FleetLabels, OPENMETRICS_CONTENT_TYPE, SampleWriter, encode_fleet,
+    encode_fleet_openmetrics,
+};

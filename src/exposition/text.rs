@@ -121,6 +121,17 @@ impl Family {
         }
     }
 
+    /// OpenMetrics' `_created` sample of a counter or histogram: when it started from zero.
+    pub fn created_name(self) -> Option<&'static str> {
+        match self {
+            Family::Requests => Some("app_requests_created"),
+            Family::RequestDuration => Some("app_request_duration_seconds_created"),
+            Family::NetworkReceive => Some("app_network_receive_bytes_created"),
+            Family::NetworkTransmit => Some("app_network_transmit_bytes_created"),
+            _ => None,
+        }
+    }
+
     pub fn kind(self) -> &'static str {
         match self {
             Family::Requests | Family::NetworkReceive | Family::NetworkTransmit => "counter",
@@ -152,6 +163,8 @@ pub struct SampleWriter<'a> {
     out: &'a mut Vec<u8>,
     floats: ryu::Buffer,
     timestamp: &'a [u8],
+    /// Also write OpenMetrics' `_created` samples.
+    created: bool,
 }
 
 impl<'a> SampleWriter<'a> {
@@ -160,7 +173,14 @@ impl<'a> SampleWriter<'a> {
             out,
             floats: ryu::Buffer::new(),
             timestamp,
+            created: false,
         }
+    }
+
+    /// Writes OpenMetrics' `_created` sample after each counter and histogram.
+    pub fn with_created(mut self) -> Self {
+        self.created = true;
+        self
     }
 
     #[inline]
@@ -187,6 +207,7 @@ impl<'a> SampleWriter<'a> {
     /// `app_server_up 0`: its other series are absent, as they are for a dead host.
     pub fn family(&mut self, family: Family, frame: &Frame, labels: &FleetLabels) {
         let name = family.name();
+        let created = family.created_name().filter(|_| self.created);
         let gauge = |s: &mut Self, signal: fn(&Snapshot) -> &Vec<f64>| {
             for (i, l) in labels.servers.iter().enumerate() {
                 if frame.up(i) {
@@ -198,6 +219,9 @@ impl<'a> SampleWriter<'a> {
             for (i, l) in labels.servers.iter().enumerate() {
                 if frame.up(i) {
                     s.sample(name, l, b"", frame.counter(i, count));
+                    if let Some(created) = created {
+                        s.sample(created, l, b"", frame.counter(i, |c| c.created));
+                    }
                 }
             }
         };
@@ -218,6 +242,9 @@ impl<'a> SampleWriter<'a> {
                     if frame.up(i) {
                         for (class, status) in STATUSES.iter().enumerate() {
                             self.sample(name, l, status, frame.counter(i, |c| c.requests[class]));
+                            if let Some(created) = created {
+                                self.sample(created, l, status, frame.counter(i, |c| c.created));
+                            }
                         }
                     }
                 }
@@ -239,6 +266,9 @@ impl<'a> SampleWriter<'a> {
                     self.sample("app_request_duration_seconds_sum", l, b"", sum);
                     let count = frame.counter(i, |c| c.duration_count);
                     self.sample("app_request_duration_seconds_count", l, b"", count);
+                    if let Some(created) = created {
+                        self.sample(created, l, b"", frame.counter(i, |c| c.created));
+                    }
                 }
             }
             Family::NetworkReceive => counter(self, |c| c.received_bytes),
@@ -288,5 +318,33 @@ pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
             out.extend_from_slice(part.as_bytes());
         }
         SampleWriter::new(out, b"").family(family, frame, labels);
+    }
+}
+
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Appends the fleet's series at `frame` to `out` as OpenMetrics 1.0: counter families
+/// named without `_total`, `_created` samples, and no `# EOF` (the caller ends the
+/// exposition, after any other series).
+pub fn encode_fleet_openmetrics(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
+    for family in Family::ALL {
+        let name = family.openmetrics_name();
+        for part in [
+            "# TYPE ",
+            name,
+            " ",
+            family.kind(),
+            "\n# HELP ",
+            name,
+            " ",
+            family.help(),
+            "\n",
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        SampleWriter::new(out, b"")
+            .with_created()
+            .family(family, frame, labels);
     }
 }

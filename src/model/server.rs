@@ -98,6 +98,9 @@ pub struct Counters {
     pub duration_buckets: [f64; 11],
     /// All requests (the histogram's count).
     pub duration_count: f64,
+    /// When the counters started from zero (the process's start), unix seconds: the
+    /// OpenMetrics `_created` of every counter.
+    pub created: f64,
 }
 
 /// What can be observed of a server at one grid point.
@@ -315,7 +318,10 @@ impl ServerPlan {
         let restarted = s.up && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
         if restarted {
             s.restarted_at = k;
-            s.counters = Counters::default();
+            s.counters = Counters {
+                created: k as f64 * self.step_secs,
+                ..Counters::default()
+            };
         }
         if self.cleanups.at(k) || self.rotation.at(k) {
             s.cleaned_at = k;
