@@ -9,6 +9,10 @@ use super::noise::Key;
 use super::params::{FleetParams, Role};
 use super::server::{Counters, Reading, ServerPlan, ServerState};
 
+/// From this many servers on, a step is shared among the cores (below it, starting the
+/// threads costs more than it saves).
+const PARALLEL_STEP_MIN: usize = 2_000;
+
 /// Stream ids under the fleet's key (`incidents.rs` uses 3 and 4).
 const SERVERS: u64 = 1;
 const DEPLOYS: u64 = 2;
@@ -28,6 +32,9 @@ pub struct Member {
     pub name: String,
     pub role: Role,
     pub dc: String,
+    /// The size of the whole fleet this server belongs to (a process may simulate only a
+    /// slice of it): what fleet-wide draws, such as random incidents' targets, range over.
+    pub fleet_size: u32,
 }
 
 /// The servers of a fleet of `size` servers, those with indices in `range`.
@@ -64,6 +71,7 @@ pub fn members(params: &FleetParams, size: u32, range: Range<u32>) -> Vec<Member
             name: server_name(index, width),
             role,
             dc: dcs[index as usize % dcs.len()].clone(),
+            fleet_size: size,
         })
         .collect()
 }
@@ -405,27 +413,60 @@ impl Fleet {
             );
         }
         hits.sort_by_key(|&(p, _)| p);
-        let mut next_hit = hits.iter().peekable();
+        // The few servers under an incident, with what it does to them.
+        let mut effects: Vec<(usize, Effects)> = Vec::new();
+        for chunk in hits.chunk_by(|a, b| a.0 == b.0) {
+            effects.push((
+                chunk[0].0,
+                Effects::of(chunk.iter().map(|&(_, incident)| incident), now),
+            ));
+        }
+        let none = Effects::default();
+        let members = &self.members;
+        let plans = &self.plans;
+        let step_range = |from: usize, states: &mut [ServerState]| -> Vec<Reading> {
+            states
+                .iter_mut()
+                .enumerate()
+                .map(|(offset, state)| {
+                    let i = from + offset;
+                    let fx = effects
+                        .binary_search_by_key(&i, |(p, _)| *p)
+                        .map_or(&none, |at| &effects[at].1);
+                    plans[i].step(state, k, deployed[members[i].role.index()], fx)
+                })
+                .collect()
+        };
+        // Servers are independent: a large fleet is stepped on every core, in fixed
+        // slices, and the result is the same whatever their number.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let readings: Vec<Reading> = if self.states.len() >= PARALLEL_STEP_MIN && threads > 1 {
+            let chunk = self.states.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .states
+                    .chunks_mut(chunk)
+                    .enumerate()
+                    .map(|(c, states)| scope.spawn(move || step_range(c * chunk, states)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("stepping a server does not panic"))
+                    .collect()
+            })
+        } else {
+            step_range(0, &mut self.states)
+        };
 
         let snap = &mut self.current;
         snap.clear();
         snap.grid = k;
         snap.time_ms = now;
-        for (i, ((m, plan), state)) in self
-            .members
-            .iter()
-            .zip(&self.plans)
-            .zip(&mut self.states)
-            .enumerate()
-        {
-            let role = m.role.index();
-            let mut effects = Effects::default();
-            if next_hit.peek().is_some_and(|&&(p, _)| p == i) {
-                let mine = std::iter::from_fn(|| next_hit.next_if(|&&(p, _)| p == i));
-                effects = Effects::of(mine.map(|&(_, incident)| incident), now);
-            }
-            let reading = plan.step(state, k, deployed[role], &effects);
-            snap.push(&reading, self.deploys[role].last as f64 * step_secs);
+        for (m, reading) in self.members.iter().zip(&readings) {
+            snap.push(
+                reading,
+                self.deploys[m.role.index()].last as f64 * step_secs,
+            );
         }
         snap.incidents = active_incidents(&self.schedule, &random, now);
     }

@@ -478,7 +478,8 @@ pub struct RandomIncidents {
 impl RandomIncidents {
     pub fn new(params: &FleetParams, seed: u64, members: &[Member]) -> RandomIncidents {
         let per_day = params.incidents.random_per_day;
-        let size = members.iter().map(|m| m.index + 1).max().unwrap_or(0);
+        // The whole fleet's size, not the slice's: a shard draws the same targets.
+        let size = members.first().map_or(0, |m| m.fleet_size);
         let (slot_ms, chance) = if per_day.is_finite() && per_day > 0.0 && size > 0 {
             let mean_ms = 86_400_000.0 / per_day;
             let slot_ms = ((mean_ms / 24.0 / 1000.0).floor() as i64).max(1) * 1000;

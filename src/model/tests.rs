@@ -210,7 +210,12 @@ fn a_larger_fleet_only_adds_servers() {
     let small_members = members(&params, 10, 0..10);
     let large_members = members(&params, 50, 0..50);
     for (s, l) in small_members.iter().zip(&large_members) {
-        assert_eq!(s, l, "member differs by fleet size");
+        // Only the fleet size they belong to differs.
+        let s = Member {
+            fleet_size: 50,
+            ..s.clone()
+        };
+        assert_eq!(&s, l, "member differs by fleet size");
     }
     // A slice of a fleet is those same servers.
     assert_eq!(members(&params, 50, 20..30), large_members[20..30].to_vec());
@@ -1473,4 +1478,43 @@ fn the_quiet_fleet_raises_no_alert() {
     );
     assert!(found.is_empty(), "false alarms:\n{}", found.join("\n"));
     assert!(down_servers <= 10, "{down_servers} servers down in a day");
+}
+
+#[test]
+fn a_fleet_stepped_on_every_core_equals_its_slices_stepped_alone() {
+    // 2,100 servers are stepped in parallel; slices of 10 are stepped on one thread.
+    let params = FleetParams {
+        incidents: super::params::IncidentParams {
+            random_per_day: 200.0,
+        },
+        ..FleetParams::default()
+    };
+    let size = 2_100;
+    let start = MIDNIGHT + 4_321;
+    let mut whole = Fleet::at_grid(&params, 3, members(&params, size, 0..size), start);
+    let mut head = Fleet::at_grid(&params, 3, members(&params, size, 0..10), start);
+    let mut tail = Fleet::at_grid(&params, 3, members(&params, size, size - 10..size), start);
+    for _ in 0..40 {
+        whole.step();
+        head.step();
+        tail.step();
+        let w = whole.snapshot();
+        for (slice, offset) in [(head.snapshot(), 0), (tail.snapshot(), size as usize - 10)] {
+            for i in 0..10 {
+                assert_eq!(
+                    slice.cpu[i].to_bits(),
+                    w.cpu[offset + i].to_bits(),
+                    "cpu of server {}",
+                    offset + i
+                );
+                assert_eq!(
+                    slice.counters[i],
+                    w.counters[offset + i],
+                    "counters of server {}",
+                    offset + i
+                );
+                assert_eq!(slice.up[i], w.up[offset + i]);
+            }
+        }
+    }
 }
