@@ -93,6 +93,13 @@ pub struct ExporterArgs {
     /// Address of the admin API (incidents), e.g. 127.0.0.1:8001; off without it
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// Also push the series to this Prometheus remote write receiver, e.g.
+    /// http://localhost:9090/api/v1/write (http:// only); off without it
+    #[arg(long, value_name = "URL", value_parser = crate::remote_write::Endpoint::parse)]
+    pub remote_write: Option<crate::remote_write::Endpoint>,
+    /// How often to push to --remote-write
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = units::parse_positive_duration)]
+    pub remote_write_interval: Duration,
     /// Log verbosity
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,

@@ -7,4 +7,5 @@ pub mod exporter;
 pub mod exposition;
 pub mod history;
 pub mod model;
+pub mod remote_write;
 pub mod units;

@@ -223,8 +223,16 @@ fn every_dashboard_and_alert_expression_returns_data_from_a_real_prometheus() {
         up["result"][0]["value"][1], "1",
         "the fleetsim target is not up: {up}"
     );
-    // The rules have had a few evaluations by now.
-    std::thread::sleep(Duration::from_secs(2));
+    // Wait for the rules to have been evaluated on the data (every 15s, on their own
+    // schedule): the hot servers' alerts fire then, and the alert annotation has data.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while result_count(&prometheus.query("ALERTS{alertstate=\"firing\"}")) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no alert fired within 90s of the third scrape"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 
     let mut exprs = dashboard_exprs();
     let from_dashboards = exprs.len();

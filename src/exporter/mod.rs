@@ -192,6 +192,18 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        let pusher = args.remote_write.clone().map(|endpoint| {
+            let pusher = crate::remote_write::Pusher::new(
+                endpoint,
+                args.remote_write_interval,
+                &shared.members,
+            );
+            for collector in pusher.collectors() {
+                shared.telemetry.register(collector);
+            }
+            let source = shared.clone();
+            tokio::spawn(pusher.run(move || source.latest(), until_stopped(shutdown.clone())))
+        });
         let admin_served = admin.map(|listener| {
             tokio::spawn(serve(
                 listener,
@@ -202,6 +214,9 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         });
         let served = serve(listener, shared, Api::Metrics, until_stopped(shutdown)).await;
         if let Some(task) = admin_served {
+            let _ = task.await;
+        }
+        if let Some(task) = pusher {
             let _ = task.await;
         }
         drop(stop);

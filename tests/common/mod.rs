@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub mod alertmanager;
 pub mod prometheus;
+pub mod victoria;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fleetsim"))

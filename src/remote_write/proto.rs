@@ -1,0 +1,318 @@
+//! The remote write 1.0 `WriteRequest`, encoded by hand (no protoc):
+//!
+//! ```proto
+//! message WriteRequest { repeated TimeSeries timeseries = 1; }
+//! message TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
+//! message Label        { string name = 1; string value = 2; }
+//! message Sample       { double value = 1; int64 timestamp = 2; }
+//! ```
+//!
+//! The fleet's series are the scrape's, walked from a `Frame` the way the text exposition
+//! walks it. Each server's labels are encoded once; a series is then a few byte copies: its
+//! name, the server's `dc`, an optional `le`, the server's `role` and `server`, an optional
+//! `status` (in that order, which is the order of the names: the spec wants them sorted),
+//! and one sample.
+
+use crate::exposition::Family;
+use crate::model::server::{Counters, LATENCY_BUCKETS};
+use crate::model::{Frame, Member, Snapshot};
+
+/// Field 1, length-delimited (`WriteRequest.timeseries`, `TimeSeries.labels`, `Label.name`).
+const TAG_1_LEN: u8 = 1 << 3 | 2;
+/// Field 2, length-delimited (`TimeSeries.samples`, `Label.value`).
+const TAG_2_LEN: u8 = 2 << 3 | 2;
+/// Field 1, 64-bit (`Sample.value`).
+const TAG_1_FIXED64: u8 = 1 << 3 | 1;
+/// Field 2, varint (`Sample.timestamp`).
+const TAG_2_VARINT: u8 = 2 << 3;
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// A length-delimited field: tag, length, bytes.
+fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// One `TimeSeries.labels` entry, tag included.
+pub fn encode_label(name: &str, value: &str) -> Vec<u8> {
+    let mut label = Vec::with_capacity(name.len() + value.len() + 4);
+    put_bytes(&mut label, TAG_1_LEN, name.as_bytes());
+    put_bytes(&mut label, TAG_2_LEN, value.as_bytes());
+    let mut out = Vec::with_capacity(label.len() + 2);
+    put_bytes(&mut out, TAG_1_LEN, &label);
+    out
+}
+
+/// One `TimeSeries.samples` entry, tag included.
+fn encode_sample(value: f64, timestamp_ms: i64) -> ([u8; 22], usize) {
+    let mut sample = Vec::with_capacity(20);
+    sample.push(TAG_1_FIXED64);
+    sample.extend_from_slice(&value.to_le_bytes());
+    sample.push(TAG_2_VARINT);
+    put_varint(&mut sample, timestamp_ms as u64);
+    let mut out = [0u8; 22];
+    out[0] = TAG_2_LEN;
+    out[1] = sample.len() as u8;
+    out[2..2 + sample.len()].copy_from_slice(&sample);
+    (out, 2 + sample.len())
+}
+
+/// Writes `WriteRequest`s of at most `max_series` series each (receivers bound the size of
+/// a request): each is the concatenation of its `timeseries` entries.
+pub struct RequestWriter {
+    max_series: usize,
+    done: Vec<(Vec<u8>, usize)>,
+    out: Vec<u8>,
+    series: usize,
+}
+
+impl RequestWriter {
+    pub fn new(max_series: usize) -> RequestWriter {
+        RequestWriter {
+            max_series: max_series.max(1),
+            done: Vec::new(),
+            out: Vec::new(),
+            series: 0,
+        }
+    }
+
+    /// One series: `labels` are encoded label entries in name order, `__name__` first.
+    pub fn series(&mut self, labels: &[&[u8]], value: f64, timestamp_ms: i64) {
+        if self.series == self.max_series {
+            let full = std::mem::take(&mut self.out);
+            self.done.push((full, self.series));
+            self.series = 0;
+        }
+        let (sample, sample_len) = encode_sample(value, timestamp_ms);
+        let len = labels.iter().map(|l| l.len()).sum::<usize>() + sample_len;
+        self.out.reserve(len + 1 + varint_len(len as u64));
+        self.out.push(TAG_1_LEN);
+        put_varint(&mut self.out, len as u64);
+        for l in labels {
+            self.out.extend_from_slice(l);
+        }
+        self.out.extend_from_slice(&sample[..sample_len]);
+        self.series += 1;
+    }
+
+    /// The encoded requests, each with its number of series (one sample each).
+    pub fn finish(mut self) -> Vec<(Vec<u8>, usize)> {
+        if self.series > 0 {
+            self.done.push((self.out, self.series));
+        }
+        self.done
+    }
+}
+
+/// Each server's labels as encoded `Label` entries, and the fleet's names, `le`s and
+/// statuses, encoded once.
+#[derive(Debug, Clone)]
+pub struct SeriesLabels {
+    /// Per server: its `dc` label, then its `role` and `server` labels together.
+    servers: Vec<(Vec<u8>, Vec<u8>)>,
+    names: Vec<Vec<u8>>,
+    /// `le="0.005"` and so on, then `le="+Inf"`, as the text exposition writes them.
+    buckets: Vec<Vec<u8>>,
+    statuses: [Vec<u8>; 3],
+    bucket_name: Vec<u8>,
+    sum_name: Vec<u8>,
+    count_name: Vec<u8>,
+}
+
+impl SeriesLabels {
+    pub fn new(members: &[Member]) -> SeriesLabels {
+        let servers = members
+            .iter()
+            .map(|m| {
+                let mut role_server = encode_label("role", m.role.name());
+                role_server.extend(encode_label("server", &m.name));
+                (encode_label("dc", &m.dc), role_server)
+            })
+            .collect();
+        let mut buckets: Vec<Vec<u8>> = LATENCY_BUCKETS
+            .iter()
+            .map(|le| encode_label("le", &le.to_string()))
+            .collect();
+        buckets.push(encode_label("le", "+Inf"));
+        let name = |n: &str| encode_label("__name__", n);
+        let histogram = Family::RequestDuration.name();
+        SeriesLabels {
+            servers,
+            names: Family::ALL.iter().map(|f| name(f.name())).collect(),
+            buckets,
+            statuses: ["2xx", "4xx", "5xx"].map(|s| encode_label("status", s)),
+            bucket_name: name(&format!("{histogram}_bucket")),
+            sum_name: name(&format!("{histogram}_sum")),
+            count_name: name(&format!("{histogram}_count")),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+}
+
+/// Writes every series of `family` at `frame`, timestamped with the frame's time: the
+/// scrape's series, with the same labels. A server that is down has only
+/// `app_server_up 0`.
+pub fn write_family(w: &mut RequestWriter, family: Family, frame: &Frame, labels: &SeriesLabels) {
+    let ts = frame.time_ms;
+    let name = &labels.names[Family::ALL.iter().position(|f| *f == family).unwrap_or(0)];
+    let up = |i: usize| i < frame.len() && frame.up(i);
+    let gauge = |w: &mut RequestWriter, signal: fn(&Snapshot) -> &Vec<f64>| {
+        for (i, (dc, rest)) in labels.servers.iter().enumerate() {
+            if up(i) {
+                w.series(&[name, dc, rest], frame.value(i, signal), ts);
+            }
+        }
+    };
+    let counter = |w: &mut RequestWriter, count: fn(&Counters) -> f64| {
+        for (i, (dc, rest)) in labels.servers.iter().enumerate() {
+            if up(i) {
+                w.series(&[name, dc, rest], frame.counter(i, count), ts);
+            }
+        }
+    };
+    match family {
+        Family::Up => {
+            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
+                w.series(&[name, dc, rest], if up(i) { 1.0 } else { 0.0 }, ts);
+            }
+        }
+        Family::Cpu => gauge(w, |s| &s.cpu),
+        Family::Memory => gauge(w, |s| &s.memory),
+        Family::Disk => gauge(w, |s| &s.disk),
+        Family::RequestsPerSecond => gauge(w, |s| &s.rps),
+        Family::Requests => {
+            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
+                if up(i) {
+                    for (class, status) in labels.statuses.iter().enumerate() {
+                        let value = frame.counter(i, |c| c.requests[class]);
+                        w.series(&[name, dc, rest, status], value, ts);
+                    }
+                }
+            }
+        }
+        Family::RequestDuration => {
+            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
+                if !up(i) {
+                    continue;
+                }
+                for (b, le) in labels.buckets.iter().enumerate() {
+                    let count = if b < LATENCY_BUCKETS.len() {
+                        frame.counter(i, |c| c.duration_buckets[b])
+                    } else {
+                        frame.counter(i, |c| c.duration_count)
+                    };
+                    w.series(&[&labels.bucket_name, dc, le, rest], count, ts);
+                }
+                let sum = frame.counter(i, |c| c.duration_sum);
+                w.series(&[&labels.sum_name, dc, rest], sum, ts);
+                let count = frame.counter(i, |c| c.duration_count);
+                w.series(&[&labels.count_name, dc, rest], count, ts);
+            }
+        }
+        Family::NetworkReceive => counter(w, |c| c.received_bytes),
+        Family::NetworkTransmit => counter(w, |c| c.transmitted_bytes),
+        Family::LastDeploy => {
+            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
+                if up(i) {
+                    w.series(&[name, dc, rest], frame.last_deploy(i), ts);
+                }
+            }
+        }
+        Family::IncidentActive => {
+            // One series per kind and target, however many incidents share them.
+            let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for incident in frame.active_incidents() {
+                let kind = encode_label("kind", incident.kind.name());
+                let target = encode_label("target", &incident.target.to_string());
+                if !seen.iter().any(|(k, t)| *k == kind && *t == target) {
+                    w.series(&[name, &kind, &target], 1.0, ts);
+                    seen.push((kind, target));
+                }
+            }
+        }
+    }
+}
+
+/// The fleet's series at `frame` as encoded `WriteRequest`s of at most `max_series`
+/// series each, with their series counts.
+pub fn write_requests(
+    frame: &Frame,
+    labels: &SeriesLabels,
+    max_series: usize,
+) -> Vec<(Vec<u8>, usize)> {
+    let mut w = RequestWriter::new(max_series);
+    for family in Family::ALL {
+        write_family(&mut w, family, frame, labels);
+    }
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints() {
+        for (v, bytes) in [
+            (0u64, vec![0u8]),
+            (1, vec![1]),
+            (127, vec![0x7f]),
+            (128, vec![0x80, 0x01]),
+            (300, vec![0xac, 0x02]),
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out, bytes, "{v}");
+            assert_eq!(varint_len(v), bytes.len());
+        }
+    }
+
+    #[test]
+    fn a_series_is_encoded_as_protobuf_says() {
+        let mut w = RequestWriter::new(2);
+        w.series(&[&encode_label("__name__", "up")], 1.0, 1000);
+        let mut expected = vec![0x0a, 30, 0x0a, 14, 0x0a, 8];
+        expected.extend(b"__name__");
+        expected.extend([0x12, 2]);
+        expected.extend(b"up");
+        expected.extend([0x12, 12, 0x09]);
+        expected.extend(1.0f64.to_le_bytes());
+        expected.extend([0x10, 0xe8, 0x07]);
+        assert_eq!(w.finish(), vec![(expected, 1)]);
+    }
+
+    #[test]
+    fn requests_are_split_at_max_series() {
+        let mut w = RequestWriter::new(2);
+        let name = encode_label("__name__", "up");
+        for t in 0..5 {
+            w.series(&[&name], 1.0, t);
+        }
+        let counts: Vec<usize> = w.finish().iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, [2, 2, 1]);
+    }
+}
