@@ -348,25 +348,7 @@ impl<'a> OmSample<'a> {
             .next()
             .unwrap_or_else(|| panic!("no timestamp: {line}"));
         let seconds: f64 = time.parse().unwrap_or_else(|_| panic!("bad time: {line}"));
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => {
-                let inner = rest
-                    .strip_suffix('}')
-                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
-                let labels = inner
-                    .split("\",")
-                    .filter(|p| !p.is_empty())
-                    .map(|pair| {
-                        let (k, v) = pair
-                            .split_once("=\"")
-                            .unwrap_or_else(|| panic!("bad label: {line}"));
-                        (k, v.trim_end_matches('"'))
-                    })
-                    .collect();
-                (name, labels)
-            }
-            None => (series, Vec::new()),
-        };
+        let (name, labels) = common::split_series(series);
         OmSample {
             series,
             name,

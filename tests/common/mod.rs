@@ -214,25 +214,12 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
                 "-Inf" => f64::NEG_INFINITY,
                 v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
             };
-            let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => {
-                    let inner = rest
-                        .strip_suffix('}')
-                        .unwrap_or_else(|| panic!("unclosed labels: {line}"));
-                    let labels = inner
-                        .split("\",")
-                        .filter(|p| !p.is_empty())
-                        .map(|pair| {
-                            let (k, v) = pair
-                                .split_once("=\"")
-                                .unwrap_or_else(|| panic!("bad label: {line}"));
-                            (k.to_string(), v.trim_end_matches('"').to_string())
-                        })
-                        .collect();
-                    (name.to_string(), labels)
-                }
-                None => (series.to_string(), BTreeMap::new()),
-            };
+            let (name, labels) = split_series(series);
+            let name = name.to_string();
+            let labels = labels
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             Sample {
                 name,
                 labels,
@@ -246,4 +233,27 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
 pub fn promtool() -> Command {
     let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
     Command::new(path)
+}
+
+/// `name{a="1",b="2"}` into its name and label pairs, borrowed; panics on a malformed one.
+pub fn split_series(series: &str) -> (&str, Vec<(&str, &str)>) {
+    match series.split_once('{') {
+        Some((name, rest)) => {
+            let inner = rest
+                .strip_suffix('}')
+                .unwrap_or_else(|| panic!("unclosed labels: {series}"));
+            let labels = inner
+                .split("\",")
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair
+                        .split_once("=\"")
+                        .unwrap_or_else(|| panic!("bad label: {series}"));
+                    (k, v.trim_end_matches('"'))
+                })
+                .collect();
+            (name, labels)
+        }
+        None => (series, Vec::new()),
+    }
 }
