@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY config config
+# Cargo.toml names the benchmark, so its source must be there for the manifest to load.
+COPY benches benches
 RUN cargo build --release --locked --bin fleetsim
 
 FROM debian:bookworm-slim
