@@ -52,21 +52,9 @@ impl Alertmanager {
                 "Alertmanager is installed (the test command installs prometheus-alertmanager)",
             );
         let mut am = Alertmanager { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(addr).is_ok() && get(addr, "/-/ready").status == 200 {
-                return am;
-            }
-            if let Ok(Some(status)) = am.child.try_wait() {
-                let log = std::fs::read_to_string(am.dir.path().join("alertmanager.log"));
-                panic!(
-                    "alertmanager exited ({status}): {}",
-                    log.unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("alertmanager was not ready within 30s");
+        let log = am.dir.path().join("alertmanager.log");
+        super::wait_ready(&mut am.child, am.addr, "/-/ready", &log, "alertmanager");
+        am
     }
 
     /// The alerts Alertmanager holds as active now.

@@ -257,3 +257,26 @@ pub fn split_series(series: &str) -> (&str, Vec<(&str, &str)>) {
         None => (series, Vec::new()),
     }
 }
+
+/// Waits until the service that `child` runs answers 200 on `path` at `addr`, at most 30 s;
+/// if it exits first, panics with its log.
+pub fn wait_ready(
+    child: &mut Child,
+    addr: SocketAddr,
+    path: &str,
+    log: &std::path::Path,
+    name: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).is_ok() && get(addr, path).status == 200 {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{name} exited ({status}): {log}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{name} did not answer {path} within 30s");
+}

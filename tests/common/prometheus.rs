@@ -2,7 +2,6 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -56,18 +55,15 @@ impl Prometheus {
             .spawn()
             .expect("prometheus is installed (the test command installs Debian's prometheus)");
         let mut prometheus = Prometheus { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(addr).is_ok() && get(addr, "/-/ready").status == 200 {
-                return prometheus;
-            }
-            if let Ok(Some(status)) = prometheus.child.try_wait() {
-                let log = std::fs::read_to_string(prometheus.dir.path().join("prometheus.log"));
-                panic!("prometheus exited ({status}): {}", log.unwrap_or_default());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("prometheus was not ready within 30s");
+        let log = prometheus.dir.path().join("prometheus.log");
+        super::wait_ready(
+            &mut prometheus.child,
+            prometheus.addr,
+            "/-/ready",
+            &log,
+            "prometheus",
+        );
+        prometheus
     }
 
     /// `path` of the HTTP API, which must answer success; returns its `data`.

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -46,21 +45,9 @@ impl VictoriaMetrics {
             .spawn()
             .expect("victoria-metrics is installed (the test command installs Debian's package)");
         let mut vm = VictoriaMetrics { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(addr).is_ok() && get(addr, "/health").status == 200 {
-                return vm;
-            }
-            if let Ok(Some(status)) = vm.child.try_wait() {
-                let log = std::fs::read_to_string(vm.dir.path().join("victoria-metrics.log"));
-                panic!(
-                    "victoria-metrics exited ({status}): {}",
-                    log.unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("victoria-metrics was not healthy within 30s");
+        let log = vm.dir.path().join("victoria-metrics.log");
+        super::wait_ready(&mut vm.child, vm.addr, "/health", &log, "victoria-metrics");
+        vm
     }
 
     /// Makes the samples received so far searchable.
