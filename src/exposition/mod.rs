@@ -2,12 +2,16 @@
 //! from the model's arrays: each server's label text is rendered once, and a scrape only
 //! copies bytes and formats numbers.
 
+mod series;
 mod text;
 
 mod negotiate;
 
 pub use negotiate::{Negotiated, negotiate};
+pub use series::{
+    BUCKET_COUNT, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+};
 pub use text::{
-    CONTENT_TYPE, Family, FleetLabels, OPENMETRICS_CONTENT_TYPE, SampleWriter, encode_fleet,
+    CONTENT_TYPE, FleetLabels, OPENMETRICS_CONTENT_TYPE, SampleWriter, encode_fleet,
     encode_fleet_openmetrics,
 };

@@ -1,5 +1,6 @@
-use crate::model::server::{Counters, LATENCY_BUCKETS};
-use crate::model::{Frame, Member, Snapshot};
+use crate::model::{Frame, Member};
+
+use super::series::{Extra, Family, Part, SeriesSink, bucket_bounds, visit_family};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -47,11 +48,9 @@ impl FleetLabels {
                 s.into_bytes().into_boxed_slice()
             })
             .collect();
-        let mut buckets: Vec<Box<[u8]>> = LATENCY_BUCKETS
-            .iter()
+        let buckets = bucket_bounds()
             .map(|le| format!(",le=\"{le}\"").into_bytes().into_boxed_slice())
             .collect();
-        buckets.push(b",le=\"+Inf\"".to_vec().into_boxed_slice());
         FleetLabels { servers, buckets }
     }
 
@@ -64,103 +63,11 @@ impl FleetLabels {
     }
 }
 
-/// The fleet's metric families, in the order they are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Up,
-    Cpu,
-    Memory,
-    Disk,
-    RequestsPerSecond,
-    Requests,
-    RequestDuration,
-    NetworkReceive,
-    NetworkTransmit,
-    LastDeploy,
-    IncidentActive,
-}
-
-impl Family {
-    pub const ALL: [Family; 11] = [
-        Family::Up,
-        Family::Cpu,
-        Family::Memory,
-        Family::Disk,
-        Family::RequestsPerSecond,
-        Family::Requests,
-        Family::RequestDuration,
-        Family::NetworkReceive,
-        Family::NetworkTransmit,
-        Family::LastDeploy,
-        Family::IncidentActive,
-    ];
-
-    /// The name as the text format's HELP and TYPE lines give it (counters with `_total`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Up => "app_server_up",
-            Family::Cpu => "app_cpu_usage",
-            Family::Memory => "app_memory_usage",
-            Family::Disk => "app_disk_usage",
-            Family::RequestsPerSecond => "app_requests_per_second",
-            Family::Requests => "app_requests_total",
-            Family::RequestDuration => "app_request_duration_seconds",
-            Family::NetworkReceive => "app_network_receive_bytes_total",
-            Family::NetworkTransmit => "app_network_transmit_bytes_total",
-            Family::LastDeploy => "app_last_deploy_timestamp_seconds",
-            Family::IncidentActive => "fleetsim_incident_active",
-        }
-    }
-
-    /// The name as OpenMetrics gives it: a counter family is named without `_total`.
-    pub fn openmetrics_name(self) -> &'static str {
-        let name = self.name();
-        match self.kind() {
-            "counter" => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
-        }
-    }
-
-    /// OpenMetrics' `_created` sample of a counter or histogram: when it started from zero.
-    pub fn created_name(self) -> Option<&'static str> {
-        match self {
-            Family::Requests => Some("app_requests_created"),
-            Family::RequestDuration => Some("app_request_duration_seconds_created"),
-            Family::NetworkReceive => Some("app_network_receive_bytes_created"),
-            Family::NetworkTransmit => Some("app_network_transmit_bytes_created"),
-            _ => None,
-        }
-    }
-
-    pub fn kind(self) -> &'static str {
-        match self {
-            Family::Requests | Family::NetworkReceive | Family::NetworkTransmit => "counter",
-            Family::RequestDuration => "histogram",
-            _ => "gauge",
-        }
-    }
-
-    pub fn help(self) -> &'static str {
-        match self {
-            Family::Up => "Whether the server is up: 1 up, 0 down.",
-            Family::Cpu => "CPU used, percent (0 to 100).",
-            Family::Memory => "Memory used, percent (0 to 100).",
-            Family::Disk => "Disk space used, percent (0 to 100).",
-            Family::RequestsPerSecond => "Requests served, per second.",
-            Family::Requests => "Requests served, by status class (count).",
-            Family::RequestDuration => "Request duration, seconds.",
-            Family::NetworkReceive => "Network bytes received (bytes).",
-            Family::NetworkTransmit => "Network bytes sent (bytes).",
-            Family::LastDeploy => "Unix time of the last deploy of the server's role, seconds.",
-            Family::IncidentActive => "Incidents under way, by kind and target: 1 while active.",
-        }
-    }
-}
-
-/// Writes samples; `timestamp` (with its leading space) follows each value when the
-/// samples are history rather than a scrape.
+/// Writes samples as text; `timestamp` (with its leading space) follows each value when
+/// the samples are history rather than a scrape.
 pub struct SampleWriter<'a> {
     out: &'a mut Vec<u8>,
+    labels: &'a FleetLabels,
     floats: ryu::Buffer,
     timestamp: &'a [u8],
     /// Also write OpenMetrics' `_created` samples.
@@ -168,9 +75,10 @@ pub struct SampleWriter<'a> {
 }
 
 impl<'a> SampleWriter<'a> {
-    pub fn new(out: &'a mut Vec<u8>, timestamp: &'a [u8]) -> SampleWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>, labels: &'a FleetLabels, timestamp: &'a [u8]) -> Self {
         SampleWriter {
             out,
+            labels,
             floats: ryu::Buffer::new(),
             timestamp,
             created: false,
@@ -181,6 +89,12 @@ impl<'a> SampleWriter<'a> {
     pub fn with_created(mut self) -> Self {
         self.created = true;
         self
+    }
+
+    /// Every sample of `family` at `frame`.
+    pub fn family(&mut self, family: Family, frame: &Frame) {
+        let created = self.created;
+        visit_family(self, family, frame, created);
     }
 
     #[inline]
@@ -202,103 +116,45 @@ impl<'a> SampleWriter<'a> {
         self.out.extend_from_slice(self.timestamp);
         self.out.push(b'\n');
     }
+}
 
-    /// Every sample of `family` at `frame`. A server that is down has only
-    /// `app_server_up 0`: its other series are absent, as they are for a dead host.
-    pub fn family(&mut self, family: Family, frame: &Frame, labels: &FleetLabels) {
-        let name = family.name();
-        let created = family.created_name().filter(|_| self.created);
-        let gauge = |s: &mut Self, signal: fn(&Snapshot) -> &Vec<f64>| {
-            for (i, l) in labels.servers.iter().enumerate() {
-                if frame.up(i) {
-                    s.sample(name, l, b"", frame.value(i, signal));
-                }
-            }
+impl SeriesSink for SampleWriter<'_> {
+    #[inline]
+    fn server_series(
+        &mut self,
+        family: Family,
+        server: usize,
+        part: Part,
+        extra: Extra,
+        value: f64,
+    ) {
+        let labels = self.labels;
+        let name = match part {
+            Part::Value => family.name(),
+            Part::Bucket => "app_request_duration_seconds_bucket",
+            Part::Sum => "app_request_duration_seconds_sum",
+            Part::Count => "app_request_duration_seconds_count",
+            Part::Created => family.created_name().unwrap_or(family.name()),
         };
-        let counter = |s: &mut Self, count: fn(&Counters) -> f64| {
-            for (i, l) in labels.servers.iter().enumerate() {
-                if frame.up(i) {
-                    s.sample(name, l, b"", frame.counter(i, count));
-                    if let Some(created) = created {
-                        s.sample(created, l, b"", frame.counter(i, |c| c.created));
-                    }
-                }
-            }
+        let extra: &[u8] = match extra {
+            Extra::None => b"",
+            Extra::Status(class) => STATUS_LABELS[class],
+            Extra::Le(b) => &labels.buckets[b],
         };
-        match family {
-            Family::Up => {
-                for (i, l) in labels.servers.iter().enumerate() {
-                    self.sample(name, l, b"", if frame.up(i) { 1.0 } else { 0.0 });
-                }
-            }
-            Family::Cpu => gauge(self, |s| &s.cpu),
-            Family::Memory => gauge(self, |s| &s.memory),
-            Family::Disk => gauge(self, |s| &s.disk),
-            Family::RequestsPerSecond => gauge(self, |s| &s.rps),
-            Family::Requests => {
-                const STATUSES: [&[u8]; 3] =
-                    [b",status=\"2xx\"", b",status=\"4xx\"", b",status=\"5xx\""];
-                for (i, l) in labels.servers.iter().enumerate() {
-                    if frame.up(i) {
-                        for (class, status) in STATUSES.iter().enumerate() {
-                            self.sample(name, l, status, frame.counter(i, |c| c.requests[class]));
-                            if let Some(created) = created {
-                                self.sample(created, l, status, frame.counter(i, |c| c.created));
-                            }
-                        }
-                    }
-                }
-            }
-            Family::RequestDuration => {
-                for (i, l) in labels.servers.iter().enumerate() {
-                    if !frame.up(i) {
-                        continue;
-                    }
-                    for (b, le) in labels.buckets.iter().enumerate() {
-                        let count = if b < LATENCY_BUCKETS.len() {
-                            frame.counter(i, |c| c.duration_buckets[b])
-                        } else {
-                            frame.counter(i, |c| c.duration_count)
-                        };
-                        self.sample("app_request_duration_seconds_bucket", l, le, count);
-                    }
-                    let sum = frame.counter(i, |c| c.duration_sum);
-                    self.sample("app_request_duration_seconds_sum", l, b"", sum);
-                    let count = frame.counter(i, |c| c.duration_count);
-                    self.sample("app_request_duration_seconds_count", l, b"", count);
-                    if let Some(created) = created {
-                        self.sample(created, l, b"", frame.counter(i, |c| c.created));
-                    }
-                }
-            }
-            Family::NetworkReceive => counter(self, |c| c.received_bytes),
-            Family::NetworkTransmit => counter(self, |c| c.transmitted_bytes),
-            Family::LastDeploy => {
-                for (i, l) in labels.servers.iter().enumerate() {
-                    if frame.up(i) {
-                        self.sample(name, l, b"", frame.last_deploy(i));
-                    }
-                }
-            }
-            Family::IncidentActive => {
-                // One series per kind and target, however many incidents share them.
-                let mut seen: Vec<Vec<u8>> = Vec::new();
-                for incident in frame.active_incidents() {
-                    let mut l = String::from("kind=\"");
-                    escape_label_value(incident.kind.name(), &mut l);
-                    l.push_str("\",target=\"");
-                    escape_label_value(&incident.target.to_string(), &mut l);
-                    l.push('"');
-                    let l = l.into_bytes();
-                    if !seen.contains(&l) {
-                        self.sample(name, &l, b"", 1.0);
-                        seen.push(l);
-                    }
-                }
-            }
-        }
+        self.sample(name, &labels.servers[server], extra, value);
+    }
+
+    fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
+        let mut l = String::from("kind=\"");
+        escape_label_value(kind, &mut l);
+        l.push_str("\",target=\"");
+        escape_label_value(target, &mut l);
+        l.push('"');
+        self.sample(family.name(), l.as_bytes(), b"", value);
     }
 }
+
+const STATUS_LABELS: [&[u8]; 3] = [b",status=\"2xx\"", b",status=\"4xx\"", b",status=\"5xx\""];
 
 /// Appends the fleet's series at `frame` to `out`, in the text format (0.0.4).
 pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
@@ -317,7 +173,7 @@ pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
         ] {
             out.extend_from_slice(part.as_bytes());
         }
-        SampleWriter::new(out, b"").family(family, frame, labels);
+        SampleWriter::new(out, labels, b"").family(family, frame);
     }
 }
 
@@ -343,8 +199,8 @@ pub fn encode_fleet_openmetrics(out: &mut Vec<u8>, frame: &Frame, labels: &Fleet
         ] {
             out.extend_from_slice(part.as_bytes());
         }
-        SampleWriter::new(out, b"")
+        SampleWriter::new(out, labels, b"")
             .with_created()
-            .family(family, frame, labels);
+            .family(family, frame);
     }
 }

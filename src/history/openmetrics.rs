@@ -50,9 +50,9 @@ pub fn write_openmetrics<W: Write>(
         push_timestamp(&mut timestamp, t);
         for (family, spool) in Family::ALL.iter().zip(&mut spools) {
             buf.clear();
-            SampleWriter::new(&mut buf, &timestamp)
+            SampleWriter::new(&mut buf, &labels, &timestamp)
                 .with_created()
-                .family(*family, &frame, &labels);
+                .family(*family, &frame);
             spool.write_all(&buf)?;
         }
         rows += labels.len() as u64;

@@ -7,15 +7,14 @@
 //! message Sample       { double value = 1; int64 timestamp = 2; }
 //! ```
 //!
-//! The fleet's series are the scrape's, walked from a `Frame` the way the text exposition
-//! walks it. Each server's labels are encoded once; a series is then a few byte copies: its
+//! The fleet's series are the scrape's, walked from a `Frame` by the same walk as the text
+//! exposition's. Each server's labels are encoded once; a series is then a few byte copies: its
 //! name, the server's `dc`, an optional `le`, the server's `role` and `server`, an optional
 //! `status` (in that order, which is the order of the names: the spec wants them sorted),
 //! and one sample.
 
-use crate::exposition::Family;
-use crate::model::server::{Counters, LATENCY_BUCKETS};
-use crate::model::{Frame, Member, Snapshot};
+use crate::exposition::{Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family};
+use crate::model::{Frame, Member};
 
 /// Field 1, length-delimited (`WriteRequest.timeseries`, `TimeSeries.labels`, `Label.name`).
 const TAG_1_LEN: u8 = 1 << 3 | 2;
@@ -146,18 +145,13 @@ impl SeriesLabels {
                 (encode_label("dc", &m.dc), role_server)
             })
             .collect();
-        let mut buckets: Vec<Vec<u8>> = LATENCY_BUCKETS
-            .iter()
-            .map(|le| encode_label("le", &le.to_string()))
-            .collect();
-        buckets.push(encode_label("le", "+Inf"));
         let name = |n: &str| encode_label("__name__", n);
         let histogram = Family::RequestDuration.name();
         SeriesLabels {
             servers,
             names: Family::ALL.iter().map(|f| name(f.name())).collect(),
-            buckets,
-            statuses: ["2xx", "4xx", "5xx"].map(|s| encode_label("status", s)),
+            buckets: bucket_bounds().map(|le| encode_label("le", &le)).collect(),
+            statuses: STATUSES.map(|s| encode_label("status", s)),
             bucket_name: name(&format!("{histogram}_bucket")),
             sum_name: name(&format!("{histogram}_sum")),
             count_name: name(&format!("{histogram}_count")),
@@ -173,88 +167,68 @@ impl SeriesLabels {
     }
 }
 
-/// Writes every series of `family` at `frame`, timestamped with the frame's time: the
-/// scrape's series, with the same labels. A server that is down has only
-/// `app_server_up 0`.
-pub fn write_family(w: &mut RequestWriter, family: Family, frame: &Frame, labels: &SeriesLabels) {
-    let ts = frame.time_ms;
-    let name = &labels.names[Family::ALL.iter().position(|f| *f == family).unwrap_or(0)];
-    let up = |i: usize| i < frame.len() && frame.up(i);
-    let gauge = |w: &mut RequestWriter, signal: fn(&Snapshot) -> &Vec<f64>| {
-        for (i, (dc, rest)) in labels.servers.iter().enumerate() {
-            if up(i) {
-                w.series(&[name, dc, rest], frame.value(i, signal), ts);
+/// Turns the walk's series into `TimeSeries`, timestamped with the frame's time.
+struct FrameWriter<'a> {
+    requests: &'a mut RequestWriter,
+    labels: &'a SeriesLabels,
+    timestamp_ms: i64,
+}
+
+impl SeriesSink for FrameWriter<'_> {
+    #[inline]
+    fn server_series(
+        &mut self,
+        family: Family,
+        server: usize,
+        part: Part,
+        extra: Extra,
+        value: f64,
+    ) {
+        let labels = self.labels;
+        let name = match part {
+            Part::Value => &labels.names[family as usize],
+            Part::Bucket => &labels.bucket_name,
+            Part::Sum => &labels.sum_name,
+            Part::Count => &labels.count_name,
+            // Remote write has no `_created` series: the receiver sees resets itself.
+            Part::Created => return,
+        };
+        let (dc, role_server) = &labels.servers[server];
+        // Label names sorted, as the spec asks: __name__, dc, le, role, server, status.
+        match extra {
+            Extra::None => self
+                .requests
+                .series(&[name, dc, role_server], value, self.timestamp_ms),
+            Extra::Le(b) => {
+                let le = &labels.buckets[b];
+                self.requests
+                    .series(&[name, dc, le, role_server], value, self.timestamp_ms)
             }
-        }
-    };
-    let counter = |w: &mut RequestWriter, count: fn(&Counters) -> f64| {
-        for (i, (dc, rest)) in labels.servers.iter().enumerate() {
-            if up(i) {
-                w.series(&[name, dc, rest], frame.counter(i, count), ts);
-            }
-        }
-    };
-    match family {
-        Family::Up => {
-            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
-                w.series(&[name, dc, rest], if up(i) { 1.0 } else { 0.0 }, ts);
-            }
-        }
-        Family::Cpu => gauge(w, |s| &s.cpu),
-        Family::Memory => gauge(w, |s| &s.memory),
-        Family::Disk => gauge(w, |s| &s.disk),
-        Family::RequestsPerSecond => gauge(w, |s| &s.rps),
-        Family::Requests => {
-            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
-                if up(i) {
-                    for (class, status) in labels.statuses.iter().enumerate() {
-                        let value = frame.counter(i, |c| c.requests[class]);
-                        w.series(&[name, dc, rest, status], value, ts);
-                    }
-                }
-            }
-        }
-        Family::RequestDuration => {
-            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
-                if !up(i) {
-                    continue;
-                }
-                for (b, le) in labels.buckets.iter().enumerate() {
-                    let count = if b < LATENCY_BUCKETS.len() {
-                        frame.counter(i, |c| c.duration_buckets[b])
-                    } else {
-                        frame.counter(i, |c| c.duration_count)
-                    };
-                    w.series(&[&labels.bucket_name, dc, le, rest], count, ts);
-                }
-                let sum = frame.counter(i, |c| c.duration_sum);
-                w.series(&[&labels.sum_name, dc, rest], sum, ts);
-                let count = frame.counter(i, |c| c.duration_count);
-                w.series(&[&labels.count_name, dc, rest], count, ts);
-            }
-        }
-        Family::NetworkReceive => counter(w, |c| c.received_bytes),
-        Family::NetworkTransmit => counter(w, |c| c.transmitted_bytes),
-        Family::LastDeploy => {
-            for (i, (dc, rest)) in labels.servers.iter().enumerate() {
-                if up(i) {
-                    w.series(&[name, dc, rest], frame.last_deploy(i), ts);
-                }
-            }
-        }
-        Family::IncidentActive => {
-            // One series per kind and target, however many incidents share them.
-            let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-            for incident in frame.active_incidents() {
-                let kind = encode_label("kind", incident.kind.name());
-                let target = encode_label("target", &incident.target.to_string());
-                if !seen.iter().any(|(k, t)| *k == kind && *t == target) {
-                    w.series(&[name, &kind, &target], 1.0, ts);
-                    seen.push((kind, target));
-                }
+            Extra::Status(class) => {
+                let status = &labels.statuses[class];
+                self.requests
+                    .series(&[name, dc, role_server, status], value, self.timestamp_ms)
             }
         }
     }
+
+    fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
+        let name = &self.labels.names[family as usize];
+        let kind = encode_label("kind", kind);
+        let target = encode_label("target", target);
+        self.requests
+            .series(&[name, &kind, &target], value, self.timestamp_ms);
+    }
+}
+
+/// Writes every series of `family` at `frame`: the scrape's series, with the same labels.
+pub fn write_family(w: &mut RequestWriter, family: Family, frame: &Frame, labels: &SeriesLabels) {
+    let mut sink = FrameWriter {
+        requests: w,
+        labels,
+        timestamp_ms: frame.time_ms,
+    };
+    visit_family(&mut sink, family, frame, false);
 }
 
 /// The fleet's series at `frame` as encoded `WriteRequest`s of at most `max_series`
