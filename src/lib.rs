@@ -7,5 +7,6 @@ pub mod exporter;
 pub mod exposition;
 pub mod history;
 pub mod model;
+pub mod protobuf;
 pub mod remote_write;
 pub mod units;

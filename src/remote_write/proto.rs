@@ -15,39 +15,16 @@
 
 use crate::exposition::{Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family};
 use crate::model::{Frame, Member};
+use crate::protobuf::{FIXED64, LEN, VARINT, put_bytes, put_varint, tag, varint_len};
 
 /// Field 1, length-delimited (`WriteRequest.timeseries`, `TimeSeries.labels`, `Label.name`).
-const TAG_1_LEN: u8 = 1 << 3 | 2;
+const TAG_1_LEN: u8 = tag(1, LEN);
 /// Field 2, length-delimited (`TimeSeries.samples`, `Label.value`).
-const TAG_2_LEN: u8 = 2 << 3 | 2;
+const TAG_2_LEN: u8 = tag(2, LEN);
 /// Field 1, 64-bit (`Sample.value`).
-const TAG_1_FIXED64: u8 = 1 << 3 | 1;
+const TAG_1_FIXED64: u8 = tag(1, FIXED64);
 /// Field 2, varint (`Sample.timestamp`).
-const TAG_2_VARINT: u8 = 2 << 3;
-
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// A length-delimited field: tag, length, bytes.
-fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
-    out.push(tag);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
+const TAG_2_VARINT: u8 = tag(2, VARINT);
 
 /// One `TimeSeries.labels` entry, tag included.
 pub fn encode_label(name: &str, value: &str) -> Vec<u8> {
@@ -248,22 +225,6 @@ pub fn write_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn varints() {
-        for (v, bytes) in [
-            (0u64, vec![0u8]),
-            (1, vec![1]),
-            (127, vec![0x7f]),
-            (128, vec![0x80, 0x01]),
-            (300, vec![0xac, 0x02]),
-        ] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(out, bytes, "{v}");
-            assert_eq!(varint_len(v), bytes.len());
-        }
-    }
 
     #[test]
     fn a_series_is_encoded_as_protobuf_says() {
