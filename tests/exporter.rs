@@ -239,10 +239,14 @@ fn get_raw(addr: std::net::SocketAddr, headers: &str) -> (String, Vec<u8>) {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    (
-        String::from_utf8_lossy(&raw[..split]).to_lowercase(),
-        raw[split + 4..].to_vec(),
-    )
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let body = &raw[split + 4..];
+    let body = if head.contains("transfer-encoding: chunked") {
+        common::dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    (head, body)
 }
 
 #[test]

@@ -3,11 +3,11 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
@@ -19,7 +19,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Shared;
-use crate::exposition::{self, encode_fleet, encode_fleet_openmetrics, negotiate};
+use super::body::{self, ChannelBody};
+use crate::exposition::{self, TextFormat, negotiate};
+use crate::model::Frame;
 
 /// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
 /// connection per target, so this only bounds misbehaving clients.
@@ -46,7 +48,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
-    let body_hint = Arc::new(AtomicUsize::new(64 * 1024));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -66,14 +67,14 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let shared = shared.clone();
-        let body_hint = body_hint.clone();
         let service = service_fn(move |req| {
             let shared = shared.clone();
-            let body_hint = body_hint.clone();
             async move {
                 let response = match api {
-                    Api::Metrics => respond(&shared, &body_hint, &req),
-                    Api::Admin => super::admin::respond(&shared, req).await,
+                    Api::Metrics => respond(&shared, &req),
+                    Api::Admin => super::admin::respond(&shared, req)
+                        .await
+                        .map(BodyExt::boxed),
                 };
                 Ok::<_, Infallible>(response)
             }
@@ -96,11 +97,10 @@ pub async fn serve(
     Ok(())
 }
 
-fn respond(
-    shared: &Shared,
-    body_hint: &AtomicUsize,
-    req: &Request<Incoming>,
-) -> Response<Full<Bytes>> {
+/// Every response's body: whole, or streamed as it is encoded.
+type AnyBody = BoxBody<Bytes, Infallible>;
+
+fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -114,31 +114,25 @@ fn respond(
                 header(hyper::header::ACCEPT),
                 header(hyper::header::ACCEPT_ENCODING),
             );
-            let frame = shared.latest();
-            let mut body = Vec::with_capacity(body_hint.load(Ordering::Relaxed));
-            let content_type = if wants.openmetrics {
-                encode_fleet_openmetrics(&mut body, &frame, &shared.labels);
-                encode_model_time(&mut body, frame.time_ms);
-                shared.telemetry.encode_openmetrics_into(&mut body);
-                body.extend_from_slice(b"# EOF\n");
-                exposition::OPENMETRICS_CONTENT_TYPE
+            let (format, content_type) = if wants.openmetrics {
+                (
+                    TextFormat::OpenMetrics,
+                    exposition::OPENMETRICS_CONTENT_TYPE,
+                )
             } else {
-                encode_fleet(&mut body, &frame, &shared.labels);
-                encode_model_time(&mut body, frame.time_ms);
-                shared.telemetry.encode_into(&mut body);
-                exposition::CONTENT_TYPE
+                (TextFormat::Text, exposition::CONTENT_TYPE)
             };
-            body_hint.store(body.len() + body.len() / 8, Ordering::Relaxed);
-            let mut response = if wants.gzip {
-                let mut response = with_type(StatusCode::OK, content_type, gzip(&body));
+            let body = scrape_body(shared.clone(), shared.latest(), format, wants.gzip);
+            let mut response = Response::new(body.boxed());
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if wants.gzip {
                 response.headers_mut().insert(
                     hyper::header::CONTENT_ENCODING,
                     HeaderValue::from_static("gzip"),
                 );
-                response
-            } else {
-                with_type(StatusCode::OK, content_type, body)
-            };
+            }
             response.headers_mut().insert(
                 hyper::header::VARY,
                 HeaderValue::from_static("Accept, Accept-Encoding"),
@@ -159,17 +153,48 @@ fn respond(
     }
 }
 
-/// gzip at its fastest level: a scrape is compressed once and read once, so speed matters
-/// more than the last few percent of size.
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 6),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(body);
-    encoder.finish().unwrap_or_default()
+/// Series per piece of a scrape's body: a piece is encoded into one buffer, so this bounds
+/// the memory a scrape holds while keeping pieces large enough to split across threads.
+const SERIES_PER_PIECE: usize = 4096;
+
+/// The scrape of `frame`, encoded (and compressed) on the blocking pool as the connection
+/// takes it: one consistent frame, whatever ticks happen meanwhile.
+fn scrape_body(
+    shared: Arc<Shared>,
+    frame: Arc<Frame>,
+    format: TextFormat,
+    gzip: bool,
+) -> ChannelBody {
+    let (tx, body) = ChannelBody::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let pieces = exposition::pieces(frame.len(), SERIES_PER_PIECE);
+        let encode = |k: usize, out: &mut Vec<u8>| match pieces.get(k) {
+            Some(piece) => exposition::encode_piece(out, piece, &frame, &shared.labels, format),
+            // The exporter's own series close the body.
+            None => match format {
+                TextFormat::OpenMetrics => {
+                    encode_model_time(out, frame.time_ms);
+                    shared.telemetry.encode_openmetrics_into(out);
+                    out.extend_from_slice(b"# EOF\n");
+                }
+                TextFormat::Text => {
+                    encode_model_time(out, frame.time_ms);
+                    shared.telemetry.encode_into(out);
+                }
+            },
+        };
+        // A send fails only when the client has gone: then the rest is not encoded.
+        let mut send = |chunk: Bytes| tx.blocking_send(chunk).is_ok();
+        let count = pieces.len() + 1;
+        if gzip {
+            let weights: Vec<usize> = pieces.iter().map(|p| p.series()).chain([64]).collect();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            body::stream_gzip(&weights, threads, &encode, &mut send);
+        } else {
+            body::stream_plain(count, &encode, &mut send);
+        }
+    });
+    body
 }
 
 /// The instant the served values are for, from the frame itself, so that it always
@@ -185,7 +210,7 @@ fn encode_model_time(out: &mut Vec<u8>, time_ms: i64) {
     );
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, body: &'static str) -> Response<AnyBody> {
     with_type(
         status,
         "text/plain; charset=utf-8",
@@ -193,12 +218,8 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     )
 }
 
-fn with_type(
-    status: StatusCode,
-    content_type: &'static str,
-    body: Vec<u8>,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn with_type(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<AnyBody> {
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = status;
     response
         .headers_mut()

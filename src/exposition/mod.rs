@@ -10,8 +10,9 @@ mod negotiate;
 pub use negotiate::{Negotiated, negotiate};
 pub use series::{
     BUCKET_COUNT, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+    visit_family_servers,
 };
 pub use text::{
-    CONTENT_TYPE, FleetLabels, OPENMETRICS_CONTENT_TYPE, SampleWriter, encode_fleet,
-    encode_fleet_openmetrics,
+    CONTENT_TYPE, FleetLabels, OPENMETRICS_CONTENT_TYPE, Piece, SampleWriter, TextFormat,
+    encode_fleet, encode_fleet_openmetrics, encode_piece, pieces,
 };

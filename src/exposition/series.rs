@@ -65,9 +65,22 @@ pub trait SeriesSink {
 /// `app_server_up 0`: its other series are absent, as they are for a dead host. With
 /// `created`, each counter and histogram is followed by its `_created` series.
 pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, created: bool) {
-    let servers = frame.len();
+    visit_family_servers(sink, family, frame, created, 0..frame.len());
+}
+
+/// [`visit_family`] for the servers in `servers` only (and the incident series with the
+/// range that starts at 0): a family's series can be encoded in pieces, in order, on
+/// several threads.
+pub fn visit_family_servers(
+    sink: &mut impl SeriesSink,
+    family: Family,
+    frame: &Frame,
+    created: bool,
+    servers: std::ops::Range<usize>,
+) {
+    let servers = servers.start.min(frame.len())..servers.end.min(frame.len());
     let gauge = |sink: &mut _, signal: fn(&Snapshot) -> &Vec<f64>| {
-        for i in (0..servers).filter(|&i| frame.up(i)) {
+        for i in servers.clone().filter(|&i| frame.up(i)) {
             SeriesSink::server_series(
                 sink,
                 family,
@@ -79,7 +92,7 @@ pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, c
         }
     };
     let counter = |sink: &mut _, count: fn(&Counters) -> f64| {
-        for i in (0..servers).filter(|&i| frame.up(i)) {
+        for i in servers.clone().filter(|&i| frame.up(i)) {
             SeriesSink::server_series(
                 sink,
                 family,
@@ -96,7 +109,7 @@ pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, c
     };
     match family {
         Family::Up => {
-            for i in 0..servers {
+            for i in servers {
                 let up = if frame.up(i) { 1.0 } else { 0.0 };
                 sink.server_series(family, i, Part::Value, Extra::None, up);
             }
@@ -106,7 +119,7 @@ pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, c
         Family::Disk => gauge(sink, |s| &s.disk),
         Family::RequestsPerSecond => gauge(sink, |s| &s.rps),
         Family::Requests => {
-            for i in (0..servers).filter(|&i| frame.up(i)) {
+            for i in servers.clone().filter(|&i| frame.up(i)) {
                 for class in 0..STATUSES.len() {
                     let count = frame.counter(i, |c| c.requests[class]);
                     sink.server_series(family, i, Part::Value, Extra::Status(class), count);
@@ -118,7 +131,7 @@ pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, c
             }
         }
         Family::RequestDuration => {
-            for i in (0..servers).filter(|&i| frame.up(i)) {
+            for i in servers.clone().filter(|&i| frame.up(i)) {
                 for b in 0..BUCKET_COUNT {
                     let count = match LATENCY_BUCKETS.get(b) {
                         Some(_) => frame.counter(i, |c| c.duration_buckets[b]),
@@ -139,15 +152,16 @@ pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, c
         Family::NetworkReceive => counter(sink, |c| c.received_bytes),
         Family::NetworkTransmit => counter(sink, |c| c.transmitted_bytes),
         Family::LastDeploy => {
-            for i in (0..servers).filter(|&i| frame.up(i)) {
+            for i in servers.clone().filter(|&i| frame.up(i)) {
                 sink.server_series(family, i, Part::Value, Extra::None, frame.last_deploy(i));
             }
         }
-        Family::IncidentActive => {
+        Family::IncidentActive if servers.start == 0 => {
             for (kind, target) in incident_series(frame.active_incidents()) {
                 sink.incident_series(family, kind, &target, 1.0);
             }
         }
+        Family::IncidentActive => {}
     }
 }
 
@@ -229,6 +243,17 @@ impl Family {
             Family::NetworkReceive => Some("app_network_receive_bytes_created"),
             Family::NetworkTransmit => Some("app_network_transmit_bytes_created"),
             _ => None,
+        }
+    }
+
+    /// About how many series a server has in this family, to cut a body into pieces of
+    /// similar size.
+    pub fn series_per_server(self) -> usize {
+        match self {
+            Family::Requests => STATUSES.len(),
+            Family::RequestDuration => BUCKET_COUNT + 2,
+            Family::IncidentActive => 0,
+            _ => 1,
         }
     }
 

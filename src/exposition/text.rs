@@ -1,6 +1,10 @@
 use crate::model::{Frame, Member};
 
-use super::series::{Extra, Family, Part, SeriesSink, bucket_bounds, visit_family};
+use std::ops::Range;
+
+use super::series::{
+    Extra, Family, Part, SeriesSink, bucket_bounds, visit_family, visit_family_servers,
+};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -156,24 +160,83 @@ impl SeriesSink for SampleWriter<'_> {
 
 const STATUS_LABELS: [&[u8]; 3] = [b",status=\"2xx\"", b",status=\"4xx\"", b",status=\"5xx\""];
 
-/// Appends the fleet's series at `frame` to `out`, in the text format (0.0.4).
-pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
+/// The text format (0.0.4) or OpenMetrics 1.0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    Text,
+    /// Counter families named without `_total`, `_created` samples, `# TYPE` first.
+    OpenMetrics,
+}
+
+/// A part of the fleet's exposition: one family's series for a range of servers, with the
+/// family's `# HELP` and `# TYPE` when the range is the family's first. Pieces in order are
+/// the whole body; cutting it lets a scrape stream and compress it on several threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub family: Family,
+    pub servers: Range<usize>,
+}
+
+impl Piece {
+    /// About how many series the piece holds.
+    pub fn series(&self) -> usize {
+        self.family.series_per_server() * self.servers.len() + 1
+    }
+}
+
+/// The fleet's body for `servers` servers, in pieces of about `series_per_piece` series.
+pub fn pieces(servers: usize, series_per_piece: usize) -> Vec<Piece> {
+    let mut pieces = Vec::new();
     for family in Family::ALL {
-        let name = family.name();
-        for part in [
-            "# HELP ",
-            name,
-            " ",
-            family.help(),
-            "\n# TYPE ",
-            name,
-            " ",
-            family.kind(),
-            "\n",
-        ] {
+        let per_piece = (series_per_piece / family.series_per_server().max(1)).max(1);
+        let mut start = 0usize;
+        loop {
+            let end = start.saturating_add(per_piece).min(servers);
+            pieces.push(Piece {
+                family,
+                servers: start..end,
+            });
+            if end >= servers || family == Family::IncidentActive {
+                break;
+            }
+            start = end;
+        }
+    }
+    pieces
+}
+
+/// Appends `piece` of the fleet's series at `frame` to `out`.
+pub fn encode_piece(
+    out: &mut Vec<u8>,
+    piece: &Piece,
+    frame: &Frame,
+    labels: &FleetLabels,
+    format: TextFormat,
+) {
+    let family = piece.family;
+    if piece.servers.start == 0 {
+        let (name, first, second) = match format {
+            TextFormat::Text => (family.name(), "# HELP ", "\n# TYPE "),
+            TextFormat::OpenMetrics => (family.openmetrics_name(), "# TYPE ", "\n# HELP "),
+        };
+        let (a, b) = match format {
+            TextFormat::Text => (family.help(), family.kind()),
+            TextFormat::OpenMetrics => (family.kind(), family.help()),
+        };
+        for part in [first, name, " ", a, second, name, " ", b, "\n"] {
             out.extend_from_slice(part.as_bytes());
         }
-        SampleWriter::new(out, labels, b"").family(family, frame);
+    }
+    let mut writer = SampleWriter::new(out, labels, b"");
+    writer.created = format == TextFormat::OpenMetrics;
+    let created = writer.created;
+    visit_family_servers(&mut writer, family, frame, created, piece.servers.clone());
+}
+
+/// Appends the fleet's series at `frame` to `out`, in the text format (0.0.4).
+pub fn encode_fleet(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
+    for piece in pieces(frame.len(), usize::MAX) {
+        encode_piece(out, &piece, frame, labels, TextFormat::Text);
     }
 }
 
@@ -184,23 +247,43 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// named without `_total`, `_created` samples, and no `# EOF` (the caller ends the
 /// exposition, after any other series).
 pub fn encode_fleet_openmetrics(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLabels) {
-    for family in Family::ALL {
-        let name = family.openmetrics_name();
-        for part in [
-            "# TYPE ",
-            name,
-            " ",
-            family.kind(),
-            "\n# HELP ",
-            name,
-            " ",
-            family.help(),
-            "\n",
-        ] {
-            out.extend_from_slice(part.as_bytes());
+    for piece in pieces(frame.len(), usize::MAX) {
+        encode_piece(out, &piece, frame, labels, TextFormat::OpenMetrics);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FleetParams, Timeline, members};
+
+    #[test]
+    fn pieces_of_any_size_join_to_the_whole_body() {
+        let params = FleetParams::default();
+        let servers = 37;
+        let t0 = 1_795_521_600_000;
+        let mut timeline = Timeline::new(&params, 3, members(&params, servers, 0..servers), t0);
+        let frame = timeline.at(t0 + 4_000);
+        let labels = FleetLabels::new(timeline.members());
+        for format in [TextFormat::Text, TextFormat::OpenMetrics] {
+            let mut whole = Vec::new();
+            for piece in pieces(frame.len(), usize::MAX) {
+                encode_piece(&mut whole, &piece, &frame, &labels, format);
+            }
+            assert_eq!(pieces(frame.len(), usize::MAX).len(), Family::ALL.len());
+            for size in [1, 7, 100] {
+                let cut = pieces(frame.len(), size);
+                assert!(cut.len() > Family::ALL.len(), "{size}");
+                let mut joined = Vec::new();
+                for piece in &cut {
+                    encode_piece(&mut joined, piece, &frame, &labels, format);
+                }
+                assert_eq!(
+                    String::from_utf8_lossy(&joined),
+                    String::from_utf8_lossy(&whole),
+                    "{format:?} in pieces of {size} series"
+                );
+            }
         }
-        SampleWriter::new(out, labels, b"")
-            .with_created()
-            .family(family, frame);
     }
 }

@@ -169,7 +169,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Respon
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let body = if chunked {
-        dechunk(body)
+        String::from_utf8(dechunk(body.as_bytes())).unwrap()
     } else {
         body.to_string()
     };
@@ -180,15 +180,18 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Respon
     }
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
+/// The body of a response sent with `Transfer-Encoding: chunked`, joined.
+pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n").unwrap();
+        let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = std::str::from_utf8(&body[..line]).unwrap();
         let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        let rest = &body[line + 2..];
         if size == 0 {
             return out;
         }
-        out.push_str(&rest[..size]);
+        out.extend_from_slice(&rest[..size]);
         body = &rest[size + 2..];
     }
 }
