@@ -13,7 +13,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use fleetsim::exposition::{FleetLabels, encode_fleet};
+use fleetsim::exporter::body;
+use fleetsim::exposition::{self, FleetLabels, TextFormat, encode_fleet};
 use fleetsim::history::{instants, write_csv};
 use fleetsim::model::{FleetParams, Timeline, members};
 
@@ -53,6 +54,36 @@ fn encode(c: &mut Criterion) {
                 let mut body = Vec::with_capacity(bytes + bytes / 8);
                 encode_fleet(&mut body, black_box(&frame), &labels);
                 black_box(body.len())
+            })
+        });
+    }
+    // The gzip scrape: the same frame in the pieces a scrape cuts, deflated on one thread
+    // and on every core, side by side.
+    let servers = 10_000u32;
+    let mut tl = timeline(servers, T0);
+    let frame = tl.at(T0 + 7_500);
+    let labels = FleetLabels::new(tl.members());
+    let pieces = exposition::pieces(frame.len(), 4096);
+    let weights: Vec<usize> = pieces.iter().map(|p| p.series()).collect();
+    let encode = |k: usize, out: &mut Vec<u8>| {
+        exposition::encode_piece(out, &pieces[k], &frame, &labels, TextFormat::Text)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut bytes = 0;
+    body::stream_gzip(&weights, cores, &encode, &mut |c| {
+        bytes += c.len();
+        true
+    });
+    group.throughput(Throughput::Bytes(bytes as u64));
+    for threads in [1, cores] {
+        group.bench_function(format!("gzip_{servers}_servers_{threads}_threads"), |b| {
+            b.iter(|| {
+                let mut n = 0;
+                body::stream_gzip(&weights, threads, &encode, &mut |c| {
+                    n += c.len();
+                    true
+                });
+                black_box(n)
             })
         });
     }

@@ -4,7 +4,7 @@
 //! a lock held for the length of a pointer copy, so every scrape shows one whole tick.
 
 mod admin;
-mod body;
+pub mod body;
 mod http;
 mod telemetry;
 
