@@ -226,6 +226,8 @@ def generate(out, servers, step_ms, duration, seed, chunk_rows):
                 }, columns=HEADER)
                 frame.to_csv(f, header=first == 0, index=False, lineterminator="\n")
                 rows += len(frame)
+                # Freed before the next chunk is built, so that two never coexist.
+                del frame, columns, up, flat_up
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, out)
