@@ -8,8 +8,8 @@ timestamp (milliseconds only when the step needs them), srv-NN names padded to t
 width, dc1..dc3 and the roles web/api/db/cache/worker in the proportions 3:3:1:1:2, up as
 1 or 0 (a server that is down has its other fields empty), and fixed decimals: 2 for
 cpu/memory/disk/rps, 1 for network bytes/s, 3 for latencies and error_rate. Rows are ordered
-by time then server, the instants run from `now` rounded down to the step, minus
---duration, to before that.
+by time then server; as in fleetsim, the history ends (excluded) at now rounded down to the
+step and starts --duration before that.
 
 The values are its own, not fleetsim's model: per server, mean-reverting random walks
 (AR(1), computed for a whole block of time at once with cumulative sums) around role levels
