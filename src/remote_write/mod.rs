@@ -41,7 +41,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// `protobuf_message` setting names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Protocol {
-    /// `prometheus.WriteRequest`, which every receiver accepts
+    /// `prometheus.WriteRequest`, which every 1.x receiver accepts
     #[default]
     #[value(name = "1.0", alias = "prometheus.WriteRequest")]
     V1,
@@ -68,20 +68,17 @@ impl Protocol {
 }
 
 /// The fleet's labels, encoded once for the protocol in use.
+#[derive(Clone)]
 enum Labels {
     V1(Arc<SeriesLabels>),
     V2(Arc<SeriesSymbols>),
 }
 
 impl Labels {
-    fn encode(&self, frame: Arc<Frame>) -> impl FnOnce() -> Vec<(Vec<u8>, usize)> + Send + 'static {
-        let labels = match self {
-            Labels::V1(l) => Ok(l.clone()),
-            Labels::V2(s) => Err(s.clone()),
-        };
-        move || match labels {
-            Ok(l) => write_requests(&frame, &l, MAX_SERIES_PER_REQUEST),
-            Err(s) => v2::write_requests(&frame, &s, MAX_SERIES_PER_REQUEST),
+    fn write_requests(&self, frame: &Frame) -> Vec<(Vec<u8>, usize)> {
+        match self {
+            Labels::V1(l) => write_requests(frame, l, MAX_SERIES_PER_REQUEST),
+            Labels::V2(s) => v2::write_requests(frame, s, MAX_SERIES_PER_REQUEST),
         }
     }
 }
@@ -177,9 +174,10 @@ impl Pusher {
                 continue;
             }
             last_sent = Some(frame.time_ms);
-            let write = self.labels.encode(frame);
+            let labels = self.labels.clone();
             let encode = tokio::task::spawn_blocking(move || {
-                write()
+                labels
+                    .write_requests(&frame)
                     .into_iter()
                     .map(|(proto, series)| {
                         let compressed = snap::raw::Encoder::new()
