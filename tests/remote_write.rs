@@ -869,6 +869,38 @@ fn a_bad_protocol_is_a_usage_error_naming_the_flag() {
     assert!(help.contains("--remote-write-protocol"), "{help}");
 }
 
+#[test]
+fn prometheus_protobuf_message_names_choose_the_protocol_too() {
+    let dead = format!("http://127.0.0.1:{}/api/v1/write", free_port());
+    for (name, version) in [
+        ("io.prometheus.write.v2.Request", "2.0.0"),
+        ("prometheus.WriteRequest", "0.1.0"),
+    ] {
+        let exporter = Exporter::start(&[
+            "--servers",
+            "1",
+            "--remote-write",
+            &dead,
+            "--remote-write-protocol",
+            name,
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let started = loop {
+            let line = exporter
+                .stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the pusher's first log line");
+            if line.contains("INFO remote write") {
+                break line;
+            }
+        };
+        assert!(
+            started.contains(&format!("remote write {version} to")),
+            "{started}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- real receivers
 
 /// A series as name and labels, `__name__` included.
