@@ -873,8 +873,8 @@ fn a_bad_protocol_is_a_usage_error_naming_the_flag() {
 fn prometheus_protobuf_message_names_choose_the_protocol_too() {
     let dead = format!("http://127.0.0.1:{}/api/v1/write", free_port());
     for (name, version) in [
-        ("io.prometheus.write.v2.Request", "2.0.0"),
-        ("prometheus.WriteRequest", "0.1.0"),
+        ("io.prometheus.write.v2.Request", "2.0"),
+        ("prometheus.WriteRequest", "1.0"),
     ] {
         let exporter = Exporter::start(&[
             "--servers",

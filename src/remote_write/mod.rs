@@ -59,6 +59,15 @@ impl Protocol {
         }
     }
 
+    /// As `--remote-write-protocol` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V1 => "1.0",
+            Protocol::V2 => "2.0",
+        }
+    }
+
+    /// `X-Prometheus-Remote-Write-Version`.
     pub fn version(self) -> &'static str {
         match self {
             Protocol::V1 => "0.1.0",
@@ -156,7 +165,7 @@ impl Pusher {
         tokio::pin!(stop);
         tracing::info!(
             "remote write {} to {} every {}",
-            self.protocol.version(),
+            self.protocol.name(),
             self.client.endpoint(),
             humantime::format_duration(self.interval)
         );
