@@ -100,6 +100,10 @@ pub struct ExporterArgs {
     /// How often to push to --remote-write
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = units::parse_positive_duration)]
     pub remote_write_interval: Duration,
+    /// Remote write version to push as: 1.0 (prometheus.WriteRequest, what most receivers
+    /// take) or 2.0 (io.prometheus.write.v2.Request, for receivers that accept it)
+    #[arg(long, value_enum, value_name = "VERSION", default_value = "1.0")]
+    pub remote_write_protocol: crate::remote_write::Protocol,
     /// Log verbosity
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,

@@ -1,6 +1,7 @@
 //! `exporter --remote-write`: the fleet's series pushed to real receivers (Prometheus with
 //! its remote write receiver, VictoriaMetrics) and read back through their query APIs, and
-//! the retry rules against a fake receiver here, all over loopback.
+//! the retry rules against a fake receiver here, all over loopback. Remote write 2.0, which
+//! neither real receiver here speaks, is decoded by prost and checked against 1.0's series.
 
 mod common;
 
@@ -127,6 +128,66 @@ fn decode_write_request(proto: &[u8]) -> Vec<Series> {
         .collect()
 }
 
+// ---------------------------------------------------------------- 2.0, by prost
+
+// `io.prometheus.write.v2.Request` as prometheus/prometheus's
+// prompb/io/prometheus/write/v2/types.proto defines it (the fields fleetsim sends), decoded
+// by prost: a decoder that shares nothing with fleetsim's encoder.
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Request {
+    #[prost(string, repeated, tag = "4")]
+    symbols: Vec<String>,
+    #[prost(message, repeated, tag = "5")]
+    timeseries: Vec<V2Series>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Series {
+    #[prost(uint32, repeated, tag = "1")]
+    labels_refs: Vec<u32>,
+    #[prost(message, repeated, tag = "2")]
+    samples: Vec<V2Sample>,
+    #[prost(message, repeated, tag = "3")]
+    histograms: Vec<V2Ignored>,
+    #[prost(message, repeated, tag = "4")]
+    exemplars: Vec<V2Ignored>,
+    #[prost(message, optional, tag = "5")]
+    metadata: Option<V2Metadata>,
+    #[prost(int64, tag = "6")]
+    created_timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Sample {
+    #[prost(double, tag = "1")]
+    value: f64,
+    #[prost(int64, tag = "2")]
+    timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Metadata {
+    #[prost(int32, tag = "1")]
+    r#type: i32,
+    #[prost(uint32, tag = "3")]
+    help_ref: u32,
+    #[prost(uint32, tag = "4")]
+    unit_ref: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Ignored {}
+
+/// 1.0's `prometheus.WriteRequest`, to see what a 1.x receiver makes of a 2.0 body.
+#[derive(Clone, PartialEq, prost::Message)]
+struct V1Request {
+    #[prost(message, repeated, tag = "1")]
+    timeseries: Vec<V2Ignored>,
+}
+
+use prost::Message as _;
+
 // ---------------------------------------------------------------- a fake receiver
 
 struct Received {
@@ -173,6 +234,15 @@ struct FakeReceiver {
 
 impl FakeReceiver {
     fn start(status: fn(usize) -> (u16, &'static str)) -> FakeReceiver {
+        FakeReceiver::serve(status, false)
+    }
+
+    /// As a 2.0 receiver: a success says how many samples it wrote.
+    fn start_v2(status: fn(usize) -> (u16, &'static str)) -> FakeReceiver {
+        FakeReceiver::serve(status, true)
+    }
+
+    fn serve(status: fn(usize) -> (u16, &'static str), v2: bool) -> FakeReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -215,6 +285,17 @@ impl FakeReceiver {
                 if reader.read_exact(&mut body).is_err() {
                     continue;
                 }
+                let written = match v2 {
+                    true => {
+                        let samples = snap::raw::Decoder::new()
+                            .decompress_vec(&body)
+                            .ok()
+                            .and_then(|proto| V2Request::decode(proto.as_slice()).ok())
+                            .map_or(0, |r| r.timeseries.iter().map(|t| t.samples.len()).sum());
+                        format!("X-Prometheus-Remote-Write-Samples-Written: {samples}\r\n")
+                    }
+                    false => String::new(),
+                };
                 let n = {
                     let mut all = kept.lock().unwrap();
                     all.push(Received {
@@ -232,11 +313,12 @@ impl FakeReceiver {
                 } else {
                     ""
                 };
+                let written = if code < 300 { written.as_str() } else { "" };
                 let mut stream = reader.into_inner();
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-                     {retry_after}Connection: close\r\n\r\n{text}",
+                     {retry_after}{written}Connection: close\r\n\r\n{text}",
                     text.len()
                 );
             }
@@ -477,6 +559,348 @@ fn bad_urls_and_intervals_are_usage_errors_naming_the_flag() {
     }
 }
 
+// ---------------------------------------------------------------- remote write 2.0
+
+/// Encoded requests, each with its number of series.
+type Requests = Vec<(Vec<u8>, usize)>;
+
+/// A frame with an outage (a server down) and an incident on a role (a label value that
+/// is no server's, dc's or role's), as both protocols encode it.
+fn both_encodings() -> (i64, Requests, Requests) {
+    use fleetsim::model::{FleetParams, IncidentSpec, Schedule, Timeline, members};
+    use fleetsim::remote_write::{SeriesLabels, SeriesSymbols, v2, write_requests};
+    let params = FleetParams::default();
+    let t0 = 1_795_521_600_000;
+    let fleet = members(&params, 40, 0..40);
+    let spec = |kind: &str, target: String| IncidentSpec {
+        kind: kind.into(),
+        target,
+        start: None,
+        duration: "1h".into(),
+        intensity: None,
+    };
+    let specs = [
+        spec("outage", format!("server={}", fleet[3].name)),
+        spec("cpu_spike", "role=db".into()),
+    ];
+    let schedule = Schedule::from_specs(&specs, t0, t0).unwrap();
+    let mut timeline = Timeline::with_schedule(&params, 1, fleet, t0, schedule);
+    let frame = timeline.at(t0 + 7_500);
+    assert!(!frame.active_incidents().is_empty());
+    assert!((0..frame.len()).any(|i| !frame.up(i)), "a server is down");
+    let v1 = write_requests(&frame, &SeriesLabels::new(timeline.members()), 300);
+    let v2 = v2::write_requests(&frame, &SeriesSymbols::new(timeline.members()), 300);
+    (frame.time_ms, v1, v2)
+}
+
+/// A 2.0 request's series as label maps, checked against the spec on the way.
+fn v2_series(request: &V2Request) -> Vec<(Labels, &V2Series)> {
+    let symbols = &request.symbols;
+    assert_eq!(symbols.first().map(String::as_str), Some(""), "symbols[0]");
+    let unique: BTreeSet<&String> = symbols.iter().collect();
+    assert_eq!(unique.len(), symbols.len(), "symbols are deduplicated");
+    let mut referenced = BTreeSet::from([0u32]);
+    let series = request
+        .timeseries
+        .iter()
+        .map(|ts| {
+            let refs = &ts.labels_refs;
+            assert!(refs.len() % 2 == 0 && !refs.is_empty(), "{refs:?}");
+            assert!(
+                refs.iter().all(|&r| (r as usize) < symbols.len()),
+                "{refs:?}"
+            );
+            referenced.extend(refs.iter().copied());
+            let pairs: Vec<(String, String)> = refs
+                .chunks(2)
+                .map(|p| {
+                    (
+                        symbols[p[0] as usize].clone(),
+                        symbols[p[1] as usize].clone(),
+                    )
+                })
+                .collect();
+            assert!(
+                pairs.windows(2).all(|w| w[0].0 < w[1].0),
+                "names sorted and unique: {pairs:?}"
+            );
+            assert!(pairs.iter().all(|(n, v)| !n.is_empty() && !v.is_empty()));
+            assert!(ts.histograms.is_empty() && ts.exemplars.is_empty());
+            let metadata = ts.metadata.as_ref().expect("metadata");
+            referenced.insert(metadata.help_ref);
+            referenced.insert(metadata.unit_ref);
+            let labels: Labels = pairs.into_iter().collect();
+            assert!(labels.contains_key("__name__"), "{labels:?}");
+            (labels, ts)
+        })
+        .collect();
+    assert_eq!(
+        referenced.len(),
+        symbols.len(),
+        "every symbol sent is referenced"
+    );
+    series
+}
+
+fn decode_v2(proto: &[u8]) -> V2Request {
+    V2Request::decode(proto).expect("a valid io.prometheus.write.v2.Request")
+}
+
+#[test]
+fn a_2_0_request_decodes_independently_to_the_1_0_series_with_metadata() {
+    use fleetsim::exposition::Family;
+    let (time_ms, v1, v2) = both_encodings();
+    assert!(v2.len() > 1, "split into several requests");
+    let mut expected = BTreeMap::new();
+    for (proto, _) in &v1 {
+        for s in decode_write_request(proto) {
+            expected.insert(s.labels.into_iter().collect::<Labels>(), s.samples[0].0);
+        }
+    }
+    // Each family's series, by name, with the metadata type 2.0 gives them.
+    let mut family_of = BTreeMap::new();
+    for f in Family::ALL {
+        if f == Family::RequestDuration {
+            for part in ["_bucket", "_sum", "_count"] {
+                family_of.insert(format!("{}{part}", f.name()), f);
+            }
+        } else {
+            family_of.insert(f.name().to_string(), f);
+        }
+    }
+    let mut got = BTreeMap::new();
+    let mut created_by_server: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut incidents = 0;
+    for (proto, count) in &v2 {
+        let request = decode_v2(proto);
+        assert_eq!(request.timeseries.len(), *count);
+        for (labels, ts) in v2_series(&request) {
+            assert_eq!(ts.samples.len(), 1, "{labels:?}");
+            assert_eq!(ts.samples[0].timestamp, time_ms, "{labels:?}");
+            let name = labels["__name__"].as_str();
+            let family = family_of[name];
+            let metadata = ts.metadata.as_ref().unwrap();
+            let kind = match family.kind() {
+                "counter" => 1,
+                "gauge" => 2,
+                "histogram" => 3,
+                k => panic!("{k}"),
+            };
+            assert_eq!(metadata.r#type, kind, "{labels:?}");
+            assert_eq!(request.symbols[metadata.help_ref as usize], family.help());
+            assert_eq!(metadata.unit_ref, 0);
+            if kind == 2 {
+                assert_eq!(ts.created_timestamp, 0, "a gauge has no created time");
+            } else {
+                let created = ts.created_timestamp;
+                assert!(created > 0 && created <= time_ms, "{labels:?}: {created}");
+                let server = labels["server"].clone();
+                created_by_server.entry(server).or_default().insert(created);
+            }
+            if name == "fleetsim_incident_active" {
+                incidents += 1;
+            }
+            let value = ts.samples[0].value;
+            assert!(got.insert(labels, value).is_none(), "a series twice");
+        }
+        // A 1.x receiver, which reads the body as a `WriteRequest`, finds no series.
+        let as_v1 = V1Request::decode(proto.as_slice()).unwrap();
+        assert!(as_v1.timeseries.is_empty());
+    }
+    assert!(incidents >= 2, "{incidents} incident series");
+    assert_eq!(got.len(), expected.len());
+    for (labels, value) in &expected {
+        let v = got
+            .get(labels)
+            .unwrap_or_else(|| panic!("missing {labels:?}"));
+        assert!(v == value || (v.is_nan() && value.is_nan()), "{labels:?}");
+    }
+    // A server's counters all started together: one created time per server.
+    assert!(!created_by_server.is_empty());
+    for (server, times) in &created_by_server {
+        assert_eq!(times.len(), 1, "{server}: {times:?}");
+    }
+}
+
+fn v2_exporter(url: &str, servers: &str, interval: &str) -> Exporter {
+    Exporter::start(&[
+        "--servers",
+        servers,
+        "--remote-write",
+        url,
+        "--remote-write-interval",
+        interval,
+        "--remote-write-protocol",
+        "2.0",
+    ])
+}
+
+#[test]
+fn a_2_0_push_sends_its_headers_retries_5xx_and_counts_what_was_written() {
+    let receiver = FakeReceiver::start_v2(|n| match n {
+        0 => (503, "busy"),
+        _ => (204, ""),
+    });
+    let exporter = v2_exporter(&receiver.url(), "5", "3s");
+    assert!(receiver.wait_for(2, Duration::from_secs(10)));
+    let all = receiver.received.lock().unwrap();
+    let gap = all[1].at - all[0].at;
+    assert!(
+        gap >= Duration::from_millis(200) && gap < Duration::from_secs(3),
+        "{gap:?}"
+    );
+    assert_eq!(all[0].body, all[1].body, "the same request, retried");
+    for r in all.iter() {
+        assert_eq!(r.request_line, "POST /api/v1/write HTTP/1.1");
+        assert_eq!(r.header("content-encoding"), Some("snappy"));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-protobuf;proto=io.prometheus.write.v2.Request")
+        );
+        assert_eq!(r.header("x-prometheus-remote-write-version"), Some("2.0.0"));
+        let agent = format!("fleetsim/{}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(r.header("user-agent"), Some(agent.as_str()));
+    }
+    let proto = snap::raw::Decoder::new()
+        .decompress_vec(&all[1].body)
+        .unwrap();
+    let request = decode_v2(&proto);
+    let series = v2_series(&request);
+    let up = series
+        .iter()
+        .filter(|(l, _)| l["__name__"] == "app_server_up")
+        .count();
+    assert_eq!(up, 5);
+    drop(all);
+    thread::sleep(Duration::from_millis(300));
+    let code = |c: &str| {
+        metric(
+            &exporter,
+            &format!("fleetsim_remote_write_requests_total{{code=\"{c}\"}}"),
+        )
+    };
+    assert_eq!(code("503"), Some(1.0));
+    assert!(code("204").unwrap() >= 1.0);
+    // The samples the receiver said it wrote: its header, here every series sent.
+    let written = metric(&exporter, "fleetsim_remote_write_samples_total").unwrap();
+    assert!(written >= series.len() as f64, "{written}");
+    let warned: Vec<String> = exporter
+        .stderr
+        .try_iter()
+        .filter(|l| l.contains("WARN"))
+        .collect();
+    assert!(warned.is_empty(), "{warned:?}");
+}
+
+#[test]
+fn a_415_to_a_2_0_push_is_not_retried_and_names_the_fix() {
+    let receiver = FakeReceiver::start(|_| (415, "unsupported content type"));
+    let exporter = v2_exporter(&receiver.url(), "3", "1s");
+    assert!(receiver.wait_for(3, Duration::from_secs(10)));
+    let all = receiver.received.lock().unwrap();
+    let stamps: Vec<i64> = all
+        .iter()
+        .map(|r| {
+            let proto = snap::raw::Decoder::new().decompress_vec(&r.body).unwrap();
+            let request = decode_v2(&proto);
+            request.timeseries[0].samples[0].timestamp
+        })
+        .collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] < w[1]),
+        "a new batch each time: {stamps:?}"
+    );
+    for pair in all.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(800), "not retried: {gap:?}");
+    }
+    drop(all);
+    let warned = exporter
+        .stderr
+        .try_iter()
+        .find(|l| l.contains("WARN") && l.contains("415"))
+        .expect("a warning naming the 415");
+    assert!(warned.contains("--remote-write-protocol 1.0"), "{warned}");
+    assert!(warned.contains("unsupported content type"), "{warned}");
+}
+
+#[test]
+fn a_2_0_success_without_the_written_header_warns_once_and_counts_nothing() {
+    let receiver = FakeReceiver::start(|_| (204, ""));
+    let exporter = v2_exporter(&receiver.url(), "3", "1s");
+    assert!(receiver.wait_for(3, Duration::from_secs(10)));
+    thread::sleep(Duration::from_millis(300));
+    let warned: Vec<String> = exporter
+        .stderr
+        .try_iter()
+        .filter(|l| l.contains("WARN"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("X-Prometheus-Remote-Write-Samples-Written")
+            && warned[0].contains("--remote-write-protocol 1.0"),
+        "{warned:?}"
+    );
+    assert_eq!(
+        metric(&exporter, "fleetsim_remote_write_samples_total"),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn a_bad_protocol_is_a_usage_error_naming_the_flag() {
+    for bad in ["3.0", "v2", ""] {
+        let out = common::run(&[
+            "exporter",
+            "--listen",
+            "127.0.0.1:0",
+            "--remote-write",
+            "http://h/x",
+            "--remote-write-protocol",
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim().lines().count(), 1, "{bad:?}: {stderr}");
+        assert!(stderr.contains("--remote-write-protocol"), "{stderr}");
+    }
+    let help = common::run(&["exporter", "--help"]);
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("--remote-write-protocol"), "{help}");
+}
+
+#[test]
+fn prometheus_protobuf_message_names_choose_the_protocol_too() {
+    let dead = format!("http://127.0.0.1:{}/api/v1/write", free_port());
+    for (name, version) in [
+        ("io.prometheus.write.v2.Request", "2.0"),
+        ("prometheus.WriteRequest", "1.0"),
+    ] {
+        let exporter = Exporter::start(&[
+            "--servers",
+            "1",
+            "--remote-write",
+            &dead,
+            "--remote-write-protocol",
+            name,
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let started = loop {
+            let line = exporter
+                .stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the pusher's first log line");
+            if line.contains("INFO remote write") {
+                break line;
+            }
+        };
+        assert!(
+            started.contains(&format!("remote write {version} to")),
+            "{started}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- real receivers
 
 /// A series as name and labels, `__name__` included.
@@ -673,4 +1097,49 @@ fn victoria_metrics_receives_the_fleet_as_scraped() {
         .filter(|l| l.contains("remote write") && l.contains("WARN"))
         .collect();
     assert!(rejected.is_empty(), "{rejected:?}");
+}
+
+/// Prometheus before 2.54 (as the one these tests run) speaks only 1.0. It reads a 2.0 body as a 1.0 `WriteRequest`
+/// (the 2.0 message reserves 1.0's field numbers for this), finds no series, and answers
+/// success without the written-samples header: fleetsim says so and stores nothing.
+#[test]
+fn a_1_0_only_prometheus_stores_nothing_of_a_2_0_push_and_the_log_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+    )
+    .unwrap();
+    let prometheus = Prometheus::start(dir, &["--web.enable-remote-write-receiver"]);
+    let url = format!("http://{}/api/v1/write", prometheus.addr);
+    let exporter = v2_exporter(&url, "3", "1s");
+    let answered = |c: &str| {
+        metric(
+            &exporter,
+            &format!("fleetsim_remote_write_requests_total{{code=\"{c}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while answered("204") < 3.0 {
+        assert!(Instant::now() < deadline, "no three pushes answered 204");
+        thread::sleep(Duration::from_millis(200));
+    }
+    // Success, and not a series stored: a 1.0 push would be queryable by now.
+    let stored = prometheus.query(r#"count({__name__=~".+"})"#);
+    assert_eq!(stored["result"], serde_json::json!([]), "{stored}");
+    assert_eq!(
+        metric(&exporter, "fleetsim_remote_write_samples_total"),
+        Some(0.0)
+    );
+    let warned: Vec<String> = exporter
+        .stderr
+        .try_iter()
+        .filter(|l| l.contains("WARN"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("--remote-write-protocol 1.0"),
+        "{warned:?}"
+    );
 }

@@ -196,6 +196,7 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         let pusher = args.remote_write.clone().map(|endpoint| {
             let pusher = crate::remote_write::Pusher::new(
                 endpoint,
+                args.remote_write_protocol,
                 args.remote_write_interval,
                 &shared.members,
             );

@@ -11,6 +11,8 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::Protocol;
+
 /// Where to send: `http://host[:port][/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -85,17 +87,19 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// What the receiver answered: the status, `Retry-After` when given, and the start of
-/// the body (for the log).
+/// What the receiver answered: the status, `Retry-After` when given, the samples a 2.0
+/// receiver says it wrote, and the start of the body (for the log).
 pub struct Answer {
     pub status: StatusCode,
     pub retry_after: Option<Duration>,
+    pub samples_written: Option<u64>,
     pub body: String,
 }
 
 /// One connection to the receiver, opened on first use and again after it closes.
 pub struct Client {
     endpoint: Endpoint,
+    protocol: Protocol,
     user_agent: String,
     connection: Option<SendRequest<Full<Bytes>>>,
 }
@@ -106,9 +110,10 @@ const MAX_LOGGED_BODY: usize = 1024;
 const MAX_BODY: usize = 64 * 1024;
 
 impl Client {
-    pub fn new(endpoint: Endpoint) -> Client {
+    pub fn new(endpoint: Endpoint, protocol: Protocol) -> Client {
         Client {
             endpoint,
+            protocol,
             user_agent: format!("fleetsim/{}", env!("CARGO_PKG_VERSION")),
             connection: None,
         }
@@ -169,9 +174,9 @@ impl Client {
         let request = Request::post(&self.endpoint.path)
             .header(hyper::header::HOST, &self.endpoint.host)
             .header(hyper::header::CONTENT_ENCODING, "snappy")
-            .header(hyper::header::CONTENT_TYPE, "application/x-protobuf")
+            .header(hyper::header::CONTENT_TYPE, self.protocol.content_type())
             .header(hyper::header::USER_AGENT, &self.user_agent)
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .header("X-Prometheus-Remote-Write-Version", self.protocol.version())
             .body(Full::new(body))
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let response = sender
@@ -184,6 +189,11 @@ impl Client {
             .get(hyper::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        let samples_written = response
+            .headers()
+            .get("X-Prometheus-Remote-Write-Samples-Written")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let body = match Limited::new(response.into_body(), MAX_BODY).collect().await {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
@@ -195,6 +205,7 @@ impl Client {
         Ok(Answer {
             status,
             retry_after,
+            samples_written,
             body,
         })
     }

@@ -1,6 +1,8 @@
-//! Prometheus remote write 1.0: every interval, the latest published frame's series (the
+//! Prometheus remote write: every interval, the latest published frame's series (the
 //! scrape's) are sent to a receiver (Prometheus, Mimir, Thanos Receive, VictoriaMetrics)
-//! as snappy-compressed protobuf `WriteRequest`s over HTTP POST.
+//! as snappy-compressed protobuf over HTTP POST: 1.0's `prometheus.WriteRequest`, or
+//! 2.0's `io.prometheus.write.v2.Request` (strings interned, metadata and created times),
+//! which the receiver must be told to accept.
 //!
 //! Failures follow the spec: a 5xx or a 429 is retried with exponential backoff (250 ms
 //! doubling to 10 s, or the receiver's `Retry-After`), until the next interval's batch is
@@ -8,12 +10,14 @@
 
 mod client;
 pub mod proto;
+pub mod v2;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hyper::StatusCode;
 use prometheus::core::Collector;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -21,6 +25,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 pub use client::Endpoint;
 use client::{Answer, Client};
 pub use proto::{SeriesLabels, write_requests};
+pub use v2::SeriesSymbols;
 
 use crate::model::{Frame, Member};
 
@@ -32,6 +37,61 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest one attempt may take (connect, send, answer), within the interval.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Which remote write message is sent: named as the spec's versions, or as Prometheus's
+/// `protobuf_message` setting names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// `prometheus.WriteRequest`, which every 1.x receiver accepts
+    #[default]
+    #[value(name = "1.0", alias = "prometheus.WriteRequest")]
+    V1,
+    /// `io.prometheus.write.v2.Request`: smaller, with metadata and created timestamps
+    #[value(name = "2.0", alias = "io.prometheus.write.v2.Request")]
+    V2,
+}
+
+impl Protocol {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            // What 1.x receivers expect, as the 2.0 spec asks of senders talking to them.
+            Protocol::V1 => "application/x-protobuf",
+            Protocol::V2 => "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        }
+    }
+
+    /// As `--remote-write-protocol` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V1 => "1.0",
+            Protocol::V2 => "2.0",
+        }
+    }
+
+    /// `X-Prometheus-Remote-Write-Version`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Protocol::V1 => "0.1.0",
+            Protocol::V2 => "2.0.0",
+        }
+    }
+}
+
+/// The fleet's labels, encoded once for the protocol in use.
+#[derive(Clone)]
+enum Labels {
+    V1(Arc<SeriesLabels>),
+    V2(Arc<SeriesSymbols>),
+}
+
+impl Labels {
+    fn write_requests(&self, frame: &Frame) -> Vec<(Vec<u8>, usize)> {
+        match self {
+            Labels::V1(l) => write_requests(frame, l, MAX_SERIES_PER_REQUEST),
+            Labels::V2(s) => v2::write_requests(frame, s, MAX_SERIES_PER_REQUEST),
+        }
+    }
+}
+
 /// The pusher's own series, served with the exporter's.
 #[derive(Clone)]
 struct Metrics {
@@ -41,9 +101,12 @@ struct Metrics {
 
 pub struct Pusher {
     client: Client,
+    protocol: Protocol,
     interval: Duration,
-    labels: Arc<SeriesLabels>,
+    labels: Labels,
     metrics: Metrics,
+    /// Whether a 2.0 push answered without the written-samples header was logged.
+    warned_unwritten: bool,
 }
 
 /// What became of one batch's request.
@@ -56,7 +119,12 @@ enum Outcome {
 }
 
 impl Pusher {
-    pub fn new(endpoint: Endpoint, interval: Duration, members: &[Member]) -> Pusher {
+    pub fn new(
+        endpoint: Endpoint,
+        protocol: Protocol,
+        interval: Duration,
+        members: &[Member],
+    ) -> Pusher {
         let requests = IntCounterVec::new(
             Opts::new(
                 "fleetsim_remote_write_requests_total",
@@ -70,11 +138,17 @@ impl Pusher {
             "Samples the remote write receiver accepted (count).",
         )
         .expect("valid metric");
+        let labels = match protocol {
+            Protocol::V1 => Labels::V1(Arc::new(SeriesLabels::new(members))),
+            Protocol::V2 => Labels::V2(Arc::new(SeriesSymbols::new(members))),
+        };
         Pusher {
-            client: Client::new(endpoint),
+            client: Client::new(endpoint, protocol),
+            protocol,
             interval,
-            labels: Arc::new(SeriesLabels::new(members)),
+            labels,
             metrics: Metrics { requests, samples },
+            warned_unwritten: false,
         }
     }
 
@@ -90,7 +164,8 @@ impl Pusher {
     pub async fn run(mut self, latest: impl Fn() -> Arc<Frame>, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         tracing::info!(
-            "remote write to {} every {}",
+            "remote write {} to {} every {}",
+            self.protocol.name(),
             self.client.endpoint(),
             humantime::format_duration(self.interval)
         );
@@ -110,7 +185,8 @@ impl Pusher {
             last_sent = Some(frame.time_ms);
             let labels = self.labels.clone();
             let encode = tokio::task::spawn_blocking(move || {
-                write_requests(&frame, &labels, MAX_SERIES_PER_REQUEST)
+                labels
+                    .write_requests(&frame)
                     .into_iter()
                     .map(|(proto, series)| {
                         let compressed = snap::raw::Encoder::new()
@@ -147,6 +223,42 @@ impl Pusher {
         }
     }
 
+    /// The samples a successful request wrote: all of them for 1.0, whose receivers do
+    /// not say; for 2.0, what the receiver's header says, and none without it.
+    fn written(&mut self, header: Option<u64>, series: usize, status: StatusCode) -> u64 {
+        match (self.protocol, header) {
+            (Protocol::V1, _) => series as u64,
+            (Protocol::V2, Some(n)) => n,
+            (Protocol::V2, None) => {
+                // A 1.x receiver reads a 2.0 body as an empty 1.0 request (the fields
+                // differ) and answers success, having stored nothing.
+                if !std::mem::replace(&mut self.warned_unwritten, true) {
+                    tracing::warn!(
+                        "remote write to {} answered {status} without X-Prometheus-Remote-Write-Samples-Written: it may not speak remote write 2.0 and have stored nothing; if so, use --remote-write-protocol 1.0",
+                        self.client.endpoint()
+                    );
+                }
+                0
+            }
+        }
+    }
+
+    fn log_rejection(&self, status: StatusCode, text: &str) {
+        let endpoint = self.client.endpoint();
+        match (self.protocol, status.as_u16()) {
+            (Protocol::V2, 415) => tracing::warn!(
+                "remote write to {endpoint} refused remote write 2.0 ({status}): the receiver does not accept io.prometheus.write.v2.Request; use --remote-write-protocol 1.0 (not retried): {text}"
+            ),
+            // The spec's word for what a 1.x receiver answers a 2.0 request.
+            (Protocol::V2, 400) => tracing::warn!(
+                "remote write to {endpoint} rejected ({status}), not retried: {text} (a receiver that only speaks remote write 1.0 answers 400 too: then use --remote-write-protocol 1.0)"
+            ),
+            _ => tracing::warn!(
+                "remote write to {endpoint} rejected ({status}), not retried: {text}"
+            ),
+        }
+    }
+
     /// Sends one request, retrying 5xx, 429 and network errors until `deadline`.
     async fn send(&mut self, body: Bytes, series: usize, deadline: Instant) -> Outcome {
         let mut backoff = FIRST_BACKOFF;
@@ -158,6 +270,7 @@ impl Pusher {
                 Ok(Ok(Answer {
                     status,
                     retry_after,
+                    samples_written,
                     body: text,
                 })) => {
                     self.metrics
@@ -165,15 +278,13 @@ impl Pusher {
                         .with_label_values(&[status.as_str()])
                         .inc();
                     if status.is_success() {
-                        self.metrics.samples.inc_by(series as u64);
-                        tracing::debug!(series, "remote write: {status}");
+                        let written = self.written(samples_written, series, status);
+                        self.metrics.samples.inc_by(written);
+                        tracing::debug!(series, written, "remote write: {status}");
                         return Outcome::Sent;
                     }
                     if !(status.is_server_error() || status.as_u16() == 429) {
-                        tracing::warn!(
-                            "remote write to {} rejected ({status}), not retried: {text}",
-                            self.client.endpoint()
-                        );
+                        self.log_rejection(status, &text);
                         return Outcome::Rejected;
                     }
                     (format!("{status}: {text}"), retry_after)

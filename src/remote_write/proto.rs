@@ -37,7 +37,7 @@ pub fn encode_label(name: &str, value: &str) -> Vec<u8> {
 }
 
 /// One `TimeSeries.samples` entry, tag included.
-fn encode_sample(value: f64, timestamp_ms: i64) -> ([u8; 22], usize) {
+pub(super) fn encode_sample(value: f64, timestamp_ms: i64) -> ([u8; 22], usize) {
     let mut sample = Vec::with_capacity(20);
     sample.push(TAG_1_FIXED64);
     sample.extend_from_slice(&value.to_le_bytes());
