@@ -19,9 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Shared;
-use crate::exposition::{
-    self, Format, encode_fleet, encode_fleet_openmetrics, encode_fleet_protobuf, negotiate,
-};
+use crate::exposition::{self, encode_fleet, encode_fleet_openmetrics, negotiate};
 
 /// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
 /// connection per target, so this only bounds misbehaving clients.
@@ -118,11 +116,11 @@ fn respond(
             );
             let frame = shared.latest();
             let mut body = Vec::with_capacity(body_hint.load(Ordering::Relaxed));
-            let content_type = if wants.format == Format::Protobuf {
-                encode_fleet_protobuf(&mut body, &frame, &shared.labels);
+            let content_type = if wants.format == exposition::Format::Protobuf {
+                exposition::encode_fleet_protobuf(&mut body, &frame, &shared.labels);
                 shared.telemetry.encode_protobuf_into(&mut body);
                 exposition::PROTOBUF_CONTENT_TYPE
-            } else if wants.format == Format::OpenMetrics {
+            } else if wants.format == exposition::Format::OpenMetrics {
                 encode_fleet_openmetrics(&mut body, &frame, &shared.labels);
                 encode_model_time(&mut body, frame.time_ms);
                 shared.telemetry.encode_openmetrics_into(&mut body);

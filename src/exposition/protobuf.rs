@@ -75,7 +75,7 @@ const HISTOGRAM: u64 = 4;
 /// of them), so finer buckets buy no accuracy; what the schema decides is how far a native
 /// bucket can straddle a classic bound (0.005, 0.025, 2.5 are no powers of two), which is
 /// how far a native quantile can stray past the classic bucket its rank falls in. Schema 3
-/// keeps that under 9% (schema 2: 19%) for about 110 buckets a server, a few hundred bytes;
+/// keeps that under 9% (schema 2: 19%) for about 105 buckets a server, a few hundred bytes;
 /// it is also what client libraries pick for their usual bucket factor of 1.1, so
 /// dashboards see the resolution they would see from an instrumented service. Higher
 /// schemas would double the buckets, and the counts lost to flooring each one, for
