@@ -30,11 +30,35 @@ pub fn varint_len(mut v: u64) -> usize {
     n
 }
 
+/// A `sint32`/`sint64` value as its varint: zigzag, so that small negative numbers stay
+/// short.
+pub const fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// A `double` field: tag and 8 little-endian bytes.
+pub fn put_double(out: &mut Vec<u8>, tag: u8, v: f64) {
+    out.push(tag);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
 /// A length-delimited field: tag, length, bytes.
 pub fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.push(tag);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+/// A label as field 1 of its message, tag included: remote write's `TimeSeries.labels`
+/// and the exposition's `Metric.label` are both `repeated { string name = 1; string value
+/// = 2; } = 1`, so one encoding serves both.
+pub fn encode_label(name: &str, value: &str) -> Vec<u8> {
+    let mut label = Vec::with_capacity(name.len() + value.len() + 4);
+    put_bytes(&mut label, tag(1, LEN), name.as_bytes());
+    put_bytes(&mut label, tag(2, LEN), value.as_bytes());
+    let mut out = Vec::with_capacity(label.len() + 2);
+    put_bytes(&mut out, tag(1, LEN), &label);
+    out
 }
 
 #[cfg(test)]
@@ -55,6 +79,20 @@ mod tests {
             assert_eq!(out, bytes, "{v}");
             assert_eq!(varint_len(v), bytes.len());
         }
+    }
+
+    #[test]
+    fn zigzags() {
+        for (v, z) in [
+            (0i64, 0u64),
+            (-1, 1),
+            (1, 2),
+            (-2, 3),
+            (i64::MAX, u64::MAX - 1),
+        ] {
+            assert_eq!(zigzag(v), z, "{v}");
+        }
+        assert_eq!(zigzag(i64::MIN), u64::MAX);
     }
 
     #[test]

@@ -224,36 +224,11 @@ fn down_servers_show_only_their_up_series() {
     }
 }
 
-/// A GET with the given headers; the status line, headers and raw body.
-fn get_raw(addr: std::net::SocketAddr, headers: &str) -> (String, Vec<u8>) {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let body = &raw[split + 4..];
-    let body = if head.contains("transfer-encoding: chunked") {
-        common::dechunk(body)
-    } else {
-        body.to_vec()
-    };
-    (head, body)
-}
-
 #[test]
 fn prometheus_gets_openmetrics_with_created_and_eof() {
     let exporter = Exporter::start(&["--servers", "3"]);
     let accept = "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n";
-    let (head, body) = get_raw(exporter.addr, accept);
+    let (head, body) = common::get_raw(exporter.addr, accept);
     assert!(
         head.contains("content-type: application/openmetrics-text; version=1.0.0"),
         "{head}"
@@ -267,7 +242,7 @@ fn prometheus_gets_openmetrics_with_created_and_eof() {
     assert!(body.contains("\napp_requests_created{server=\"srv-01\""));
     assert!(body.contains("\napp_request_duration_seconds_created{server=\"srv-01\""));
     // Without asking, the text format, as curl and browsers get it.
-    let (head, body) = get_raw(exporter.addr, "Accept: */*\r\n");
+    let (head, body) = common::get_raw(exporter.addr, "Accept: */*\r\n");
     assert!(
         head.contains("content-type: text/plain; version=0.0.4"),
         "{head}"
@@ -279,13 +254,13 @@ fn prometheus_gets_openmetrics_with_created_and_eof() {
 fn gzip_when_asked_and_the_same_exposition_inside() {
     use std::io::Read;
     let exporter = Exporter::start(&["--servers", "5", "--tick", "1h"]);
-    let (head, zipped) = get_raw(exporter.addr, "Accept-Encoding: gzip\r\n");
+    let (head, zipped) = common::get_raw(exporter.addr, "Accept-Encoding: gzip\r\n");
     assert!(head.contains("content-encoding: gzip"), "{head}");
     let mut text = String::new();
     flate2::read::GzDecoder::new(&zipped[..])
         .read_to_string(&mut text)
         .unwrap();
-    let (head, plain) = get_raw(exporter.addr, "");
+    let (head, plain) = common::get_raw(exporter.addr, "");
     assert!(!head.contains("content-encoding"), "{head}");
     let plain = String::from_utf8(plain).unwrap();
     // The fleet's series are the same (the tick is an hour: no new frame in between).

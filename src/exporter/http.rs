@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use super::Shared;
 use super::body::{self, ChannelBody};
-use crate::exposition::{self, TextFormat, negotiate};
+use crate::exposition::{self, Format, TextFormat, negotiate};
 use crate::model::Frame;
 
 /// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
@@ -114,13 +114,10 @@ fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
                 header(hyper::header::ACCEPT),
                 header(hyper::header::ACCEPT_ENCODING),
             );
-            let (format, content_type) = if wants.openmetrics {
-                (
-                    TextFormat::OpenMetrics,
-                    exposition::OPENMETRICS_CONTENT_TYPE,
-                )
-            } else {
-                (TextFormat::Text, exposition::CONTENT_TYPE)
+            let (format, content_type) = match wants.format {
+                Format::Protobuf => (Format::Protobuf, exposition::PROTOBUF_CONTENT_TYPE),
+                Format::OpenMetrics => (Format::OpenMetrics, exposition::OPENMETRICS_CONTENT_TYPE),
+                Format::Text => (Format::Text, exposition::CONTENT_TYPE),
             };
             let body = scrape_body(shared.clone(), shared.latest(), format, wants.gzip);
             let mut response = Response::new(body.boxed());
@@ -159,29 +156,37 @@ const SERIES_PER_PIECE: usize = 4096;
 
 /// The scrape of `frame`, encoded (and compressed) on the blocking pool as the connection
 /// takes it: one consistent frame, whatever ticks happen meanwhile.
-fn scrape_body(
-    shared: Arc<Shared>,
-    frame: Arc<Frame>,
-    format: TextFormat,
-    gzip: bool,
-) -> ChannelBody {
+fn scrape_body(shared: Arc<Shared>, frame: Arc<Frame>, format: Format, gzip: bool) -> ChannelBody {
     let (tx, body) = ChannelBody::channel(4);
     tokio::task::spawn_blocking(move || {
-        let pieces = exposition::pieces(frame.len(), SERIES_PER_PIECE);
-        let encode = |k: usize, out: &mut Vec<u8>| match pieces.get(k) {
-            Some(piece) => exposition::encode_piece(out, piece, &frame, &shared.labels, format),
+        // The protobuf exposition is one piece: its families are length-prefixed, so each
+        // is built whole before it is written.
+        let pieces = match format {
+            Format::Protobuf => Vec::new(),
+            Format::Text | Format::OpenMetrics => exposition::pieces(frame.len(), SERIES_PER_PIECE),
+        };
+        let text_format = match format {
+            Format::OpenMetrics => TextFormat::OpenMetrics,
+            _ => TextFormat::Text,
+        };
+        let encode = |k: usize, out: &mut Vec<u8>| match (format, pieces.get(k)) {
+            (Format::Protobuf, _) => {
+                exposition::encode_fleet_protobuf(out, &frame, &shared.labels);
+                shared.telemetry.encode_protobuf_into(out);
+            }
+            (_, Some(piece)) => {
+                exposition::encode_piece(out, piece, &frame, &shared.labels, text_format)
+            }
             // The exporter's own series close the body.
-            None => match format {
-                TextFormat::OpenMetrics => {
-                    encode_model_time(out, frame.time_ms);
-                    shared.telemetry.encode_openmetrics_into(out);
-                    out.extend_from_slice(b"# EOF\n");
-                }
-                TextFormat::Text => {
-                    encode_model_time(out, frame.time_ms);
-                    shared.telemetry.encode_into(out);
-                }
-            },
+            (Format::OpenMetrics, None) => {
+                encode_model_time(out, frame.time_ms);
+                shared.telemetry.encode_openmetrics_into(out);
+                out.extend_from_slice(b"# EOF\n");
+            }
+            (Format::Text, None) => {
+                encode_model_time(out, frame.time_ms);
+                shared.telemetry.encode_into(out);
+            }
         };
         // A send fails only when the client has gone: then the rest is not encoded.
         let mut send = |chunk: Bytes| tx.blocking_send(chunk).is_ok();

@@ -186,8 +186,11 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         let (stop, stopped) = mpsc::channel::<()>();
         let ticker = spawn_ticker(timeline, shared.clone(), args.tick, stopped);
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        // Registered before anything is served: a signal that arrives once the exporter
+        // answers must stop it cleanly, not kill it with the default action.
+        let signals = shutdown_signals();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signals.await;
             let _ = stopping.send(true);
         });
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -280,17 +283,25 @@ fn spawn_ticker(
         .expect("spawning a thread fails only when the system is out of resources")
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM, whichever comes first. The handlers are installed on the call, not
+/// when the future is first polled.
+fn shutdown_signals() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            // Without handlers the default actions stop the process.
+            _ => std::future::pending().await,
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 fn init_logging(level: LogLevel) {

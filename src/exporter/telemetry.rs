@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, ProtobufEncoder,
+    Registry, TextEncoder,
 };
 
 pub struct Telemetry {
@@ -84,6 +84,13 @@ impl Telemetry {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         self.scrapes.inc();
         let _ = TextEncoder::new().encode(&self.registry.gather(), out);
+    }
+
+    /// Counts a scrape and appends the exporter's own series as delimited `MetricFamily`
+    /// messages, through the client library's own protobuf encoder.
+    pub fn encode_protobuf_into(&self, out: &mut Vec<u8>) {
+        self.scrapes.inc();
+        let _ = ProtobufEncoder::new().encode(&self.registry.gather(), out);
     }
 
     /// Counts a scrape and appends the exporter's own series as OpenMetrics (the client

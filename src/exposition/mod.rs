@@ -1,13 +1,15 @@
-//! The Prometheus text exposition (format 0.0.4) of the fleet's series, written straight
-//! from the model's arrays: each server's label text is rendered once, and a scrape only
-//! copies bytes and formats numbers.
+//! The expositions of the fleet's series (the Prometheus text format 0.0.4, OpenMetrics,
+//! and the protobuf format), written straight from the model's arrays: each server's
+//! labels are rendered once, and a scrape only copies bytes and formats numbers.
 
 mod series;
 mod text;
 
 mod negotiate;
+mod protobuf;
 
-pub use negotiate::{Negotiated, negotiate};
+pub use negotiate::{Format, Negotiated, negotiate};
+pub use protobuf::{NATIVE_SCHEMA, PROTOBUF_CONTENT_TYPE, encode_fleet_protobuf};
 pub use series::{
     BUCKET_COUNT, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
     visit_family_servers,

@@ -1,4 +1,5 @@
 use crate::model::{Frame, Member};
+use crate::protobuf::encode_label;
 
 use std::ops::Range;
 
@@ -14,6 +15,8 @@ pub struct FleetLabels {
     servers: Vec<Box<[u8]>>,
     /// `,le="0.005"` and so on, then `,le="+Inf"`.
     buckets: Vec<Box<[u8]>>,
+    /// The same labels as the protobuf exposition's `Metric.label` entries, tags included.
+    pub(super) protobuf: Vec<Box<[u8]>>,
 }
 
 fn escape_label_value(value: &str, out: &mut String) {
@@ -27,20 +30,22 @@ fn escape_label_value(value: &str, out: &mut String) {
     }
 }
 
+/// A server's labels, in the order every exposition writes them.
+fn label_pairs(m: &Member) -> [(&'static str, &str); 3] {
+    [
+        ("server", m.name.as_str()),
+        ("dc", &m.dc),
+        ("role", m.role.name()),
+    ]
+}
+
 impl FleetLabels {
     pub fn new(members: &[Member]) -> FleetLabels {
         let servers = members
             .iter()
             .map(|m| {
                 let mut s = String::with_capacity(48);
-                for (i, (name, value)) in [
-                    ("server", m.name.as_str()),
-                    ("dc", &m.dc),
-                    ("role", m.role.name()),
-                ]
-                .into_iter()
-                .enumerate()
-                {
+                for (i, (name, value)) in label_pairs(m).into_iter().enumerate() {
                     if i > 0 {
                         s.push(',');
                     }
@@ -55,7 +60,20 @@ impl FleetLabels {
         let buckets = bucket_bounds()
             .map(|le| format!(",le=\"{le}\"").into_bytes().into_boxed_slice())
             .collect();
-        FleetLabels { servers, buckets }
+        let protobuf = members
+            .iter()
+            .map(|m| {
+                label_pairs(m)
+                    .into_iter()
+                    .flat_map(|(name, value)| encode_label(name, value))
+                    .collect()
+            })
+            .collect();
+        FleetLabels {
+            servers,
+            buckets,
+            protobuf,
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -15,7 +15,8 @@
 
 use crate::exposition::{Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family};
 use crate::model::{Frame, Member};
-use crate::protobuf::{FIXED64, LEN, VARINT, put_bytes, put_varint, tag, varint_len};
+pub use crate::protobuf::encode_label;
+use crate::protobuf::{FIXED64, LEN, VARINT, put_varint, tag, varint_len};
 
 /// Field 1, length-delimited (`WriteRequest.timeseries`, `TimeSeries.labels`, `Label.name`).
 const TAG_1_LEN: u8 = tag(1, LEN);
@@ -25,16 +26,6 @@ const TAG_2_LEN: u8 = tag(2, LEN);
 const TAG_1_FIXED64: u8 = tag(1, FIXED64);
 /// Field 2, varint (`Sample.timestamp`).
 const TAG_2_VARINT: u8 = tag(2, VARINT);
-
-/// One `TimeSeries.labels` entry, tag included.
-pub fn encode_label(name: &str, value: &str) -> Vec<u8> {
-    let mut label = Vec::with_capacity(name.len() + value.len() + 4);
-    put_bytes(&mut label, TAG_1_LEN, name.as_bytes());
-    put_bytes(&mut label, TAG_2_LEN, value.as_bytes());
-    let mut out = Vec::with_capacity(label.len() + 2);
-    put_bytes(&mut out, TAG_1_LEN, &label);
-    out
-}
 
 /// One `TimeSeries.samples` entry, tag included.
 pub(super) fn encode_sample(value: f64, timestamp_ms: i64) -> ([u8; 22], usize) {

@@ -180,6 +180,31 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Respon
     }
 }
 
+/// A GET of `/metrics` with `headers` (each ending in CRLF): the response's head, in
+/// lower case, and its body as bytes (a gzip or protobuf body is not text), de-chunked.
+pub fn get_raw(addr: SocketAddr, headers: &str) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let body = &raw[split + 4..];
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    (head, body)
+}
+
 /// The body of a response sent with `Transfer-Encoding: chunked`, joined.
 pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
