@@ -140,9 +140,12 @@ fn csv(c: &mut Criterion) {
         b.iter_batched(
             || timeline(servers, T0),
             |mut tl| {
-                let n = write_csv(std::io::sink(), &mut tl, instants(T0, end, STEP_MS), |_| {
-                    true
-                })
+                let n = write_csv(
+                    std::io::sink(),
+                    std::slice::from_mut(&mut tl),
+                    instants(T0, end, STEP_MS),
+                    |_| true,
+                )
                 .expect("a sink never fails");
                 assert_eq!(n, rows);
                 n

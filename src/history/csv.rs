@@ -1,6 +1,7 @@
 //! The CSV history: one row per server per instant, ordered by time then server.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use crate::model::server::{Z95, Z99};
 use crate::model::{Frame, Timeline};
@@ -46,8 +47,9 @@ fn push_fixed(buf: &mut Vec<u8>, value: f64, decimals: u32) {
     }
 }
 
-/// The numeric fields of a server that is up, in header order from `cpu_usage` on.
-fn push_metrics(fields: &mut [Vec<u8>], frame: &Frame, i: usize) {
+/// A server that is up: its numeric fields, in header order from `cpu_usage` on, each
+/// preceded by a comma.
+fn push_metrics(row: &mut Vec<u8>, frame: &Frame, i: usize) {
     let median_ms = frame.value(i, |s| &s.latency_median) * 1000.0;
     let spread = frame.value(i, |s| &s.latency_spread);
     let values = [
@@ -62,57 +64,134 @@ fn push_metrics(fields: &mut [Vec<u8>], frame: &Frame, i: usize) {
         (median_ms * libm::exp(Z99 * spread), 3),
         (frame.value(i, |s| &s.server_error) * 100.0, 3),
     ];
-    for (field, (value, decimals)) in fields.iter_mut().zip(values) {
-        push_fixed(field, value, decimals);
+    for (value, decimals) in values {
+        row.push(b',');
+        push_fixed(row, value, decimals);
     }
 }
 
-/// Writes the header and a row per server per instant; `progress` is told how many rows
-/// each instant added and returns false to stop early. Returns the rows written.
+/// The part of a server's row that never changes, `,server,dc,role,`, quoted as CSV needs
+/// (a name from the config may hold a comma or a quote).
+fn row_prefixes(timeline: &Timeline) -> Vec<Vec<u8>> {
+    timeline
+        .members()
+        .iter()
+        .map(|m| {
+            let mut w = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b','))
+                .from_writer(vec![b',']);
+            // Writing into a Vec cannot fail.
+            let _ = w.write_record([m.name.as_str(), &m.dc, m.role.name()]);
+            w.into_inner().unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Appends the rows of one instant of one slice of the fleet.
+fn push_rows(out: &mut Vec<u8>, stamp: &[u8], frame: &Frame, prefixes: &[Vec<u8>]) {
+    for (i, prefix) in prefixes.iter().enumerate() {
+        out.extend_from_slice(stamp);
+        out.extend_from_slice(prefix);
+        if frame.up(i) {
+            out.push(b'1');
+            push_metrics(out, frame, i);
+        } else {
+            out.extend_from_slice(b"0,,,,,,,,,,");
+        }
+        out.push(b'\n');
+    }
+}
+
+/// Rows in a block of instants: enough to keep the cores busy while the file is written,
+/// few enough that memory stays flat (a few MB).
+const ROWS_AHEAD: usize = 32_768;
+
+/// Blocks sent to the slices before the first comes back: one written while the next is
+/// computed.
+const BLOCKS_AHEAD: usize = 2;
+
+/// Writes the header and a row per server per instant, in time then server order;
+/// `progress` is told how many rows each instant added and returns false to stop early.
+/// Returns the rows written.
+///
+/// `slices` are timelines of consecutive parts of the fleet, in order (one is fine): each
+/// is stepped and formatted on a thread of its own, and the writer interleaves their rows
+/// instant by instant. Servers are independent, so the file is the same however the fleet
+/// is sliced.
 pub fn write_csv<W: Write>(
-    out: W,
-    timeline: &mut Timeline,
+    mut out: W,
+    slices: &mut [Timeline],
     instants: impl Iterator<Item = i64>,
     mut progress: impl FnMut(u64) -> bool,
 ) -> io::Result<u64> {
-    let mut csv = csv::WriterBuilder::new().from_writer(out);
-    csv.write_record(HEADER)?;
-    let names: Vec<(String, String, &str)> = timeline
-        .members()
-        .iter()
-        .map(|m| (m.name.clone(), m.dc.clone(), m.role.name()))
-        .collect();
-    let mut fields: Vec<Vec<u8>> = (0..10).map(|_| Vec::with_capacity(24)).collect();
+    out.write_all(HEADER.join(",").as_bytes())?;
+    out.write_all(b"\n")?;
+    let servers: usize = slices.iter().map(|t| t.members().len()).sum();
+    let per_block = (ROWS_AHEAD / servers.max(1)).clamp(1, 256);
+    let mut instants = instants.peekable();
     let mut rows = 0u64;
-    for t in instants {
-        let frame = timeline.at(t);
-        let stamp = format_instant(t);
-        for (i, (name, dc, role)) in names.iter().enumerate() {
-            csv.write_field(&stamp)?;
-            csv.write_field(name)?;
-            csv.write_field(dc)?;
-            csv.write_field(role)?;
-            if frame.up(i) {
-                csv.write_field("1")?;
-                fields.iter_mut().for_each(Vec::clear);
-                push_metrics(&mut fields, &frame, i);
-                for f in &fields {
-                    csv.write_field(f)?;
+    std::thread::scope(|scope| -> io::Result<()> {
+        // Each slice's thread is sent blocks of instants and answers with their rows.
+        let workers: Vec<_> = slices
+            .iter_mut()
+            .map(|timeline| {
+                let (work, blocks) = std::sync::mpsc::sync_channel::<Arc<[i64]>>(BLOCKS_AHEAD);
+                let (done, results) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(BLOCKS_AHEAD);
+                scope.spawn(move || {
+                    let prefixes = row_prefixes(timeline);
+                    for block in blocks {
+                        let bufs = block
+                            .iter()
+                            .map(|&t| {
+                                let frame = timeline.at(t);
+                                let stamp = format_instant(t);
+                                let mut buf = Vec::with_capacity(prefixes.len() * 128);
+                                push_rows(&mut buf, stamp.as_bytes(), &frame, &prefixes);
+                                buf
+                            })
+                            .collect();
+                        if done.send(bufs).is_err() {
+                            return; // the writer stopped
+                        }
+                    }
+                });
+                (work, results)
+            })
+            .collect();
+        let mut in_flight = std::collections::VecDeque::new();
+        loop {
+            while in_flight.len() < BLOCKS_AHEAD && instants.peek().is_some() {
+                let block: Arc<[i64]> = instants.by_ref().take(per_block).collect();
+                for (work, _) in &workers {
+                    work.send(block.clone())
+                        .map_err(|_| io::Error::other("a slice of the fleet stopped"))?;
                 }
-            } else {
-                csv.write_field("0")?;
-                for _ in 0..fields.len() {
-                    csv.write_field("")?;
+                in_flight.push_back(block.len());
+            }
+            let Some(len) = in_flight.pop_front() else {
+                return Ok(());
+            };
+            let mut parts = Vec::with_capacity(workers.len());
+            for (_, results) in &workers {
+                parts.push(
+                    results
+                        .recv()
+                        .map_err(|_| io::Error::other("a slice of the fleet stopped"))?,
+                );
+            }
+            for j in 0..len {
+                for part in &parts {
+                    out.write_all(&part[j])?;
+                }
+                rows += servers as u64;
+                if !progress(servers as u64) {
+                    // Dropping the channels stops the slices.
+                    return Ok(());
                 }
             }
-            csv.write_record(None::<&[u8]>)?;
         }
-        rows += names.len() as u64;
-        if !progress(names.len() as u64) {
-            break;
-        }
-    }
-    csv.flush()?;
+    })?;
+    out.flush()?;
     Ok(rows)
 }
 

@@ -1518,3 +1518,63 @@ fn a_fleet_stepped_on_every_core_equals_its_slices_stepped_alone() {
         }
     }
 }
+
+// Without counters (the CSV history's fleet).
+
+/// Every value but the counters equals the counting fleet's: the short warm start finds
+/// the same restarts (reboots, deploys, recoveries, running out of memory) in closed form.
+#[test]
+fn a_fleet_without_counters_shows_the_same_values_and_restarts() {
+    use super::server::Counting;
+    let hour = Duration::from_secs(3600);
+    let mut leaky = flaky(20 * hour, hour);
+    for role in [
+        &mut leaky.roles.web,
+        &mut leaky.roles.api,
+        &mut leaky.roles.db,
+        &mut leaky.roles.cache,
+        &mut leaky.roles.worker,
+    ] {
+        // Out of memory every few hours: several times within a warm-up.
+        role.memory.leak_per_hour = 15.0;
+    }
+    for params in [FleetParams::default(), leaky] {
+        let m = members(&params, 40, 0..40);
+        for g in [
+            MIDNIGHT + 100,
+            MIDNIGHT + 3 * DAY + 17,
+            MIDNIGHT + 9 * DAY + 1234,
+        ] {
+            let off = |grid| {
+                Fleet::at_grid_counting(
+                    &params,
+                    5,
+                    m.clone(),
+                    grid,
+                    Schedule::default(),
+                    Counting::Off,
+                )
+            };
+            let mut stepped = off(g);
+            let mut restarts = 0;
+            for _ in 0..1_000 {
+                stepped.step();
+                if stepped.grid() % 97 == 0 {
+                    let on = Fleet::at_grid(&params, 5, m.clone(), stepped.grid());
+                    for direct in [&on, &off(stepped.grid())] {
+                        let mut a = stepped.snapshot().clone();
+                        let mut b = direct.snapshot().clone();
+                        // Only the counting fleet counts.
+                        assert!(a.counters.iter().all(|c| c.duration_count == 0.0));
+                        a.counters.iter_mut().for_each(|c| *c = Counters::default());
+                        b.counters.iter_mut().for_each(|c| *c = Counters::default());
+                        let diffs = differences(&a, &b, &m, 1e-6);
+                        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+                    }
+                }
+                restarts += stepped.snapshot().restarted.iter().filter(|&&r| r).count();
+            }
+            assert!(restarts > 0, "no restart in the window");
+        }
+    }
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::fleet::{Fleet, Member, Snapshot};
 use super::incidents::{Incident, Schedule};
 use super::params::FleetParams;
+use super::server::Counting;
 
 /// The fleet's values at one instant, as the grid points around it.
 #[derive(Debug, Clone)]
@@ -83,6 +84,7 @@ impl Frame {
 pub struct Timeline {
     params: FleetParams,
     seed: u64,
+    counting: Counting,
     fleet: Fleet,
     before: Arc<Snapshot>,
     after: Arc<Snapshot>,
@@ -106,13 +108,26 @@ impl Timeline {
         time_ms: i64,
         schedule: Schedule,
     ) -> Timeline {
-        let mut fleet = Fleet::at_time_with(params, seed, members, time_ms, schedule);
+        Timeline::with_counting(params, seed, members, time_ms, schedule, Counting::On)
+    }
+
+    /// [`Timeline::with_schedule`], with or without the counters (see [`Counting`]).
+    pub fn with_counting(
+        params: &FleetParams,
+        seed: u64,
+        members: Vec<Member>,
+        time_ms: i64,
+        schedule: Schedule,
+        counting: Counting,
+    ) -> Timeline {
+        let mut fleet = Fleet::at_time_counting(params, seed, members, time_ms, schedule, counting);
         let before = Arc::new(fleet.snapshot().clone());
         fleet.step();
         let after = Arc::new(fleet.snapshot().clone());
         Timeline {
             params: params.clone(),
             seed,
+            counting,
             fleet,
             before,
             after,
@@ -148,12 +163,13 @@ impl Timeline {
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
-            *self = Timeline::with_schedule(
+            *self = Timeline::with_counting(
                 &self.params,
                 self.seed,
                 self.fleet.members().to_vec(),
                 time_ms,
                 self.fleet.schedule().clone(),
+                self.counting,
             );
         }
         while self.after.grid <= target {
