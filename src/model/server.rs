@@ -172,8 +172,8 @@ fn phi(x: f64) -> f64 {
 fn lower_phi(x: f64) -> f64 {
     let table = phi_table();
     let t = (x + PHI_RANGE) * PHI_POINTS_PER_UNIT;
-    if !(t > 0.0) {
-        return 0.0; // below the range, and NaN
+    if t.is_nan() || t <= 0.0 {
+        return 0.0; // below the range
     }
     let i = (t as usize).min(table.len() - 2);
     let u = t - i as f64;
