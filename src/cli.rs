@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileSettings};
 use crate::error::{Error, Result};
+use crate::exposition::ConstLabels;
 use crate::model::incidents::{IncidentSpec, Schedule};
 use crate::model::{FleetParams, Member};
 use crate::units;
@@ -44,6 +45,10 @@ pub struct FleetArgs {
     /// names and series as in the whole fleet: N processes share one fleet
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// Add the label NAME="VALUE" to every series of the fleet (repeatable; over the config
+    /// file's [labels])
+    #[arg(long = "label", visible_alias = "const-label", value_name = "NAME=VALUE", value_parser = crate::exposition::parse_label)]
+    pub labels: Vec<(String, String)>,
 }
 
 /// One of N slices of the fleet, numbered from 1.
@@ -167,6 +172,8 @@ pub struct FleetSettings {
     /// The config file's `[[incident]]` tables, and the file's name for errors.
     pub incidents: Vec<IncidentSpec>,
     pub origin: String,
+    /// Constant labels of every series: the file's, then the flags'.
+    pub labels: ConstLabels,
 }
 
 pub const DEFAULT_SERVERS: u32 = 10;
@@ -199,6 +206,11 @@ impl FleetArgs {
                 .config
                 .as_ref()
                 .map_or_else(|| "the config".to_string(), |p| p.display().to_string()),
+            labels: {
+                let flags = ConstLabels::new(self.labels.iter().cloned())
+                    .map_err(|e| Error::Usage(format!("--label: {e}")))?;
+                file.labels.overridden_by(&flags)
+            },
         })
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::exposition::ConstLabels;
 use crate::model::incidents::IncidentSpec;
 use crate::model::params::{
     FleetParams, FleetPatch, IncidentsPatch, Patchable, RoleParams, RolesPatch, WalkParams,
@@ -47,6 +48,8 @@ struct FileConfig {
     incidents: Option<IncidentsPatch>,
     /// `[[incident]]` tables.
     incident: Option<Vec<IncidentSpec>>,
+    /// `[labels]`: constant labels added to every series.
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// What a config file says, over the defaults.
@@ -59,6 +62,8 @@ pub struct FileSettings {
     /// but not resolved: resolve them with `Schedule::from_specs` once the run's start is
     /// known, and check their targets against the fleet with `Schedule::check_targets`.
     pub incidents: Vec<IncidentSpec>,
+    /// The `[labels]` table, checked.
+    pub labels: ConstLabels,
 }
 
 /// Reads and validates a config file.
@@ -116,11 +121,14 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     // Resolved against any instant, to find what is wrong in them now rather than later:
     // `incident 2: target: ...`.
     Schedule::from_specs(&incidents, 0, 0).map_err(invalid)?;
+    let labels = ConstLabels::new(file.labels.unwrap_or_default())
+        .map_err(|e| invalid(format!("`labels`: {e}")))?;
     Ok(FileSettings {
         servers,
         seed: file.seed,
         fleet,
         incidents,
+        labels,
     })
 }
 
@@ -313,6 +321,30 @@ mod tests {
         assert!(e.message.contains("roles.db.memory.noise"), "{e}");
         let e = parse("datacenters = []\n", "f.toml").unwrap_err();
         assert!(e.message.contains("datacenters"), "{e}");
+    }
+
+    #[test]
+    fn labels_are_read_and_checked() {
+        let s = parse("[labels]\nenv = \"test\"\nZone = \"a b\"\n", "f.toml").unwrap();
+        assert_eq!(
+            s.labels.iter().collect::<Vec<_>>(),
+            [("Zone", "a b"), ("env", "test")]
+        );
+        for (bad, says) in [
+            ("\"1x\" = \"a\"", "must match"),
+            ("server = \"a\"", "fleet's own"),
+            ("__x = \"a\"", "reserves"),
+            ("env = \"\"", "empty"),
+        ] {
+            let e = parse(&format!("[labels]\n{bad}\n"), "f.toml").unwrap_err();
+            let e = e.to_string();
+            assert!(
+                e.starts_with("f.toml: `labels`: ") && e.contains(says),
+                "{e}"
+            );
+        }
+        let e = parse("[labels]\nenv = 3\n", "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]

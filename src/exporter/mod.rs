@@ -165,7 +165,7 @@ pub fn run(args: ExporterArgs) -> Result<()> {
             schedule,
         );
         let frame = timeline.at(unix_now_ms());
-        let labels = FleetLabels::new(timeline.members());
+        let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
         let telemetry = Telemetry::new(settings.range.len() as u32);
         let shared = Arc::new(Shared::new(
             frame,
@@ -197,6 +197,7 @@ pub fn run(args: ExporterArgs) -> Result<()> {
                 endpoint,
                 args.remote_write_interval,
                 &shared.members,
+                &settings.labels,
             );
             for collector in pusher.collectors() {
                 shared.telemetry.register(collector);

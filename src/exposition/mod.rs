@@ -5,7 +5,10 @@
 mod series;
 mod text;
 
+mod labels;
 mod negotiate;
+
+pub use labels::{ConstLabels, OWN_LABELS, parse_flag as parse_label};
 
 pub use negotiate::{Negotiated, negotiate};
 pub use series::{

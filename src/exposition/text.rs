@@ -1,15 +1,19 @@
 use crate::model::{Frame, Member};
 
+use super::labels::ConstLabels;
 use super::series::{Extra, Family, Part, SeriesSink, bucket_bounds, visit_family};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Each server's labels, rendered once: `server="srv-01",dc="dc1",role="web"`.
+/// Each server's labels, rendered once: `server="srv-01",dc="dc1",role="web"`, then the
+/// constant labels.
 #[derive(Debug, Clone)]
 pub struct FleetLabels {
     servers: Vec<Box<[u8]>>,
     /// `,le="0.005"` and so on, then `,le="+Inf"`.
     buckets: Vec<Box<[u8]>>,
+    /// The constant labels, each with its leading comma: `,env="test"`.
+    consts: String,
 }
 
 fn escape_label_value(value: &str, out: &mut String) {
@@ -23,35 +27,52 @@ fn escape_label_value(value: &str, out: &mut String) {
     }
 }
 
+/// `server="srv-01",dc="dc1",role="web"` and the constant labels.
+fn render_server(m: &Member, name: &str, consts: &str) -> Box<[u8]> {
+    let mut s = String::with_capacity(48 + consts.len());
+    for (i, (label, value)) in [("server", name), ("dc", &m.dc), ("role", m.role.name())]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(label);
+        s.push_str("=\"");
+        escape_label_value(value, &mut s);
+        s.push('"');
+    }
+    s.push_str(consts);
+    s.into_bytes().into_boxed_slice()
+}
+
 impl FleetLabels {
     pub fn new(members: &[Member]) -> FleetLabels {
+        FleetLabels::with_labels(members, &ConstLabels::default())
+    }
+
+    /// The servers' labels with `consts` added to each.
+    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> FleetLabels {
+        let mut rendered = String::new();
+        for (name, value) in consts.iter() {
+            rendered.push(',');
+            rendered.push_str(name);
+            rendered.push_str("=\"");
+            escape_label_value(value, &mut rendered);
+            rendered.push('"');
+        }
         let servers = members
             .iter()
-            .map(|m| {
-                let mut s = String::with_capacity(48);
-                for (i, (name, value)) in [
-                    ("server", m.name.as_str()),
-                    ("dc", &m.dc),
-                    ("role", m.role.name()),
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    if i > 0 {
-                        s.push(',');
-                    }
-                    s.push_str(name);
-                    s.push_str("=\"");
-                    escape_label_value(value, &mut s);
-                    s.push('"');
-                }
-                s.into_bytes().into_boxed_slice()
-            })
+            .map(|m| render_server(m, &m.name, &rendered))
             .collect();
         let buckets = bucket_bounds()
             .map(|le| format!(",le=\"{le}\"").into_bytes().into_boxed_slice())
             .collect();
-        FleetLabels { servers, buckets }
+        FleetLabels {
+            servers,
+            buckets,
+            consts: rendered,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -150,6 +171,7 @@ impl SeriesSink for SampleWriter<'_> {
         l.push_str("\",target=\"");
         escape_label_value(target, &mut l);
         l.push('"');
+        l.push_str(&self.labels.consts);
         self.sample(family.name(), l.as_bytes(), b"", value);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use crate::exposition::ConstLabels;
 use crate::model::server::{Z95, Z99};
 use crate::model::{Frame, Timeline};
 use crate::units::format_instant;
@@ -73,10 +74,21 @@ pub fn write_csv<W: Write>(
     out: W,
     timeline: &mut Timeline,
     instants: impl Iterator<Item = i64>,
+    progress: impl FnMut(u64) -> bool,
+) -> io::Result<u64> {
+    write_csv_labeled(out, timeline, &ConstLabels::default(), instants, progress)
+}
+
+/// `write_csv` with a column per constant label after the usual ones, named by the label.
+pub fn write_csv_labeled<W: Write>(
+    out: W,
+    timeline: &mut Timeline,
+    labels: &ConstLabels,
+    instants: impl Iterator<Item = i64>,
     mut progress: impl FnMut(u64) -> bool,
 ) -> io::Result<u64> {
     let mut csv = csv::WriterBuilder::new().from_writer(out);
-    csv.write_record(HEADER)?;
+    csv.write_record(HEADER.iter().copied().chain(labels.iter().map(|(n, _)| n)))?;
     let names: Vec<(String, String, &str)> = timeline
         .members()
         .iter()
@@ -104,6 +116,9 @@ pub fn write_csv<W: Write>(
                 for _ in 0..fields.len() {
                     csv.write_field("")?;
                 }
+            }
+            for (_, value) in labels.iter() {
+                csv.write_field(value)?;
             }
             csv.write_record(None::<&[u8]>)?;
         }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::exporter::unix_now_ms;
 use crate::model::{self, Timeline};
 
-pub use self::csv::{HEADER, write_csv};
+pub use self::csv::{HEADER, write_csv, write_csv_labeled};
 pub use self::openmetrics::write_openmetrics;
 
 /// `fleetsim generate`.
@@ -90,8 +90,10 @@ pub fn write_file(
         !interrupted.load(Ordering::Relaxed)
     };
     let rows = match format {
-        Format::Csv => write_csv(file, &mut timeline, times, tick),
-        Format::OpenMetrics => write_openmetrics(file, dir, &mut timeline, times, tick),
+        Format::Csv => write_csv_labeled(file, &mut timeline, &settings.labels, times, tick),
+        Format::OpenMetrics => {
+            write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
+        }
     }
     .map_err(|e| cannot("write", e))?;
     progress.finish_and_clear();

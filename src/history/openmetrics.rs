@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::exposition::{Family, FleetLabels, SampleWriter};
+use crate::exposition::{ConstLabels, Family, FleetLabels, SampleWriter};
 use crate::model::Timeline;
 
 /// `1732449600` for whole seconds, `1732449600.5` otherwise.
@@ -33,10 +33,11 @@ pub fn write_openmetrics<W: Write>(
     mut out: W,
     spool_dir: &Path,
     timeline: &mut Timeline,
+    consts: &ConstLabels,
     instants: impl Iterator<Item = i64>,
     mut progress: impl FnMut(u64) -> bool,
 ) -> io::Result<u64> {
-    let labels = FleetLabels::new(timeline.members());
+    let labels = FleetLabels::with_labels(timeline.members(), consts);
     let mut spools: Vec<BufWriter<File>> = Family::ALL
         .iter()
         .map(|_| tempfile::tempfile_in(spool_dir).map(|f| BufWriter::with_capacity(1 << 18, f)))

@@ -22,6 +22,7 @@ pub use client::Endpoint;
 use client::{Answer, Client};
 pub use proto::{SeriesLabels, write_requests};
 
+use crate::exposition::ConstLabels;
 use crate::model::{Frame, Member};
 
 /// Series per request: about 1.2 MB of protobuf, well under receivers' limits (32 MiB
@@ -56,7 +57,12 @@ enum Outcome {
 }
 
 impl Pusher {
-    pub fn new(endpoint: Endpoint, interval: Duration, members: &[Member]) -> Pusher {
+    pub fn new(
+        endpoint: Endpoint,
+        interval: Duration,
+        members: &[Member],
+        consts: &ConstLabels,
+    ) -> Pusher {
         let requests = IntCounterVec::new(
             Opts::new(
                 "fleetsim_remote_write_requests_total",
@@ -73,7 +79,7 @@ impl Pusher {
         Pusher {
             client: Client::new(endpoint),
             interval,
-            labels: Arc::new(SeriesLabels::new(members)),
+            labels: Arc::new(SeriesLabels::with_labels(members, consts)),
             metrics: Metrics { requests, samples },
         }
     }
