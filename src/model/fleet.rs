@@ -2,12 +2,14 @@
 //! arrays per signal so that writers and the exposition read them without building objects.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::events::Poisson;
 use super::incidents::{Effects, Incident, RandomIncidents, Schedule};
 use super::noise::Key;
 use super::params::{FleetParams, Role};
 use super::server::{Counters, Reading, ServerPlan, ServerState};
+use super::shape::{Restarts, Roster, Shape, ShapeSpec};
 
 /// From this many servers on, a step is shared among the cores (below it, starting the
 /// threads costs more than it saves).
@@ -201,6 +203,10 @@ pub struct Fleet {
     /// The positions in `members` each of the schedule's incidents hits.
     hits: Vec<Vec<usize>>,
     random: RandomIncidents,
+    shape: Shape,
+    /// Who is in the fleet at the current grid point; shared with the frames, and copied
+    /// only when it changes.
+    roster: Arc<Roster>,
 }
 
 /// Pairs (server position, incident) sorted by position.
@@ -233,7 +239,22 @@ impl Fleet {
         grid: i64,
         schedule: Schedule,
     ) -> Fleet {
+        Fleet::at_grid_shaped(params, seed, members, grid, schedule, &ShapeSpec::default())
+    }
+
+    /// The fleet at grid point `grid` with `schedule`, shaped by `spec` (servers joining and
+    /// leaving, machines replaced) as if it had always been.
+    pub fn at_grid_shaped(
+        params: &FleetParams,
+        seed: u64,
+        members: Vec<Member>,
+        grid: i64,
+        schedule: Schedule,
+        spec: &ShapeSpec,
+    ) -> Fleet {
         let step_ms = resolution_ms(params);
+        let size = members.first().map_or(0, |m| m.fleet_size);
+        let shape = Shape::new(spec, size, seed, step_ms);
         let step_secs = step_ms as f64 / 1000.0;
         let fleet_key = Key::from_seed(seed);
         let deploys: Vec<RoleDeploys> = Role::ALL
@@ -289,14 +310,16 @@ impl Fleet {
         // Warming replays each server's recent past: servers are independent, so the work
         // is shared among the cores, and the result is the same whatever their number.
         let all_hits = &all_hits;
+        let shape_ref = &shape;
         let warm = |range: Range<usize>| -> Vec<(ServerState, Reading)> {
             range
                 .map(|i| {
-                    plans[i].warm(
-                        grid,
-                        &deploys[members[i].role.index()].events,
-                        &hitting(all_hits, i),
-                    )
+                    let restarts = Restarts {
+                        deploys: &deploys[members[i].role.index()].events,
+                        shape: shape_ref,
+                        index: members[i].index,
+                    };
+                    plans[i].warm(grid, &restarts, &hitting(all_hits, i))
                 })
                 .collect()
         };
@@ -325,6 +348,20 @@ impl Fleet {
         }
         let now = grid * step_ms;
         current.incidents = active_incidents(&schedule, &past_random, now);
+        let roster = if shape.is_off() {
+            Roster::full(members.len())
+        } else {
+            Roster {
+                present: members
+                    .iter()
+                    .map(|m| shape.present(m.index, grid))
+                    .collect(),
+                born_ms: members
+                    .iter()
+                    .map(|m| shape.born_ms(m.index, grid))
+                    .collect(),
+            }
+        };
         Fleet {
             step_ms,
             seed,
@@ -337,6 +374,8 @@ impl Fleet {
             schedule,
             hits,
             random,
+            shape,
+            roster: Arc::new(roster),
         }
     }
 
@@ -353,8 +392,28 @@ impl Fleet {
         time_ms: i64,
         schedule: Schedule,
     ) -> Fleet {
+        Fleet::at_time_shaped(
+            params,
+            seed,
+            members,
+            time_ms,
+            schedule,
+            &ShapeSpec::default(),
+        )
+    }
+
+    /// The fleet at the last grid point at or before `time_ms`, with `schedule`, shaped by
+    /// `spec`.
+    pub fn at_time_shaped(
+        params: &FleetParams,
+        seed: u64,
+        members: Vec<Member>,
+        time_ms: i64,
+        schedule: Schedule,
+        spec: &ShapeSpec,
+    ) -> Fleet {
         let grid = time_ms.div_euclid(resolution_ms(params));
-        Fleet::at_grid_with(params, seed, members, grid, schedule)
+        Fleet::at_grid_shaped(params, seed, members, grid, schedule, spec)
     }
 
     /// Replaces the scheduled incidents: the next steps follow the new schedule (what the
@@ -424,6 +483,8 @@ impl Fleet {
         let none = Effects::default();
         let members = &self.members;
         let plans = &self.plans;
+        let changes = self.shape.changes_at(k);
+        let shape = &self.shape;
         let step_range = |from: usize, states: &mut [ServerState]| -> Vec<Reading> {
             states
                 .iter_mut()
@@ -433,7 +494,10 @@ impl Fleet {
                     let fx = effects
                         .binary_search_by_key(&i, |(p, _)| *p)
                         .map_or(&none, |at| &effects[at].1);
-                    plans[i].step(state, k, deployed[members[i].role.index()], fx)
+                    // Joining the fleet, or a new machine, restarts the process as a deploy does.
+                    let restart = deployed[members[i].role.index()]
+                        || (!changes.is_none() && shape.joined(&changes, members[i].index));
+                    plans[i].step(state, k, restart, fx)
                 })
                 .collect()
         };
@@ -469,6 +533,21 @@ impl Fleet {
             );
         }
         snap.incidents = active_incidents(&self.schedule, &random, now);
+        if !changes.is_none() {
+            let count = self.shape.count_at(k);
+            let roster = Arc::make_mut(&mut self.roster);
+            for (i, m) in self.members.iter().enumerate() {
+                roster.present[i] = m.index < count;
+                if let Some(born) = self.shape.replaced(&changes, m.index) {
+                    roster.born_ms[i] = born;
+                }
+            }
+        }
+    }
+
+    /// Who is in the fleet at the current grid point.
+    pub fn roster(&self) -> &Arc<Roster> {
+        &self.roster
     }
 
     pub fn snapshot(&self) -> &Snapshot {

@@ -10,7 +10,7 @@
 //! before latency and errors are derived from it, so that they follow). They never touch
 //! the walks, so a server is itself again once its incident is over.
 
-use super::events::{Outages, Periodic, Poisson};
+use super::events::{Outages, Periodic, Poisson, RestartEvents};
 use super::incidents::{Effects, Incident, IncidentKind};
 use super::noise::Key;
 use super::params::{RoleParams, WalkParams};
@@ -218,14 +218,15 @@ impl ServerPlan {
 
     /// The state at grid point `k`, computed from scratch: the walks start at their means far
     /// enough back to have forgotten it, and the counters start at the last restart.
-    /// `deploys` are the role's deploys and `incidents` those hitting this server (any that
+    /// `deploys` are the restarts from outside the server (its role's deploys, its joining
+    /// the fleet) and `incidents` those hitting this server (any that
     /// are active between `k - replay_steps()` and `k`; others are ignored); stepping on from
     /// here matches stepping from any earlier warm start (to within the walks' forgetting,
     /// far below any output precision).
     pub fn warm(
         &self,
         k: i64,
-        deploys: &Poisson,
+        deploys: &impl RestartEvents,
         incidents: &[&Incident],
     ) -> (ServerState, Reading) {
         let horizon = self.reboots.period();
