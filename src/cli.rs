@@ -10,7 +10,7 @@ use crate::config::{self, FileSettings};
 use crate::error::{Error, Result};
 use crate::exposition::ConstLabels;
 use crate::model::incidents::{IncidentSpec, Schedule};
-use crate::model::{FleetParams, Member};
+use crate::model::{FleetParams, Member, SeriesMode, ShapeSpec};
 use crate::units;
 
 /// Simulated server fleet for Prometheus: live on /metrics, or written as history.
@@ -49,6 +49,47 @@ pub struct FleetArgs {
     /// file's [labels])
     #[arg(long = "label", visible_alias = "const-label", value_name = "NAME=VALUE", value_parser = crate::exposition::parse_label)]
     pub labels: Vec<(String, String)>,
+    /// How the number of servers changes over time, every --series-change-interval:
+    /// gradual-change ramps between --min-servers and --servers, double-halve alternates
+    /// --servers and half of it, spike alternates --servers / --spike-multiplier and
+    /// --servers (--servers is always the most there are) [default: disabled]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        visible_alias = "series-operation-mode"
+    )]
+    pub series_mode: Option<SeriesModeArg>,
+    /// How long each server count of --series-mode lasts (intervals aligned to the epoch)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = units::parse_positive_duration)]
+    pub series_change_interval: Duration,
+    /// gradual-change: the fewest servers [default: a tenth of --servers]
+    #[arg(long, value_name = "N")]
+    pub min_servers: Option<u32>,
+    /// gradual-change: servers joining or leaving per interval [default: a tenth of
+    /// --servers]
+    #[arg(long, value_name = "N")]
+    pub series_change_rate: Option<u32>,
+    /// spike: --servers over the fleet's size between spikes
+    #[arg(long, value_name = "X", default_value_t = crate::model::shape::DEFAULT_SPIKE_MULTIPLIER)]
+    pub spike_multiplier: f64,
+    /// Share of the servers replaced by new machines (new `server` name, counters from
+    /// zero) every --churn-interval, 0 to 1 [default: 0]
+    #[arg(long, value_name = "SHARE")]
+    pub churn: Option<f64>,
+    /// How often --churn replaces machines (intervals aligned to the epoch)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = units::parse_positive_duration)]
+    pub churn_interval: Duration,
+}
+
+/// `--series-mode`, with avalanche's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeriesModeArg {
+    Disabled,
+    #[value(alias = "gradual")]
+    GradualChange,
+    DoubleHalve,
+    Spike,
 }
 
 /// One of N slices of the fleet, numbered from 1.
@@ -174,6 +215,8 @@ pub struct FleetSettings {
     pub origin: String,
     /// Constant labels of every series: the file's, then the flags'.
     pub labels: ConstLabels,
+    /// The load-test modes and churn.
+    pub shape: ShapeSpec,
 }
 
 pub const DEFAULT_SERVERS: u32 = 10;
@@ -185,6 +228,7 @@ impl FleetArgs {
             Some(path) => config::load(path)?,
             None => FileSettings::default(),
         };
+        let resolution = file.fleet.resolution;
         Ok(FleetSettings {
             servers: self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS),
             seed: self.seed.or(file.seed).unwrap_or(DEFAULT_SEED),
@@ -210,6 +254,25 @@ impl FleetArgs {
                 let flags = ConstLabels::new(self.labels.iter().cloned())
                     .map_err(|e| Error::Usage(format!("--label: {e}")))?;
                 file.labels.overridden_by(&flags)
+            },
+            shape: {
+                let spec = ShapeSpec {
+                    mode: match self.series_mode {
+                        None | Some(SeriesModeArg::Disabled) => SeriesMode::Off,
+                        Some(SeriesModeArg::GradualChange) => SeriesMode::GradualChange,
+                        Some(SeriesModeArg::DoubleHalve) => SeriesMode::DoubleHalve,
+                        Some(SeriesModeArg::Spike) => SeriesMode::Spike,
+                    },
+                    change_interval: self.series_change_interval,
+                    min_servers: self.min_servers,
+                    change_rate: self.series_change_rate,
+                    spike_multiplier: self.spike_multiplier,
+                    churn: self.churn.unwrap_or(0.0),
+                    churn_interval: self.churn_interval,
+                };
+                let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
+                spec.check(size, resolution).map_err(Error::Usage)?;
+                spec
             },
         })
     }

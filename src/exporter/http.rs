@@ -114,16 +114,16 @@ fn respond(
                 header(hyper::header::ACCEPT),
                 header(hyper::header::ACCEPT_ENCODING),
             );
-            let frame = shared.latest();
+            let (frame, labels) = shared.latest_labeled();
             let mut body = Vec::with_capacity(body_hint.load(Ordering::Relaxed));
             let content_type = if wants.openmetrics {
-                encode_fleet_openmetrics(&mut body, &frame, &shared.labels);
+                encode_fleet_openmetrics(&mut body, &frame, &labels);
                 encode_model_time(&mut body, frame.time_ms);
                 shared.telemetry.encode_openmetrics_into(&mut body);
                 body.extend_from_slice(b"# EOF\n");
                 exposition::OPENMETRICS_CONTENT_TYPE
             } else {
-                encode_fleet(&mut body, &frame, &shared.labels);
+                encode_fleet(&mut body, &frame, &labels);
                 encode_model_time(&mut body, frame.time_ms);
                 shared.telemetry.encode_into(&mut body);
                 exposition::CONTENT_TYPE
@@ -221,7 +221,7 @@ fn landing_page(shared: &Shared) -> String {
 </body>
 </html>
 "#,
-        servers = shared.labels.len(),
+        servers = shared.servers(),
         version = env!("CARGO_PKG_VERSION"),
     )
 }

@@ -26,8 +26,9 @@ pub use telemetry::Telemetry;
 
 /// What the tick thread and the HTTP handlers share.
 pub struct Shared {
-    frame: RwLock<Arc<Frame>>,
-    labels: FleetLabels,
+    /// The latest frame and the labels of its servers, published together so that a scrape
+    /// never pairs a frame with another tick's names.
+    frame: RwLock<(Arc<Frame>, Arc<FleetLabels>)>,
     telemetry: Telemetry,
     incidents: Mutex<Incidents>,
     members: Vec<Member>,
@@ -55,9 +56,12 @@ impl Shared {
         seed: u64,
         run_start_ms: i64,
     ) -> Shared {
+        let mut labels = labels;
+        if !labels.is_current(&frame) {
+            labels.refresh(&frame);
+        }
         Shared {
-            frame: RwLock::new(Arc::new(frame)),
-            labels,
+            frame: RwLock::new((Arc::new(frame), Arc::new(labels))),
             telemetry,
             incidents: Mutex::new(Incidents {
                 schedule: timeline.schedule().clone(),
@@ -105,12 +109,27 @@ impl Shared {
 
     fn publish(&self, frame: Frame) {
         let frame = Arc::new(frame);
-        // A poisoned lock only means a panic elsewhere; the pointer inside is still whole.
-        *self.frame.write().unwrap_or_else(|e| e.into_inner()) = frame;
+        let (_, mut labels) = self.latest_labeled();
+        if !labels.is_current(&frame) {
+            // Copied once per change (churn), not per tick.
+            Arc::make_mut(&mut labels).refresh(&frame);
+        }
+        // A poisoned lock only means a panic elsewhere; the pointers inside are still whole.
+        *self.frame.write().unwrap_or_else(|e| e.into_inner()) = (frame, labels);
     }
 
     fn latest(&self) -> Arc<Frame> {
+        self.latest_labeled().0
+    }
+
+    /// The latest frame with its servers' labels.
+    fn latest_labeled(&self) -> (Arc<Frame>, Arc<FleetLabels>) {
         self.frame.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The servers this process simulates.
+    fn servers(&self) -> usize {
+        self.members.len()
     }
 }
 
@@ -157,12 +176,13 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         let run_start_ms = unix_now_ms();
         let members = model::members(&settings.params, settings.servers, settings.range.clone());
         let schedule = settings.schedule(run_start_ms, &members)?;
-        let mut timeline = Timeline::with_schedule(
+        let mut timeline = Timeline::shaped(
             &settings.params,
             settings.seed,
             members,
             run_start_ms,
             schedule,
+            settings.shape.clone(),
         );
         let frame = timeline.at(unix_now_ms());
         let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);

@@ -1,4 +1,4 @@
-use crate::model::{Frame, Member};
+use crate::model::{Frame, Member, shape};
 
 use super::labels::ConstLabels;
 use super::series::{Extra, Family, Part, SeriesSink, bucket_bounds, visit_family};
@@ -14,6 +14,10 @@ pub struct FleetLabels {
     buckets: Vec<Box<[u8]>>,
     /// The constant labels, each with its leading comma: `,env="test"`.
     consts: String,
+    /// The servers, and when the machine whose labels were rendered was born (churn gives
+    /// a slot new machines, with new names).
+    members: Vec<Member>,
+    born_ms: Vec<i64>,
 }
 
 fn escape_label_value(value: &str, out: &mut String) {
@@ -72,6 +76,25 @@ impl FleetLabels {
             servers,
             buckets,
             consts: rendered,
+            members: members.to_vec(),
+            born_ms: vec![shape::ORIGINAL; members.len()],
+        }
+    }
+
+    /// Whether the labels are those of `frame`'s machines.
+    pub fn is_current(&self, frame: &Frame) -> bool {
+        self.born_ms == frame.roster.born_ms
+    }
+
+    /// Renders again the labels of the servers whose machine `frame` shows is not the one
+    /// rendered: only those, so that churn costs what it changes.
+    pub fn refresh(&mut self, frame: &Frame) {
+        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
+            if self.born_ms.get(i).is_some_and(|&b| b != born) {
+                let m = &self.members[i];
+                self.servers[i] = render_server(m, &shape::identity(&m.name, born), &self.consts);
+                self.born_ms[i] = born;
+            }
         }
     }
 

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use crate::exposition::ConstLabels;
 use crate::model::server::{Z95, Z99};
-use crate::model::{Frame, Timeline};
+use crate::model::{Frame, Timeline, shape};
 use crate::units::format_instant;
 
 pub const HEADER: [&str; 15] = [
@@ -89,17 +89,31 @@ pub fn write_csv_labeled<W: Write>(
 ) -> io::Result<u64> {
     let mut csv = csv::WriterBuilder::new().from_writer(out);
     csv.write_record(HEADER.iter().copied().chain(labels.iter().map(|(n, _)| n)))?;
-    let names: Vec<(String, String, &str)> = timeline
+    let mut names: Vec<(String, String, &str)> = timeline
         .members()
         .iter()
         .map(|m| (m.name.clone(), m.dc.clone(), m.role.name()))
         .collect();
+    let members = timeline.members().to_vec();
+    let mut born = vec![shape::ORIGINAL; names.len()];
     let mut fields: Vec<Vec<u8>> = (0..10).map(|_| Vec::with_capacity(24)).collect();
     let mut rows = 0u64;
     for t in instants {
         let frame = timeline.at(t);
         let stamp = format_instant(t);
+        // A new machine in a slot has a new name.
+        for (i, &b) in frame.roster.born_ms.iter().enumerate() {
+            if born[i] != b {
+                names[i].0 = shape::identity(&members[i].name, b);
+                born[i] = b;
+            }
+        }
+        let mut written = 0;
         for (i, (name, dc, role)) in names.iter().enumerate() {
+            if !frame.present(i) {
+                continue;
+            }
+            written += 1;
             csv.write_field(&stamp)?;
             csv.write_field(name)?;
             csv.write_field(dc)?;
@@ -122,8 +136,8 @@ pub fn write_csv_labeled<W: Write>(
             }
             csv.write_record(None::<&[u8]>)?;
         }
-        rows += names.len() as u64;
-        if !progress(names.len() as u64) {
+        rows += written;
+        if !progress(written) {
             break;
         }
     }

@@ -81,8 +81,14 @@ pub fn write_file(
 
     let members = model::members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(start, &members)?;
-    let mut timeline =
-        Timeline::with_schedule(&settings.params, settings.seed, members, start, schedule);
+    let mut timeline = Timeline::shaped(
+        &settings.params,
+        settings.seed,
+        members,
+        start,
+        schedule,
+        settings.shape.clone(),
+    );
     let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
     let times = instants(start, end, step);
     let tick = |n| {

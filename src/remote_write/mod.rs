@@ -114,6 +114,9 @@ impl Pusher {
                 continue;
             }
             last_sent = Some(frame.time_ms);
+            if !self.labels.is_current(&frame) {
+                Arc::make_mut(&mut self.labels).refresh(&frame);
+            }
             let labels = self.labels.clone();
             let encode = tokio::task::spawn_blocking(move || {
                 write_requests(&frame, &labels, MAX_SERIES_PER_REQUEST)

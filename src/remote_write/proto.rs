@@ -16,7 +16,7 @@
 use crate::exposition::{
     ConstLabels, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
 };
-use crate::model::{Frame, Member};
+use crate::model::{Frame, Member, shape};
 use crate::protobuf::{FIXED64, LEN, VARINT, put_bytes, put_varint, tag, varint_len};
 
 /// Field 1, length-delimited (`WriteRequest.timeseries`, `TimeSeries.labels`, `Label.name`).
@@ -116,6 +116,9 @@ pub struct SeriesLabels {
     bucket_name: Vec<u8>,
     sum_name: Vec<u8>,
     count_name: Vec<u8>,
+    /// The servers, and when the machine whose labels were encoded was born.
+    members: Vec<Member>,
+    born_ms: Vec<i64>,
 }
 
 /// One server's labels and the constant labels after `__name__`, in name order, cut where
@@ -189,6 +192,25 @@ impl SeriesLabels {
             bucket_name: name(&format!("{histogram}_bucket")),
             sum_name: name(&format!("{histogram}_sum")),
             count_name: name(&format!("{histogram}_count")),
+            members: members.to_vec(),
+            born_ms: vec![shape::ORIGINAL; members.len()],
+        }
+    }
+
+    /// Whether the labels are those of `frame`'s machines.
+    pub fn is_current(&self, frame: &Frame) -> bool {
+        self.born_ms == frame.roster.born_ms
+    }
+
+    /// Encodes again the labels of the servers whose machine changed, and only those.
+    pub fn refresh(&mut self, frame: &Frame) {
+        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
+            if self.born_ms.get(i).is_some_and(|&b| b != born) {
+                let m = &self.members[i];
+                let name = shape::identity(&m.name, born);
+                self.servers[i] = ServerLabels::new(m, &name, &self.consts);
+                self.born_ms[i] = born;
+            }
         }
     }
 
