@@ -201,11 +201,13 @@ impl Shape {
                 Mode::Gradual { min, rate, steps }
             }
             SeriesMode::DoubleHalve => Mode::Alternate {
-                odd: (size / 2).max(1),
+                odd: (size / 2).max(1).min(size),
             },
             SeriesMode::Spike => Mode::Spike {
+                // At least one server, but never more than the fleet (which may be empty).
                 base: ((size as f64 / spec.spike_multiplier.max(1.0)).round() as u32)
-                    .clamp(1, size),
+                    .max(1)
+                    .min(size),
             },
         };
         let interval_ms = |d: Duration| (d.as_millis() as i64).max(step_ms);

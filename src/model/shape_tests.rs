@@ -310,3 +310,19 @@ fn the_last_join_agrees_with_scanning_the_grid() {
     }
     assert!(found >= 6, "{found}");
 }
+
+#[test]
+fn an_empty_fleet_has_a_shape_in_every_mode() {
+    for mode in [
+        SeriesMode::Off,
+        SeriesMode::GradualChange,
+        SeriesMode::DoubleHalve,
+        SeriesMode::Spike,
+    ] {
+        let shape = Shape::new(&spec(mode, minutes(1)), 0, 1, STEP_MS);
+        assert!(
+            (MIDNIGHT..MIDNIGHT + HOUR).all(|g| !shape.present(0, g)),
+            "{mode:?}"
+        );
+    }
+}
