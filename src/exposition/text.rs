@@ -249,3 +249,44 @@ pub fn encode_fleet_openmetrics(out: &mut Vec<u8>, frame: &Frame, labels: &Fleet
             .family(family, frame);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FleetParams, Schedule, ShapeSpec, Timeline, members};
+
+    #[test]
+    fn only_the_servers_with_a_new_machine_are_rendered_again() {
+        let params = FleetParams::default();
+        let fleet = members(&params, 40, 0..40);
+        let spec = ShapeSpec {
+            churn: 0.2,
+            churn_interval: std::time::Duration::from_secs(600),
+            ..ShapeSpec::default()
+        };
+        let t0 = 1_800_000_000_000;
+        let mut timeline =
+            Timeline::shaped(&params, 3, fleet.clone(), t0, Schedule::default(), spec);
+        let mut labels = FleetLabels::with_labels(&fleet, &ConstLabels::default());
+        let frame = timeline.at(t0);
+        assert!(!labels.is_current(&frame));
+        labels.refresh(&frame);
+        assert!(labels.is_current(&frame));
+        let pointers: Vec<*const u8> = labels.servers.iter().map(|s| s.as_ptr()).collect();
+        let born_before = labels.born_ms.clone();
+        // Ten minutes on, a churn interval has begun.
+        let frame = timeline.at(t0 + 600_000);
+        labels.refresh(&frame);
+        let mut renamed = 0;
+        for i in 0..fleet.len() {
+            let text = String::from_utf8(labels.servers[i].to_vec()).unwrap();
+            let name = shape::identity(&fleet[i].name, frame.born_ms(i));
+            assert!(text.starts_with(&format!("server=\"{name}\",")), "{text}");
+            let same = labels.servers[i].as_ptr() == pointers[i];
+            let changed = born_before[i] != frame.born_ms(i);
+            assert_eq!(same, !changed, "server {i}");
+            renamed += changed as usize;
+        }
+        assert!((2..=20).contains(&renamed), "{renamed} renamed");
+    }
+}

@@ -425,6 +425,40 @@ mod tests {
     }
 
     #[test]
+    fn new_machines_are_pushed_under_their_new_names() {
+        use crate::model::{FleetParams, Schedule, SeriesMode, ShapeSpec, Timeline, members};
+        let params = FleetParams::default();
+        let fleet = members(&params, 10, 0..10);
+        let spec = ShapeSpec {
+            mode: SeriesMode::DoubleHalve,
+            churn: 0.5,
+            ..ShapeSpec::default()
+        };
+        // An even ten-minute interval (a multiple of 20 minutes): every server is in.
+        let t = 1_800_000_000_000;
+        assert_eq!(t % 1_200_000, 0);
+        let mut timeline =
+            Timeline::shaped(&params, 1, fleet.clone(), t, Schedule::default(), spec);
+        let frame = timeline.at(t);
+        let mut labels = SeriesLabels::new(&fleet);
+        assert!(!labels.is_current(&frame));
+        labels.refresh(&frame);
+        let requests = write_requests(&frame, &labels, usize::MAX);
+        let mut pushed: Vec<String> = label_names(&requests[0].0)
+            .into_iter()
+            .filter(|s| s[0].1 == "app_server_up")
+            .map(|s| s.into_iter().find(|(n, _)| n == "server").unwrap().1)
+            .collect();
+        pushed.sort();
+        let mut expected: Vec<String> = (0..10)
+            .map(|i| shape::identity(&fleet[i].name, frame.born_ms(i)))
+            .collect();
+        expected.sort();
+        assert_eq!(pushed, expected);
+        assert!(pushed.iter().any(|n| n.len() > 6), "{pushed:?}");
+    }
+
+    #[test]
     fn requests_are_split_at_max_series() {
         let mut w = RequestWriter::new(2);
         let name = encode_label("__name__", "up");
