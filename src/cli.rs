@@ -61,8 +61,9 @@ pub struct FleetArgs {
     )]
     pub series_mode: Option<SeriesModeArg>,
     /// How long each server count of --series-mode lasts (intervals aligned to the epoch)
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = units::parse_positive_duration)]
-    pub series_change_interval: Duration,
+    /// [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
+    pub series_change_interval: Option<Duration>,
     /// gradual-change: the fewest servers [default: a tenth of --servers]
     #[arg(long, value_name = "N")]
     pub min_servers: Option<u32>,
@@ -70,16 +71,16 @@ pub struct FleetArgs {
     /// --servers]
     #[arg(long, value_name = "N")]
     pub series_change_rate: Option<u32>,
-    /// spike: --servers over the fleet's size between spikes
-    #[arg(long, value_name = "X", default_value_t = crate::model::shape::DEFAULT_SPIKE_MULTIPLIER)]
-    pub spike_multiplier: f64,
+    /// spike: --servers over the fleet's size between spikes [default: 1.5]
+    #[arg(long, value_name = "X")]
+    pub spike_multiplier: Option<f64>,
     /// Share of the servers replaced by new machines (new `server` name, counters from
     /// zero) every --churn-interval, 0 to 1 [default: 0]
     #[arg(long, value_name = "SHARE")]
     pub churn: Option<f64>,
-    /// How often --churn replaces machines (intervals aligned to the epoch)
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = units::parse_positive_duration)]
-    pub churn_interval: Duration,
+    /// How often --churn replaces machines (intervals aligned to the epoch) [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
+    pub churn_interval: Option<Duration>,
 }
 
 /// `--series-mode`, with avalanche's names.
@@ -256,19 +257,22 @@ impl FleetArgs {
                 file.labels.overridden_by(&flags)
             },
             shape: {
+                // Flags over the file over the defaults, knob by knob.
+                let spec = file.load_test.applied_to(ShapeSpec::default());
                 let spec = ShapeSpec {
                     mode: match self.series_mode {
-                        None | Some(SeriesModeArg::Disabled) => SeriesMode::Off,
+                        None => spec.mode,
+                        Some(SeriesModeArg::Disabled) => SeriesMode::Off,
                         Some(SeriesModeArg::GradualChange) => SeriesMode::GradualChange,
                         Some(SeriesModeArg::DoubleHalve) => SeriesMode::DoubleHalve,
                         Some(SeriesModeArg::Spike) => SeriesMode::Spike,
                     },
-                    change_interval: self.series_change_interval,
-                    min_servers: self.min_servers,
-                    change_rate: self.series_change_rate,
-                    spike_multiplier: self.spike_multiplier,
-                    churn: self.churn.unwrap_or(0.0),
-                    churn_interval: self.churn_interval,
+                    change_interval: self.series_change_interval.unwrap_or(spec.change_interval),
+                    min_servers: self.min_servers.or(spec.min_servers),
+                    change_rate: self.series_change_rate.or(spec.change_rate),
+                    spike_multiplier: self.spike_multiplier.unwrap_or(spec.spike_multiplier),
+                    churn: self.churn.unwrap_or(spec.churn),
+                    churn_interval: self.churn_interval.unwrap_or(spec.churn_interval),
                 };
                 let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
                 spec.check(size, resolution).map_err(Error::Usage)?;

@@ -11,7 +11,7 @@ use crate::model::incidents::IncidentSpec;
 use crate::model::params::{
     FleetParams, FleetPatch, IncidentsPatch, Patchable, RoleParams, RolesPatch, WalkParams,
 };
-use crate::model::{Role, Schedule};
+use crate::model::{Role, Schedule, SeriesMode, ShapeSpec};
 use crate::units::Humane;
 
 /// The most servers one process simulates.
@@ -50,6 +50,38 @@ struct FileConfig {
     incident: Option<Vec<IncidentSpec>>,
     /// `[labels]`: constant labels added to every series.
     labels: Option<std::collections::BTreeMap<String, String>>,
+    /// `[load_test]`: series modes and churn.
+    load_test: Option<LoadTestFile>,
+}
+
+/// The `[load_test]` table: each key is the flag of the same name (flags win).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadTestFile {
+    pub series_mode: Option<SeriesMode>,
+    pub series_change_interval: Option<Humane>,
+    pub min_servers: Option<u32>,
+    pub series_change_rate: Option<u32>,
+    pub spike_multiplier: Option<f64>,
+    pub churn: Option<f64>,
+    pub churn_interval: Option<Humane>,
+}
+
+impl LoadTestFile {
+    /// `spec` with the keys the file gives.
+    pub fn applied_to(&self, spec: ShapeSpec) -> ShapeSpec {
+        ShapeSpec {
+            mode: self.series_mode.unwrap_or(spec.mode),
+            change_interval: self
+                .series_change_interval
+                .map_or(spec.change_interval, |d| d.0),
+            min_servers: self.min_servers.or(spec.min_servers),
+            change_rate: self.series_change_rate.or(spec.change_rate),
+            spike_multiplier: self.spike_multiplier.unwrap_or(spec.spike_multiplier),
+            churn: self.churn.unwrap_or(spec.churn),
+            churn_interval: self.churn_interval.map_or(spec.churn_interval, |d| d.0),
+        }
+    }
 }
 
 /// What a config file says, over the defaults.
@@ -64,6 +96,8 @@ pub struct FileSettings {
     pub incidents: Vec<IncidentSpec>,
     /// The `[labels]` table, checked.
     pub labels: ConstLabels,
+    /// The `[load_test]` table, its values checked (against the fleet once flags are in).
+    pub load_test: LoadTestFile,
 }
 
 /// Reads and validates a config file.
@@ -123,12 +157,18 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     Schedule::from_specs(&incidents, 0, 0).map_err(invalid)?;
     let labels = ConstLabels::new(file.labels.unwrap_or_default())
         .map_err(|e| invalid(format!("`labels`: {e}")))?;
+    let load_test = file.load_test.unwrap_or_default();
+    load_test
+        .applied_to(ShapeSpec::default())
+        .check_values(|key| format!("`load_test.{key}`"))
+        .map_err(invalid)?;
     Ok(FileSettings {
         servers,
         seed: file.seed,
         fleet,
         incidents,
         labels,
+        load_test,
     })
 }
 
@@ -345,6 +385,42 @@ mod tests {
         }
         let e = parse("[labels]\nenv = 3\n", "f.toml").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn load_test_keys_are_read_and_checked() {
+        let s = parse(
+            "[load_test]\nseries_mode = \"double-halve\"\nchurn = 0.25\nchurn_interval = \"5m\"\n",
+            "f.toml",
+        )
+        .unwrap();
+        let spec = s.load_test.applied_to(ShapeSpec::default());
+        assert_eq!(spec.mode, SeriesMode::DoubleHalve);
+        assert_eq!(spec.churn, 0.25);
+        assert_eq!(spec.churn_interval, std::time::Duration::from_secs(300));
+        let s = parse("[load_test]\nseries_mode = \"gradual\"\n", "f.toml").unwrap();
+        assert_eq!(s.load_test.series_mode, Some(SeriesMode::GradualChange));
+        let e = parse("[load_test]\nchurn = 2.0\n", "f.toml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("f.toml: `load_test.churn` must be"),
+            "{e}"
+        );
+        let e = parse("[load_test]\nseries_mode = \"often\"\n", "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = parse("[load_test]\nchrun = 0.1\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("chrun"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_config_has_the_default_load_test_knobs() {
+        let s = parse(include_str!("../config/fleet.toml"), "config/fleet.toml").unwrap();
+        assert_eq!(
+            s.load_test.applied_to(ShapeSpec::default()),
+            ShapeSpec::default(),
+            "config/fleet.toml's [load_test] drifted from the built-in defaults"
+        );
+        assert!(s.labels.is_empty());
     }
 
     #[test]

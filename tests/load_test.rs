@@ -366,3 +366,43 @@ fn bad_shape_flags_exit_2_with_one_line() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_config_files_knobs_apply_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        "servers = 10\n[labels]\nenv = \"file\"\nteam = \"core\"\n\
+         [load_test]\nseries_mode = \"double-halve\"\nseries_change_interval = \"1m\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("h.csv");
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--config",
+            config.to_str().unwrap(),
+            "--start",
+            "2026-11-24T12:00:00Z",
+            "--duration",
+            "2m",
+            "--step",
+            "1m",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let result = run(&args);
+        assert!(result.status.success(), "{result:?}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        text.lines().skip(1).map(String::from).collect::<Vec<_>>()
+    };
+    // 12:00 starts an even minute (every server), 12:01 an odd one (half of them).
+    let rows = generate(&["--label", "env=flag"]);
+    assert_eq!(rows.len(), 15, "{rows:#?}");
+    assert!(rows.iter().all(|r| r.ends_with(",flag,core")), "{rows:#?}");
+    assert!(rows[10..].iter().all(|r| r.contains("T12:01:00Z")));
+    let rows = generate(&["--series-mode", "disabled"]);
+    assert_eq!(rows.len(), 20);
+}

@@ -14,12 +14,15 @@ use super::events::{Poisson, RestartEvents};
 use super::noise::Key;
 
 /// How the number of servers changes, after avalanche's `--series-operation-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SeriesMode {
     /// Every server, always.
     #[default]
+    #[serde(rename = "disabled")]
     Off,
     /// Up from the fewest to every server by a step each interval, then back down.
+    #[serde(alias = "gradual")]
     GradualChange,
     /// Every server and half of them, in turn.
     DoubleHalve,
@@ -68,6 +71,7 @@ impl ShapeSpec {
     /// What is wrong with the spec for a fleet of `servers` on a grid of `resolution`, as
     /// one line naming the flag.
     pub fn check(&self, servers: u32, resolution: Duration) -> Result<(), String> {
+        self.check_values(|key| format!("--{}", key.replace('_', "-")))?;
         if self.mode != SeriesMode::Off && self.change_interval < resolution {
             return Err(format!(
                 "--series-change-interval ({}) must be at least the model's resolution ({})",
@@ -82,27 +86,35 @@ impl ShapeSpec {
                     "--min-servers ({min}) must be below --servers ({servers}) in gradual-change mode"
                 ));
             }
-            if self.change_rate == Some(0) {
-                return Err("--series-change-rate must be at least 1".into());
-            }
-        }
-        if !(self.spike_multiplier.is_finite() && self.spike_multiplier >= 1.0) {
-            return Err(format!(
-                "--spike-multiplier must be 1 or more, not {}",
-                self.spike_multiplier
-            ));
-        }
-        if !(self.churn == 0.0 || (MIN_CHURN..=1.0).contains(&self.churn)) {
-            return Err(format!(
-                "--churn must be 0, or {MIN_CHURN} to 1 (a share of the servers), not {}",
-                self.churn
-            ));
         }
         if self.churn > 0.0 && self.churn_interval < resolution {
             return Err(format!(
                 "--churn-interval ({}) must be at least the model's resolution ({})",
                 humantime::format_duration(self.churn_interval),
                 humantime::format_duration(resolution)
+            ));
+        }
+        Ok(())
+    }
+
+    /// What is wrong with the values on their own (whatever the fleet), naming each knob
+    /// by `name(key)`: `--churn` on the command line, `load_test.churn` in the file.
+    pub fn check_values(&self, name: impl Fn(&str) -> String) -> Result<(), String> {
+        if self.change_rate == Some(0) {
+            return Err(format!("{} must be at least 1", name("series_change_rate")));
+        }
+        if !(self.spike_multiplier.is_finite() && self.spike_multiplier >= 1.0) {
+            return Err(format!(
+                "{} must be 1 or more, not {}",
+                name("spike_multiplier"),
+                self.spike_multiplier
+            ));
+        }
+        if !(self.churn == 0.0 || (MIN_CHURN..=1.0).contains(&self.churn)) {
+            return Err(format!(
+                "{} must be 0, or {MIN_CHURN} to 1 (a share of the servers), not {}",
+                name("churn"),
+                self.churn
             ));
         }
         Ok(())
