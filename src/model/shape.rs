@@ -357,14 +357,10 @@ impl Shape {
     pub fn last_join_at_or_before(&self, index: u32, grid: i64, horizon: i64) -> Option<i64> {
         let floor = grid - horizon;
         let mut found = None;
-        if self.mode != Mode::Off && index >= self.floor() {
-            let mut j = self.interval(grid, self.change_ms);
-            while self.first_grid(j, self.change_ms) >= floor {
-                if index < self.count_in(j) && index >= self.count_in(j - 1) {
-                    found = Some(self.first_grid(j, self.change_ms));
-                    break;
-                }
-                j -= 1;
+        if let Some(j) = self.last_count_join(index, self.interval(grid, self.change_ms)) {
+            let at = self.first_grid(j, self.change_ms);
+            if at >= floor {
+                found = Some(at);
             }
         }
         if let Some(churn) = &self.churn {
@@ -378,6 +374,23 @@ impl Shape {
             }
         }
         found
+    }
+
+    /// The last change interval at or before `j` in which server `index` joins because the
+    /// count grows past it, in closed form (a cycle of gradual-change can be long).
+    fn last_count_join(&self, index: u32, j: i64) -> Option<i64> {
+        if index >= self.size || index < self.floor() {
+            return None;
+        }
+        // Joins recur once per cycle, at a fixed place in it.
+        let (period, place) = match self.mode {
+            Mode::Off => return None,
+            // The first step of the ramp up whose count is above the index.
+            Mode::Gradual { min, rate, steps } => (2 * steps, ((index - min) / rate) as i64 + 1),
+            Mode::Alternate { .. } => (2, 0),
+            Mode::Spike { .. } => (2, 1),
+        };
+        Some(j - (j - place).rem_euclid(period))
     }
 
     /// When the machine in slot `index` at grid point `grid` was born (unix ms, the start of

@@ -286,29 +286,39 @@ fn a_shard_sees_the_whole_fleets_roster() {
 
 #[test]
 fn the_last_join_agrees_with_scanning_the_grid() {
-    let spec = ShapeSpec {
-        mode: SeriesMode::GradualChange,
-        change_interval: minutes(3),
-        churn: 0.02,
-        churn_interval: minutes(7),
-        ..ShapeSpec::default()
-    };
-    let shape = Shape::new(&spec, 30, 2, STEP_MS);
     let mut found = 0;
-    for index in [0, 3, 10, 29] {
-        for g in [MIDNIGHT, MIDNIGHT + 1_234, MIDNIGHT + DAY + 77] {
-            let scanned = (g - 2 * HOUR..=g)
-                .rev()
-                .find(|&k| shape.joined_at(index, k));
-            assert_eq!(
-                shape.last_join_at_or_before(index, g, 2 * HOUR),
-                scanned,
-                "server {index} at {g}"
-            );
-            found += scanned.is_some() as usize;
+    for (mode, churn, min, rate) in [
+        (SeriesMode::GradualChange, 0.02, None, None),
+        (SeriesMode::GradualChange, 0.0, Some(4), Some(7)),
+        (SeriesMode::DoubleHalve, 0.0, None, None),
+        (SeriesMode::Spike, 0.01, None, None),
+        (SeriesMode::Off, 0.05, None, None),
+    ] {
+        let spec = ShapeSpec {
+            mode,
+            change_interval: minutes(3),
+            min_servers: min,
+            change_rate: rate,
+            spike_multiplier: 2.5,
+            churn,
+            churn_interval: minutes(7),
+        };
+        let shape = Shape::new(&spec, 30, 2, STEP_MS);
+        for index in 0..30 {
+            for g in [MIDNIGHT, MIDNIGHT + 1_234, MIDNIGHT + DAY + 77] {
+                let scanned = (g - 2 * HOUR..=g)
+                    .rev()
+                    .find(|&k| shape.joined_at(index, k));
+                assert_eq!(
+                    shape.last_join_at_or_before(index, g, 2 * HOUR),
+                    scanned,
+                    "{mode:?}: server {index} at {g}"
+                );
+                found += scanned.is_some() as usize;
+            }
         }
     }
-    assert!(found >= 6, "{found}");
+    assert!(found >= 100, "{found}");
 }
 
 #[test]
