@@ -311,7 +311,7 @@ impl Fleet {
         // is shared among the cores, and the result is the same whatever their number.
         let all_hits = &all_hits;
         let shape_ref = &shape;
-        let warm = |range: Range<usize>| -> Vec<(ServerState, Reading)> {
+        let warm = |range: Range<usize>| -> Vec<(ServerState, Reading, i64)> {
             range
                 .map(|i| {
                     let restarts = Restarts {
@@ -319,13 +319,15 @@ impl Fleet {
                         shape: shape_ref,
                         index: members[i].index,
                     };
-                    plans[i].warm(grid, &restarts, &hitting(all_hits, i))
+                    let (state, reading) = plans[i].warm(grid, &restarts, &hitting(all_hits, i));
+                    // Finding the last new machine looks back over intervals: shared too.
+                    (state, reading, shape_ref.born_ms(members[i].index, grid))
                 })
                 .collect()
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = members.len().div_ceil(threads).max(64);
-        let warmed: Vec<(ServerState, Reading)> = std::thread::scope(|scope| {
+        let warmed: Vec<(ServerState, Reading, i64)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..members.len())
                 .step_by(chunk)
                 .map(|from| {
@@ -342,26 +344,15 @@ impl Fleet {
         let mut current = Snapshot::with_capacity(members.len());
         current.grid = grid;
         current.time_ms = grid * step_ms;
-        for (m, (state, reading)) in members.iter().zip(warmed) {
+        let mut roster = Roster::full(members.len());
+        for (i, (m, (state, reading, born))) in members.iter().zip(warmed).enumerate() {
             current.push(&reading, deploys[m.role.index()].last as f64 * step_secs);
             states.push(state);
+            roster.present[i] = shape.present(m.index, grid);
+            roster.born_ms[i] = born;
         }
         let now = grid * step_ms;
         current.incidents = active_incidents(&schedule, &past_random, now);
-        let roster = if shape.is_off() {
-            Roster::full(members.len())
-        } else {
-            Roster {
-                present: members
-                    .iter()
-                    .map(|m| shape.present(m.index, grid))
-                    .collect(),
-                born_ms: members
-                    .iter()
-                    .map(|m| shape.born_ms(m.index, grid))
-                    .collect(),
-            }
-        };
         Fleet {
             step_ms,
             seed,
