@@ -50,13 +50,12 @@ struct Incidents {
 impl Shared {
     pub fn new(
         frame: Frame,
-        labels: FleetLabels,
+        mut labels: FleetLabels,
         telemetry: Telemetry,
         timeline: &Timeline,
         seed: u64,
         run_start_ms: i64,
     ) -> Shared {
-        let mut labels = labels;
         if !labels.is_current(&frame) {
             labels.refresh(&frame);
         }

@@ -96,17 +96,25 @@ pub fn write_csv_labeled<W: Write>(
         .collect();
     let members = timeline.members().to_vec();
     let mut born = vec![shape::ORIGINAL; names.len()];
+    let mut roster: Option<std::sync::Arc<crate::model::Roster>> = None;
     let mut fields: Vec<Vec<u8>> = (0..10).map(|_| Vec::with_capacity(24)).collect();
     let mut rows = 0u64;
     for t in instants {
         let frame = timeline.at(t);
         let stamp = format_instant(t);
-        // A new machine in a slot has a new name.
-        for (i, &b) in frame.roster.born_ms.iter().enumerate() {
-            if born[i] != b {
-                names[i].0 = shape::identity(&members[i].name, b);
-                born[i] = b;
+        // A new machine in a slot has a new name. The roster is shared until it changes,
+        // so most instants skip the comparison.
+        if !roster
+            .as_ref()
+            .is_some_and(|r| std::sync::Arc::ptr_eq(r, &frame.roster))
+        {
+            for (i, &b) in frame.roster.born_ms.iter().enumerate() {
+                if born[i] != b {
+                    names[i].0 = shape::identity(&members[i].name, b);
+                    born[i] = b;
+                }
             }
+            roster = Some(frame.roster.clone());
         }
         let mut written = 0;
         for (i, (name, dc, role)) in names.iter().enumerate() {

@@ -219,10 +219,10 @@ impl ServerPlan {
     /// The state at grid point `k`, computed from scratch: the walks start at their means far
     /// enough back to have forgotten it, and the counters start at the last restart.
     /// `deploys` are the restarts from outside the server (its role's deploys, its joining
-    /// the fleet) and `incidents` those hitting this server (any that
-    /// are active between `k - replay_steps()` and `k`; others are ignored); stepping on from
-    /// here matches stepping from any earlier warm start (to within the walks' forgetting,
-    /// far below any output precision).
+    /// the fleet) and `incidents` those hitting this server (any that are active between
+    /// `k - replay_steps()` and `k`; others are ignored); stepping on from here matches
+    /// stepping from any earlier warm start (to within the walks' forgetting, far below any
+    /// output precision).
     pub fn warm(
         &self,
         k: i64,
