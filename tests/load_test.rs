@@ -311,8 +311,10 @@ fn the_exporter_and_generate_agree_on_who_is_in_the_fleet() {
         "1m",
     ];
     let exporter = Exporter::start(&knobs);
-    let (time, names) = names_at(&exporter.get("/metrics").body);
+    let body = exporter.get("/metrics").body;
     drop(exporter);
+    promtool_check(&body);
+    let (time, names) = names_at(&body);
     // gradual-change from 2 to 10 by 1 an hour: 16 hours up and down.
     let p = (time / 3600.0).floor() as i64 % 16;
     let count = 2 + if p <= 8 { p } else { 16 - p } as usize;
