@@ -80,9 +80,18 @@ fn bad_labels_exit_2_with_one_line() {
         (vec!["--label", "__name__=x"], "reserves"),
         (vec!["--label", "env=x", "--label", "env=y"], "twice"),
     ] {
-        let mut all = vec!["generate", "--duration", "1m", "--out", "/dev/null"];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("h.csv");
+        let mut all = vec![
+            "generate",
+            "--duration",
+            "1m",
+            "--out",
+            file.to_str().unwrap(),
+        ];
         all.extend(&args);
         let out = run(&all);
+        assert!(!file.exists(), "{args:?}: nothing is written");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
@@ -359,9 +368,18 @@ fn bad_shape_flags_exit_2_with_one_line() {
             "--min-servers",
         ),
     ] {
-        let mut all = vec!["generate", "--duration", "1m", "--out", "/dev/null"];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("h.csv");
+        let mut all = vec![
+            "generate",
+            "--duration",
+            "1m",
+            "--out",
+            file.to_str().unwrap(),
+        ];
         all.extend(&args);
         let out = run(&all);
+        assert!(!file.exists(), "{args:?}: nothing is written");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
