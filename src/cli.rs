@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, FileSettings};
 use crate::error::{Error, Result};
+use crate::exposition::ConstLabels;
 use crate::model::incidents::{IncidentSpec, Schedule};
-use crate::model::{FleetParams, Member};
+use crate::model::{FleetParams, Member, SeriesMode, ShapeSpec};
 use crate::units;
 
 /// Simulated server fleet for Prometheus: live on /metrics, or written as history.
@@ -44,6 +45,52 @@ pub struct FleetArgs {
     /// names and series as in the whole fleet: N processes share one fleet
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// Add the label NAME="VALUE" to every series of the fleet (repeatable; over the config
+    /// file's [labels])
+    #[arg(long = "label", visible_alias = "const-label", value_name = "NAME=VALUE", value_parser = crate::exposition::parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// How the number of servers changes over time, every --series-change-interval:
+    /// gradual-change ramps between --min-servers and --servers, double-halve alternates
+    /// --servers and half of it, spike alternates --servers / --spike-multiplier and
+    /// --servers (--servers is always the most there are) [default: disabled]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        visible_alias = "series-operation-mode"
+    )]
+    pub series_mode: Option<SeriesModeArg>,
+    /// How long each server count of --series-mode lasts (intervals aligned to the epoch)
+    /// [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
+    pub series_change_interval: Option<Duration>,
+    /// gradual-change: the fewest servers [default: a tenth of --servers]
+    #[arg(long, value_name = "N")]
+    pub min_servers: Option<u32>,
+    /// gradual-change: servers joining or leaving per interval [default: a tenth of
+    /// --servers]
+    #[arg(long, value_name = "N")]
+    pub series_change_rate: Option<u32>,
+    /// spike: --servers over the fleet's size between spikes [default: 1.5]
+    #[arg(long, value_name = "X")]
+    pub spike_multiplier: Option<f64>,
+    /// Share of the servers replaced by new machines (new `server` name, counters from
+    /// zero) every --churn-interval, 0 to 1 [default: 0]
+    #[arg(long, value_name = "SHARE")]
+    pub churn: Option<f64>,
+    /// How often --churn replaces machines (intervals aligned to the epoch) [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
+    pub churn_interval: Option<Duration>,
+}
+
+/// `--series-mode`, with avalanche's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeriesModeArg {
+    Disabled,
+    #[value(alias = "gradual")]
+    GradualChange,
+    DoubleHalve,
+    Spike,
 }
 
 /// One of N slices of the fleet, numbered from 1.
@@ -171,6 +218,10 @@ pub struct FleetSettings {
     /// The config file's `[[incident]]` tables, and the file's name for errors.
     pub incidents: Vec<IncidentSpec>,
     pub origin: String,
+    /// Constant labels of every series: the file's, then the flags'.
+    pub labels: ConstLabels,
+    /// The load-test modes and churn.
+    pub shape: ShapeSpec,
 }
 
 pub const DEFAULT_SERVERS: u32 = 10;
@@ -182,6 +233,7 @@ impl FleetArgs {
             Some(path) => config::load(path)?,
             None => FileSettings::default(),
         };
+        let resolution = file.fleet.resolution;
         Ok(FleetSettings {
             servers: self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS),
             seed: self.seed.or(file.seed).unwrap_or(DEFAULT_SEED),
@@ -203,6 +255,33 @@ impl FleetArgs {
                 .config
                 .as_ref()
                 .map_or_else(|| "the config".to_string(), |p| p.display().to_string()),
+            labels: {
+                let flags = ConstLabels::new(self.labels.iter().cloned())
+                    .map_err(|e| Error::Usage(format!("--label: {e}")))?;
+                file.labels.overridden_by(&flags)
+            },
+            shape: {
+                // Flags over the file over the defaults, knob by knob.
+                let spec = file.load_test.applied_to(ShapeSpec::default());
+                let spec = ShapeSpec {
+                    mode: match self.series_mode {
+                        None => spec.mode,
+                        Some(SeriesModeArg::Disabled) => SeriesMode::Off,
+                        Some(SeriesModeArg::GradualChange) => SeriesMode::GradualChange,
+                        Some(SeriesModeArg::DoubleHalve) => SeriesMode::DoubleHalve,
+                        Some(SeriesModeArg::Spike) => SeriesMode::Spike,
+                    },
+                    change_interval: self.series_change_interval.unwrap_or(spec.change_interval),
+                    min_servers: self.min_servers.or(spec.min_servers),
+                    change_rate: self.series_change_rate.or(spec.change_rate),
+                    spike_multiplier: self.spike_multiplier.unwrap_or(spec.spike_multiplier),
+                    churn: self.churn.unwrap_or(spec.churn),
+                    churn_interval: self.churn_interval.unwrap_or(spec.churn_interval),
+                };
+                let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
+                spec.check(size, resolution).map_err(Error::Usage)?;
+                spec
+            },
         })
     }
 }

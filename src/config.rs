@@ -6,11 +6,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::exposition::ConstLabels;
 use crate::model::incidents::IncidentSpec;
 use crate::model::params::{
     FleetParams, FleetPatch, IncidentsPatch, Patchable, RoleParams, RolesPatch, WalkParams,
 };
-use crate::model::{Role, Schedule};
+use crate::model::{Role, Schedule, SeriesMode, ShapeSpec};
 use crate::units::Humane;
 
 /// The most servers one process simulates.
@@ -47,6 +48,40 @@ struct FileConfig {
     incidents: Option<IncidentsPatch>,
     /// `[[incident]]` tables.
     incident: Option<Vec<IncidentSpec>>,
+    /// `[labels]`: constant labels added to every series.
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    /// `[load_test]`: series modes and churn.
+    load_test: Option<LoadTestFile>,
+}
+
+/// The `[load_test]` table: each key is the flag of the same name (flags win).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadTestFile {
+    pub series_mode: Option<SeriesMode>,
+    pub series_change_interval: Option<Humane>,
+    pub min_servers: Option<u32>,
+    pub series_change_rate: Option<u32>,
+    pub spike_multiplier: Option<f64>,
+    pub churn: Option<f64>,
+    pub churn_interval: Option<Humane>,
+}
+
+impl LoadTestFile {
+    /// `spec` with the keys the file gives.
+    pub fn applied_to(&self, spec: ShapeSpec) -> ShapeSpec {
+        ShapeSpec {
+            mode: self.series_mode.unwrap_or(spec.mode),
+            change_interval: self
+                .series_change_interval
+                .map_or(spec.change_interval, |d| d.0),
+            min_servers: self.min_servers.or(spec.min_servers),
+            change_rate: self.series_change_rate.or(spec.change_rate),
+            spike_multiplier: self.spike_multiplier.unwrap_or(spec.spike_multiplier),
+            churn: self.churn.unwrap_or(spec.churn),
+            churn_interval: self.churn_interval.map_or(spec.churn_interval, |d| d.0),
+        }
+    }
 }
 
 /// What a config file says, over the defaults.
@@ -59,6 +94,10 @@ pub struct FileSettings {
     /// but not resolved: resolve them with `Schedule::from_specs` once the run's start is
     /// known, and check their targets against the fleet with `Schedule::check_targets`.
     pub incidents: Vec<IncidentSpec>,
+    /// The `[labels]` table, checked.
+    pub labels: ConstLabels,
+    /// The `[load_test]` table, its values checked (against the fleet once flags are in).
+    pub load_test: LoadTestFile,
 }
 
 /// Reads and validates a config file.
@@ -116,11 +155,20 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     // Resolved against any instant, to find what is wrong in them now rather than later:
     // `incident 2: target: ...`.
     Schedule::from_specs(&incidents, 0, 0).map_err(invalid)?;
+    let labels = ConstLabels::new(file.labels.unwrap_or_default())
+        .map_err(|e| invalid(format!("`labels`: {e}")))?;
+    let load_test = file.load_test.unwrap_or_default();
+    load_test
+        .applied_to(ShapeSpec::default())
+        .check_values(|key| format!("`load_test.{key}`"))
+        .map_err(invalid)?;
     Ok(FileSettings {
         servers,
         seed: file.seed,
         fleet,
         incidents,
+        labels,
+        load_test,
     })
 }
 
@@ -313,6 +361,66 @@ mod tests {
         assert!(e.message.contains("roles.db.memory.noise"), "{e}");
         let e = parse("datacenters = []\n", "f.toml").unwrap_err();
         assert!(e.message.contains("datacenters"), "{e}");
+    }
+
+    #[test]
+    fn labels_are_read_and_checked() {
+        let s = parse("[labels]\nenv = \"test\"\nZone = \"a b\"\n", "f.toml").unwrap();
+        assert_eq!(
+            s.labels.iter().collect::<Vec<_>>(),
+            [("Zone", "a b"), ("env", "test")]
+        );
+        for (bad, says) in [
+            ("\"1x\" = \"a\"", "must match"),
+            ("server = \"a\"", "fleet's own"),
+            ("__x = \"a\"", "reserves"),
+            ("env = \"\"", "empty"),
+        ] {
+            let e = parse(&format!("[labels]\n{bad}\n"), "f.toml").unwrap_err();
+            let e = e.to_string();
+            assert!(
+                e.starts_with("f.toml: `labels`: ") && e.contains(says),
+                "{e}"
+            );
+        }
+        let e = parse("[labels]\nenv = 3\n", "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn load_test_keys_are_read_and_checked() {
+        let s = parse(
+            "[load_test]\nseries_mode = \"double-halve\"\nchurn = 0.25\nchurn_interval = \"5m\"\n",
+            "f.toml",
+        )
+        .unwrap();
+        let spec = s.load_test.applied_to(ShapeSpec::default());
+        assert_eq!(spec.mode, SeriesMode::DoubleHalve);
+        assert_eq!(spec.churn, 0.25);
+        assert_eq!(spec.churn_interval, std::time::Duration::from_secs(300));
+        let s = parse("[load_test]\nseries_mode = \"gradual\"\n", "f.toml").unwrap();
+        assert_eq!(s.load_test.series_mode, Some(SeriesMode::GradualChange));
+        let e = parse("[load_test]\nchurn = 2.0\n", "f.toml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("f.toml: `load_test.churn` must be"),
+            "{e}"
+        );
+        let e = parse("[load_test]\nseries_mode = \"often\"\n", "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = parse("[load_test]\nchrun = 0.1\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("chrun"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_config_has_the_default_load_test_knobs() {
+        let s = parse(include_str!("../config/fleet.toml"), "config/fleet.toml").unwrap();
+        assert_eq!(
+            s.load_test.applied_to(ShapeSpec::default()),
+            ShapeSpec::default(),
+            "config/fleet.toml's [load_test] drifted from the built-in defaults"
+        );
+        assert!(s.labels.is_empty());
     }
 
     #[test]

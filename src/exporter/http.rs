@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use super::Shared;
 use super::body::{self, ChannelBody};
-use crate::exposition::{self, Format, TextFormat, negotiate};
+use crate::exposition::{self, FleetLabels, Format, TextFormat, negotiate};
 use crate::model::Frame;
 
 /// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
@@ -119,7 +119,8 @@ fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
                 Format::OpenMetrics => (Format::OpenMetrics, exposition::OPENMETRICS_CONTENT_TYPE),
                 Format::Text => (Format::Text, exposition::CONTENT_TYPE),
             };
-            let body = scrape_body(shared.clone(), shared.latest(), format, wants.gzip);
+            let (frame, labels) = shared.latest_labeled();
+            let body = scrape_body(shared.clone(), frame, labels, format, wants.gzip);
             let mut response = Response::new(body.boxed());
             response
                 .headers_mut()
@@ -156,7 +157,13 @@ const SERIES_PER_PIECE: usize = 4096;
 
 /// The scrape of `frame`, encoded (and compressed) on the blocking pool as the connection
 /// takes it: one consistent frame, whatever ticks happen meanwhile.
-fn scrape_body(shared: Arc<Shared>, frame: Arc<Frame>, format: Format, gzip: bool) -> ChannelBody {
+fn scrape_body(
+    shared: Arc<Shared>,
+    frame: Arc<Frame>,
+    labels: Arc<FleetLabels>,
+    format: Format,
+    gzip: bool,
+) -> ChannelBody {
     let (tx, body) = ChannelBody::channel(4);
     tokio::task::spawn_blocking(move || {
         // The protobuf exposition is one piece: its families are length-prefixed, so each
@@ -171,12 +178,10 @@ fn scrape_body(shared: Arc<Shared>, frame: Arc<Frame>, format: Format, gzip: boo
         };
         let encode = |k: usize, out: &mut Vec<u8>| match (format, pieces.get(k)) {
             (Format::Protobuf, _) => {
-                exposition::encode_fleet_protobuf(out, &frame, &shared.labels);
+                exposition::encode_fleet_protobuf(out, &frame, &labels);
                 shared.telemetry.encode_protobuf_into(out);
             }
-            (_, Some(piece)) => {
-                exposition::encode_piece(out, piece, &frame, &shared.labels, text_format)
-            }
+            (_, Some(piece)) => exposition::encode_piece(out, piece, &frame, &labels, text_format),
             // The exporter's own series close the body.
             (Format::OpenMetrics, None) => {
                 encode_model_time(out, frame.time_ms);
@@ -247,7 +252,7 @@ fn landing_page(shared: &Shared) -> String {
 </body>
 </html>
 "#,
-        servers = shared.labels.len(),
+        servers = shared.servers(),
         version = env!("CARGO_PKG_VERSION"),
     )
 }

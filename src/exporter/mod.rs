@@ -20,6 +20,7 @@ use crate::cli::{ExporterArgs, LogLevel};
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
 use crate::model::incidents::{Incident, IncidentSpec, Schedule};
+use crate::model::server::Counting;
 use crate::model::{self, Frame, Member, Timeline};
 
 pub use http::{Api, serve};
@@ -27,8 +28,9 @@ pub use telemetry::Telemetry;
 
 /// What the tick thread and the HTTP handlers share.
 pub struct Shared {
-    frame: RwLock<Arc<Frame>>,
-    labels: FleetLabels,
+    /// The latest frame and the labels of its servers, published together so that a scrape
+    /// never pairs a frame with another tick's names.
+    frame: RwLock<(Arc<Frame>, Arc<FleetLabels>)>,
     telemetry: Telemetry,
     incidents: Mutex<Incidents>,
     members: Vec<Member>,
@@ -50,15 +52,17 @@ struct Incidents {
 impl Shared {
     pub fn new(
         frame: Frame,
-        labels: FleetLabels,
+        mut labels: FleetLabels,
         telemetry: Telemetry,
         timeline: &Timeline,
         seed: u64,
         run_start_ms: i64,
     ) -> Shared {
+        if !labels.is_current(&frame) {
+            labels.refresh(&frame);
+        }
         Shared {
-            frame: RwLock::new(Arc::new(frame)),
-            labels,
+            frame: RwLock::new((Arc::new(frame), Arc::new(labels))),
             telemetry,
             incidents: Mutex::new(Incidents {
                 schedule: timeline.schedule().clone(),
@@ -106,12 +110,27 @@ impl Shared {
 
     fn publish(&self, frame: Frame) {
         let frame = Arc::new(frame);
-        // A poisoned lock only means a panic elsewhere; the pointer inside is still whole.
-        *self.frame.write().unwrap_or_else(|e| e.into_inner()) = frame;
+        let (_, mut labels) = self.latest_labeled();
+        if !labels.is_current(&frame) {
+            // Copied once per change (churn), not per tick.
+            Arc::make_mut(&mut labels).refresh(&frame);
+        }
+        // A poisoned lock only means a panic elsewhere; the pointers inside are still whole.
+        *self.frame.write().unwrap_or_else(|e| e.into_inner()) = (frame, labels);
     }
 
     fn latest(&self) -> Arc<Frame> {
+        self.latest_labeled().0
+    }
+
+    /// The latest frame with its servers' labels.
+    fn latest_labeled(&self) -> (Arc<Frame>, Arc<FleetLabels>) {
         self.frame.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The servers this process simulates.
+    fn servers(&self) -> usize {
+        self.members.len()
     }
 }
 
@@ -158,15 +177,17 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         let run_start_ms = unix_now_ms();
         let members = model::members(&settings.params, settings.servers, settings.range.clone());
         let schedule = settings.schedule(run_start_ms, &members)?;
-        let mut timeline = Timeline::with_schedule(
+        let mut timeline = Timeline::shaped(
             &settings.params,
             settings.seed,
             members,
             run_start_ms,
             schedule,
+            settings.shape.clone(),
+            Counting::On,
         );
         let frame = timeline.at(unix_now_ms());
-        let labels = FleetLabels::new(timeline.members());
+        let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
         let telemetry = Telemetry::new(settings.range.len() as u32);
         let shared = Arc::new(Shared::new(
             frame,
@@ -202,6 +223,7 @@ pub fn run(args: ExporterArgs) -> Result<()> {
                 args.remote_write_protocol,
                 args.remote_write_interval,
                 &shared.members,
+                &settings.labels,
             );
             for collector in pusher.collectors() {
                 shared.telemetry.register(collector);

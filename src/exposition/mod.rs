@@ -5,9 +5,11 @@
 mod series;
 mod text;
 
+mod labels;
 mod negotiate;
 mod protobuf;
 
+pub use labels::{ConstLabels, OWN_LABELS, parse_flag as parse_label};
 pub use negotiate::{Format, Negotiated, negotiate};
 pub use protobuf::{NATIVE_SCHEMA, PROTOBUF_CONTENT_TYPE, encode_fleet_protobuf};
 pub use series::{

@@ -324,7 +324,8 @@ impl SeriesSink for MetricWriter<'_> {
     fn incident_series(&mut self, _family: Family, kind: &str, target: &str, value: f64) {
         let kind = encode_label("kind", kind);
         let target = encode_label("target", target);
-        self.push_value(&[&kind, &target], METRIC_GAUGE, value);
+        let consts = self.labels.consts_protobuf();
+        self.push_value(&[&kind, &target, &consts], METRIC_GAUGE, value);
     }
 }
 

@@ -62,7 +62,8 @@ pub trait SeriesSink {
 }
 
 /// Tells `sink` every series of `family` at `frame`. A server that is down has only
-/// `app_server_up 0`: its other series are absent, as they are for a dead host. With
+/// `app_server_up 0`: its other series are absent, as they are for a dead host. A server
+/// outside the fleet (the load-test modes) has no series at all. With
 /// `created`, each counter and histogram is followed by its `_created` series.
 pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, created: bool) {
     visit_family_servers(sink, family, frame, created, 0..frame.len());
@@ -109,7 +110,7 @@ pub fn visit_family_servers(
     };
     match family {
         Family::Up => {
-            for i in servers {
+            for i in servers.filter(|&i| frame.present(i)) {
                 let up = if frame.up(i) { 1.0 } else { 0.0 };
                 sink.server_series(family, i, Part::Value, Extra::None, up);
             }

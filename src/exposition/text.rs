@@ -1,22 +1,31 @@
-use crate::model::{Frame, Member};
-use crate::protobuf::encode_label;
-
 use std::ops::Range;
 
+use crate::model::{Frame, Member, shape};
+use crate::protobuf::encode_label;
+
+use super::labels::ConstLabels;
 use super::series::{
     Extra, Family, Part, SeriesSink, bucket_bounds, visit_family, visit_family_servers,
 };
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Each server's labels, rendered once: `server="srv-01",dc="dc1",role="web"`.
+/// Each server's labels, rendered once: `server="srv-01",dc="dc1",role="web"`, then the
+/// constant labels.
 #[derive(Debug, Clone)]
 pub struct FleetLabels {
     servers: Vec<Box<[u8]>>,
-    /// `,le="0.005"` and so on, then `,le="+Inf"`.
-    buckets: Vec<Box<[u8]>>,
     /// The same labels as the protobuf exposition's `Metric.label` entries, tags included.
     pub(super) protobuf: Vec<Box<[u8]>>,
+    /// `,le="0.005"` and so on, then `,le="+Inf"`.
+    buckets: Vec<Box<[u8]>>,
+    consts: ConstLabels,
+    /// The constant labels as text, each with its leading comma: `,env="test"`.
+    consts_text: String,
+    /// The servers, and when the machine whose labels were rendered was born (churn gives
+    /// a slot new machines, with new names).
+    members: Vec<Member>,
+    born_ms: Vec<i64>,
 }
 
 fn escape_label_value(value: &str, out: &mut String) {
@@ -30,50 +39,99 @@ fn escape_label_value(value: &str, out: &mut String) {
     }
 }
 
-/// A server's labels, in the order every exposition writes them.
-fn label_pairs(m: &Member) -> [(&'static str, &str); 3] {
-    [
-        ("server", m.name.as_str()),
-        ("dc", &m.dc),
-        ("role", m.role.name()),
-    ]
+/// A server's own labels, in the order every exposition writes them (`name` is the
+/// machine's: churn renames a slot).
+fn label_pairs<'a>(m: &'a Member, name: &'a str) -> [(&'static str, &'a str); 3] {
+    [("server", name), ("dc", &m.dc), ("role", m.role.name())]
+}
+
+/// `server="srv-01",dc="dc1",role="web"` and the constant labels.
+fn render_server(m: &Member, name: &str, consts_text: &str) -> Box<[u8]> {
+    let mut s = String::with_capacity(48 + consts_text.len());
+    for (i, (label, value)) in label_pairs(m, name).into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(label);
+        s.push_str("=\"");
+        escape_label_value(value, &mut s);
+        s.push('"');
+    }
+    s.push_str(consts_text);
+    s.into_bytes().into_boxed_slice()
+}
+
+/// The same labels as protobuf `LabelPair`s.
+fn encode_server(m: &Member, name: &str, consts: &ConstLabels) -> Box<[u8]> {
+    label_pairs(m, name)
+        .into_iter()
+        .chain(consts.iter())
+        .flat_map(|(label, value)| encode_label(label, value))
+        .collect()
 }
 
 impl FleetLabels {
     pub fn new(members: &[Member]) -> FleetLabels {
+        FleetLabels::with_labels(members, &ConstLabels::default())
+    }
+
+    /// The servers' labels with `consts` added to each.
+    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> FleetLabels {
+        let mut consts_text = String::new();
+        for (name, value) in consts.iter() {
+            consts_text.push(',');
+            consts_text.push_str(name);
+            consts_text.push_str("=\"");
+            escape_label_value(value, &mut consts_text);
+            consts_text.push('"');
+        }
         let servers = members
             .iter()
-            .map(|m| {
-                let mut s = String::with_capacity(48);
-                for (i, (name, value)) in label_pairs(m).into_iter().enumerate() {
-                    if i > 0 {
-                        s.push(',');
-                    }
-                    s.push_str(name);
-                    s.push_str("=\"");
-                    escape_label_value(value, &mut s);
-                    s.push('"');
-                }
-                s.into_bytes().into_boxed_slice()
-            })
+            .map(|m| render_server(m, &m.name, &consts_text))
+            .collect();
+        let protobuf = members
+            .iter()
+            .map(|m| encode_server(m, &m.name, consts))
             .collect();
         let buckets = bucket_bounds()
             .map(|le| format!(",le=\"{le}\"").into_bytes().into_boxed_slice())
             .collect();
-        let protobuf = members
-            .iter()
-            .map(|m| {
-                label_pairs(m)
-                    .into_iter()
-                    .flat_map(|(name, value)| encode_label(name, value))
-                    .collect()
-            })
-            .collect();
         FleetLabels {
             servers,
-            buckets,
             protobuf,
+            buckets,
+            consts: consts.clone(),
+            consts_text,
+            members: members.to_vec(),
+            born_ms: vec![shape::ORIGINAL; members.len()],
         }
+    }
+
+    /// Whether the labels are those of `frame`'s machines.
+    pub fn is_current(&self, frame: &Frame) -> bool {
+        self.born_ms == frame.roster.born_ms
+    }
+
+    /// Renders again the labels of the servers whose machine `frame` shows is not the one
+    /// rendered: only those, so that churn costs what it changes.
+    pub fn refresh(&mut self, frame: &Frame) {
+        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
+            if self.born_ms.get(i).is_some_and(|&b| b != born) {
+                let m = &self.members[i];
+                let name = shape::identity(&m.name, born);
+                self.servers[i] = render_server(m, &name, &self.consts_text);
+                self.protobuf[i] = encode_server(m, &name, &self.consts);
+                self.born_ms[i] = born;
+            }
+        }
+    }
+
+    /// The constant labels, protobuf-encoded, for series that have no server.
+    pub(super) fn consts_protobuf(&self) -> Vec<u8> {
+        self.consts
+            .iter()
+            .flat_map(|(label, value)| encode_label(label, value))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -172,6 +230,7 @@ impl SeriesSink for SampleWriter<'_> {
         l.push_str("\",target=\"");
         escape_label_value(target, &mut l);
         l.push('"');
+        l.push_str(&self.labels.consts_text);
         self.sample(family.name(), l.as_bytes(), b"", value);
     }
 }
@@ -303,5 +362,53 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod churn_tests {
+    use super::*;
+    use crate::model::{FleetParams, Schedule, ShapeSpec, Timeline, members};
+
+    #[test]
+    fn only_the_servers_with_a_new_machine_are_rendered_again() {
+        let params = FleetParams::default();
+        let fleet = members(&params, 40, 0..40);
+        let spec = ShapeSpec {
+            churn: 0.2,
+            churn_interval: std::time::Duration::from_secs(600),
+            ..ShapeSpec::default()
+        };
+        let t0 = 1_800_000_000_000;
+        let mut timeline = Timeline::shaped(
+            &params,
+            3,
+            fleet.clone(),
+            t0,
+            Schedule::default(),
+            spec,
+            Default::default(),
+        );
+        let mut labels = FleetLabels::with_labels(&fleet, &ConstLabels::default());
+        let frame = timeline.at(t0);
+        assert!(!labels.is_current(&frame));
+        labels.refresh(&frame);
+        assert!(labels.is_current(&frame));
+        let pointers: Vec<*const u8> = labels.servers.iter().map(|s| s.as_ptr()).collect();
+        let born_before = labels.born_ms.clone();
+        // Ten minutes on, a churn interval has begun.
+        let frame = timeline.at(t0 + 600_000);
+        labels.refresh(&frame);
+        let mut renamed = 0;
+        for i in 0..fleet.len() {
+            let text = String::from_utf8(labels.servers[i].to_vec()).unwrap();
+            let name = shape::identity(&fleet[i].name, frame.born_ms(i));
+            assert!(text.starts_with(&format!("server=\"{name}\",")), "{text}");
+            let same = labels.servers[i].as_ptr() == pointers[i];
+            let changed = born_before[i] != frame.born_ms(i);
+            assert_eq!(same, !changed, "server {i}");
+            renamed += changed as usize;
+        }
+        assert!((2..=20).contains(&renamed), "{renamed} renamed");
     }
 }

@@ -3,8 +3,9 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use crate::exposition::ConstLabels;
 use crate::model::server::{Z95, Z99};
-use crate::model::{Frame, Timeline};
+use crate::model::{Frame, Member, Timeline, shape};
 use crate::units::format_instant;
 
 pub const HEADER: [&str; 15] = [
@@ -70,26 +71,75 @@ fn push_metrics(row: &mut Vec<u8>, frame: &Frame, i: usize) {
     }
 }
 
-/// The part of a server's row that never changes, `,server,dc,role,`, quoted as CSV needs
-/// (a name from the config may hold a comma or a quote).
-fn row_prefixes(timeline: &Timeline) -> Vec<Vec<u8>> {
-    timeline
-        .members()
-        .iter()
-        .map(|m| {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::Any(b','))
-                .from_writer(vec![b',']);
-            // Writing into a Vec cannot fail.
-            let _ = w.write_record([m.name.as_str(), &m.dc, m.role.name()]);
-            w.into_inner().unwrap_or_default()
-        })
-        .collect()
+/// CSV fields, quoted as CSV needs (a name or label from the config may hold a comma or a
+/// quote), each after a comma.
+fn csv_fields<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b','))
+        .from_writer(Vec::new());
+    // Writing into a Vec cannot fail.
+    let _ = w.write_record(fields);
+    let mut out = vec![b','];
+    out.extend(w.into_inner().unwrap_or_default());
+    out.pop(); // the record's terminator
+    out
 }
 
-/// Appends the rows of one instant of one slice of the fleet.
-fn push_rows(out: &mut Vec<u8>, stamp: &[u8], frame: &Frame, prefixes: &[Vec<u8>]) {
+/// The part of each server's row that changes only when churn renames its machine:
+/// `,server,dc,role,`.
+struct RowPrefixes {
+    members: Vec<Member>,
+    born_ms: Vec<i64>,
+    prefixes: Vec<Vec<u8>>,
+}
+
+impl RowPrefixes {
+    fn new(members: &[Member]) -> RowPrefixes {
+        let prefix = |m: &Member| {
+            let mut p = csv_fields([m.name.as_str(), &m.dc, m.role.name()]);
+            p.push(b',');
+            p
+        };
+        RowPrefixes {
+            members: members.to_vec(),
+            born_ms: vec![shape::ORIGINAL; members.len()],
+            prefixes: members.iter().map(prefix).collect(),
+        }
+    }
+
+    /// Renames the machines `frame` shows born since.
+    fn refresh(&mut self, frame: &Frame) {
+        if self.born_ms == frame.roster.born_ms {
+            return;
+        }
+        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
+            if self.born_ms[i] != born {
+                let m = &self.members[i];
+                let name = shape::identity(&m.name, born);
+                let mut p = csv_fields([name.as_str(), &m.dc, m.role.name()]);
+                p.push(b',');
+                self.prefixes[i] = p;
+                self.born_ms[i] = born;
+            }
+        }
+    }
+}
+
+/// Appends the rows of one instant of one slice of the fleet (its servers in the fleet at
+/// that instant); `suffix` is the constant labels' columns. Returns the rows.
+fn push_rows(
+    out: &mut Vec<u8>,
+    stamp: &[u8],
+    frame: &Frame,
+    prefixes: &[Vec<u8>],
+    suffix: &[u8],
+) -> u64 {
+    let mut rows = 0;
     for (i, prefix) in prefixes.iter().enumerate() {
+        if !frame.present(i) {
+            continue;
+        }
+        rows += 1;
         out.extend_from_slice(stamp);
         out.extend_from_slice(prefix);
         if frame.up(i) {
@@ -98,8 +148,10 @@ fn push_rows(out: &mut Vec<u8>, stamp: &[u8], frame: &Frame, prefixes: &[Vec<u8>
         } else {
             out.extend_from_slice(b"0,,,,,,,,,,");
         }
+        out.extend_from_slice(suffix);
         out.push(b'\n');
     }
+    rows
 }
 
 /// Rows in a block of instants: enough to keep the cores busy while the file is written,
@@ -110,9 +162,16 @@ const ROWS_AHEAD: usize = 32_768;
 /// computed.
 const BLOCKS_AHEAD: usize = 2;
 
-/// Writes the header and a row per server per instant, in time then server order;
-/// `progress` is told how many rows each instant added and returns false to stop early.
-/// Returns the rows written.
+/// One instant's rows of one slice.
+struct Rows {
+    bytes: Vec<u8>,
+    count: u64,
+}
+
+/// Writes the header and a row per server per instant, in time then server order, with a
+/// column per constant label after the usual ones, named by the label; `progress` is told
+/// how many rows each instant added and returns false to stop early. Returns the rows
+/// written.
 ///
 /// `slices` are timelines of consecutive parts of the fleet, in order (one is fine): each
 /// is stepped and formatted on a thread of its own, and the writer interleaves their rows
@@ -121,11 +180,22 @@ const BLOCKS_AHEAD: usize = 2;
 pub fn write_csv<W: Write>(
     mut out: W,
     slices: &mut [Timeline],
+    labels: &ConstLabels,
     instants: impl Iterator<Item = i64>,
     mut progress: impl FnMut(u64) -> bool,
 ) -> io::Result<u64> {
-    out.write_all(HEADER.join(",").as_bytes())?;
-    out.write_all(b"\n")?;
+    let mut header = HEADER.join(",");
+    for (name, _) in labels.iter() {
+        header.push(',');
+        header.push_str(name);
+    }
+    header.push('\n');
+    out.write_all(header.as_bytes())?;
+    let suffix = if labels.is_empty() {
+        Vec::new()
+    } else {
+        csv_fields(labels.iter().map(|(_, v)| v))
+    };
     let servers: usize = slices.iter().map(|t| t.members().len()).sum();
     let per_block = (ROWS_AHEAD / servers.max(1)).clamp(1, 256);
     let mut instants = instants.peekable();
@@ -136,21 +206,29 @@ pub fn write_csv<W: Write>(
             .iter_mut()
             .map(|timeline| {
                 let (work, blocks) = std::sync::mpsc::sync_channel::<Arc<[i64]>>(BLOCKS_AHEAD);
-                let (done, results) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(BLOCKS_AHEAD);
+                let (done, results) = std::sync::mpsc::sync_channel::<Vec<Rows>>(BLOCKS_AHEAD);
+                let suffix = &suffix;
                 scope.spawn(move || {
-                    let prefixes = row_prefixes(timeline);
+                    let mut prefixes = RowPrefixes::new(timeline.members());
                     for block in blocks {
-                        let bufs = block
+                        let rows = block
                             .iter()
                             .map(|&t| {
                                 let frame = timeline.at(t);
+                                prefixes.refresh(&frame);
                                 let stamp = format_instant(t);
-                                let mut buf = Vec::with_capacity(prefixes.len() * 128);
-                                push_rows(&mut buf, stamp.as_bytes(), &frame, &prefixes);
-                                buf
+                                let mut bytes = Vec::with_capacity(prefixes.prefixes.len() * 128);
+                                let count = push_rows(
+                                    &mut bytes,
+                                    stamp.as_bytes(),
+                                    &frame,
+                                    &prefixes.prefixes,
+                                    suffix,
+                                );
+                                Rows { bytes, count }
                             })
                             .collect();
-                        if done.send(bufs).is_err() {
+                        if done.send(rows).is_err() {
                             return; // the writer stopped
                         }
                     }
@@ -158,13 +236,13 @@ pub fn write_csv<W: Write>(
                 (work, results)
             })
             .collect();
+        let stopped = || io::Error::other("a slice of the fleet stopped");
         let mut in_flight = std::collections::VecDeque::new();
         loop {
             while in_flight.len() < BLOCKS_AHEAD && instants.peek().is_some() {
                 let block: Arc<[i64]> = instants.by_ref().take(per_block).collect();
                 for (work, _) in &workers {
-                    work.send(block.clone())
-                        .map_err(|_| io::Error::other("a slice of the fleet stopped"))?;
+                    work.send(block.clone()).map_err(|_| stopped())?;
                 }
                 in_flight.push_back(block.len());
             }
@@ -173,18 +251,16 @@ pub fn write_csv<W: Write>(
             };
             let mut parts = Vec::with_capacity(workers.len());
             for (_, results) in &workers {
-                parts.push(
-                    results
-                        .recv()
-                        .map_err(|_| io::Error::other("a slice of the fleet stopped"))?,
-                );
+                parts.push(results.recv().map_err(|_| stopped())?);
             }
             for j in 0..len {
+                let mut added = 0;
                 for part in &parts {
-                    out.write_all(&part[j])?;
+                    out.write_all(&part[j].bytes)?;
+                    added += part[j].count;
                 }
-                rows += servers as u64;
-                if !progress(servers as u64) {
+                rows += added;
+                if !progress(added) {
                     // Dropping the channels stops the slices.
                     return Ok(());
                 }

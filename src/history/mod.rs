@@ -13,7 +13,7 @@ use crate::cli::{self, FleetSettings, Format, GenerateArgs};
 use crate::error::{Error, Result};
 use crate::exporter::unix_now_ms;
 use crate::model::server::Counting;
-use crate::model::{self, Timeline};
+use crate::model::{self, FleetParams, Member, Schedule, ShapeSpec, Timeline};
 
 pub use self::csv::{HEADER, write_csv};
 pub use self::openmetrics::write_openmetrics;
@@ -34,6 +34,35 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let rows = write_file(&args.out, format, &settings, start, end, step, &interrupted)?;
     eprintln!("fleetsim: wrote {rows} rows to {}", args.out.display());
     Ok(())
+}
+
+/// The CSV history's fleet from `start`: sliced for the cores (servers are independent,
+/// so each slice steps on a thread of its own), and without counters, which the CSV does
+/// not show (see [`Counting`]).
+pub fn csv_slices(
+    params: &FleetParams,
+    seed: u64,
+    members: &[Member],
+    start: i64,
+    schedule: &Schedule,
+    shape: &ShapeSpec,
+) -> Vec<Timeline> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_slice = members.len().div_ceil(threads).max(MIN_SLICE);
+    members
+        .chunks(per_slice)
+        .map(|part| {
+            Timeline::shaped(
+                params,
+                seed,
+                part.to_vec(),
+                start,
+                schedule.clone(),
+                shape.clone(),
+                Counting::Off,
+            )
+        })
+        .collect()
 }
 
 /// The instants of a history: `start`, `start + step`, ... before `end`.
@@ -93,28 +122,27 @@ pub fn write_file(
     };
     let rows = match format {
         Format::Csv => {
-            // Sliced across the cores; without counters, which the CSV does not show.
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let per_slice = members.len().div_ceil(threads).max(MIN_SLICE);
-            let mut slices: Vec<Timeline> = members
-                .chunks(per_slice)
-                .map(|part| {
-                    Timeline::with_counting(
-                        &settings.params,
-                        settings.seed,
-                        part.to_vec(),
-                        start,
-                        schedule.clone(),
-                        Counting::Off,
-                    )
-                })
-                .collect();
-            write_csv(file, &mut slices, times, tick)
+            let mut slices = csv_slices(
+                &settings.params,
+                settings.seed,
+                &members,
+                start,
+                &schedule,
+                &settings.shape,
+            );
+            write_csv(file, &mut slices, &settings.labels, times, tick)
         }
         Format::OpenMetrics => {
-            let mut timeline =
-                Timeline::with_schedule(&settings.params, settings.seed, members, start, schedule);
-            write_openmetrics(file, dir, &mut timeline, times, tick)
+            let mut timeline = Timeline::shaped(
+                &settings.params,
+                settings.seed,
+                members,
+                start,
+                schedule,
+                settings.shape.clone(),
+                Counting::On,
+            );
+            write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
         }
     }
     .map_err(|e| cannot("write", e))?;

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::exposition::{Family, FleetLabels, SampleWriter};
+use crate::exposition::{ConstLabels, Family, FleetLabels, SampleWriter};
 use crate::model::Timeline;
 
 /// `1732449600` for whole seconds, `1732449600.5` otherwise.
@@ -33,10 +33,11 @@ pub fn write_openmetrics<W: Write>(
     mut out: W,
     spool_dir: &Path,
     timeline: &mut Timeline,
+    consts: &ConstLabels,
     instants: impl Iterator<Item = i64>,
     mut progress: impl FnMut(u64) -> bool,
 ) -> io::Result<u64> {
-    let labels = FleetLabels::new(timeline.members());
+    let mut labels = FleetLabels::with_labels(timeline.members(), consts);
     let mut spools: Vec<BufWriter<File>> = Family::ALL
         .iter()
         .map(|_| tempfile::tempfile_in(spool_dir).map(|f| BufWriter::with_capacity(1 << 18, f)))
@@ -46,6 +47,9 @@ pub fn write_openmetrics<W: Write>(
     let mut rows = 0u64;
     for t in instants {
         let frame = timeline.at(t);
+        if !labels.is_current(&frame) {
+            labels.refresh(&frame);
+        }
         timestamp.clear();
         push_timestamp(&mut timestamp, t);
         for (family, spool) in Family::ALL.iter().zip(&mut spools) {
@@ -55,8 +59,9 @@ pub fn write_openmetrics<W: Write>(
                 .family(*family, &frame);
             spool.write_all(&buf)?;
         }
-        rows += labels.len() as u64;
-        if !progress(labels.len() as u64) {
+        let present = (0..frame.len()).filter(|&i| frame.present(i)).count() as u64;
+        rows += present;
+        if !progress(present) {
             break;
         }
     }

@@ -65,6 +65,23 @@ impl Poisson {
     }
 }
 
+/// Events that restart a server from outside it (its role's deploys, and with the load-test
+/// knobs its joining the fleet): whether one happens at a grid point, and the last one.
+pub trait RestartEvents {
+    fn at(&self, k: i64) -> bool;
+    fn last_at_or_before(&self, k: i64, horizon: i64) -> Option<i64>;
+}
+
+impl RestartEvents for Poisson {
+    fn at(&self, k: i64) -> bool {
+        Poisson::at(self, k)
+    }
+
+    fn last_at_or_before(&self, k: i64, horizon: i64) -> Option<i64> {
+        Poisson::last_at_or_before(self, k, horizon)
+    }
+}
+
 /// Outages: starts at random, each lasting an exponentially distributed number of steps.
 #[derive(Debug, Clone)]
 pub struct Outages {

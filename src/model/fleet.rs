@@ -2,12 +2,14 @@
 //! arrays per signal so that writers and the exposition read them without building objects.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::events::Poisson;
 use super::incidents::{Effects, Incident, RandomIncidents, Schedule};
 use super::noise::Key;
 use super::params::{FleetParams, Role};
 use super::server::{Counters, Counting, Reading, ServerPlan, ServerState};
+use super::shape::{Restarts, Roster, Shape, ShapeSpec};
 
 /// From this many servers on, a step is shared among the cores (below it, starting the
 /// threads costs more than it saves).
@@ -201,6 +203,10 @@ pub struct Fleet {
     /// The positions in `members` each of the schedule's incidents hits.
     hits: Vec<Vec<usize>>,
     random: RandomIncidents,
+    shape: Shape,
+    /// Who is in the fleet at the current grid point; shared with the frames, and copied
+    /// only when it changes.
+    roster: Arc<Roster>,
 }
 
 /// Pairs (server position, incident) sorted by position.
@@ -233,20 +239,32 @@ impl Fleet {
         grid: i64,
         schedule: Schedule,
     ) -> Fleet {
-        Fleet::at_grid_counting(params, seed, members, grid, schedule, Counting::On)
+        Fleet::at_grid_shaped(
+            params,
+            seed,
+            members,
+            grid,
+            schedule,
+            &ShapeSpec::default(),
+            Counting::On,
+        )
     }
 
-    /// [`Fleet::at_grid_with`], with or without the counters: without them the warm start
-    /// is far shorter, and every step cheaper.
-    pub fn at_grid_counting(
+    /// The fleet at grid point `grid` with `schedule`, shaped by `spec` (servers joining and
+    /// leaving, machines replaced) as if it had always been, with or without the counters
+    /// (without them the warm start is far shorter, and every step cheaper).
+    pub fn at_grid_shaped(
         params: &FleetParams,
         seed: u64,
         members: Vec<Member>,
         grid: i64,
         schedule: Schedule,
+        spec: &ShapeSpec,
         counting: Counting,
     ) -> Fleet {
         let step_ms = resolution_ms(params);
+        let size = members.first().map_or(0, |m| m.fleet_size);
+        let shape = Shape::new(spec, size, seed, step_ms);
         let step_secs = step_ms as f64 / 1000.0;
         let fleet_key = Key::from_seed(seed);
         let deploys: Vec<RoleDeploys> = Role::ALL
@@ -302,20 +320,24 @@ impl Fleet {
         // Warming replays each server's recent past: servers are independent, so the work
         // is shared among the cores, and the result is the same whatever their number.
         let all_hits = &all_hits;
-        let warm = |range: Range<usize>| -> Vec<(ServerState, Reading)> {
+        let shape_ref = &shape;
+        let warm = |range: Range<usize>| -> Vec<(ServerState, Reading, i64)> {
             range
                 .map(|i| {
-                    plans[i].warm(
-                        grid,
-                        &deploys[members[i].role.index()].events,
-                        &hitting(all_hits, i),
-                    )
+                    let restarts = Restarts {
+                        deploys: &deploys[members[i].role.index()].events,
+                        shape: shape_ref,
+                        index: members[i].index,
+                    };
+                    let (state, reading) = plans[i].warm(grid, &restarts, &hitting(all_hits, i));
+                    // Finding the last new machine looks back over intervals: shared too.
+                    (state, reading, shape_ref.born_ms(members[i].index, grid))
                 })
                 .collect()
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = members.len().div_ceil(threads).max(64);
-        let warmed: Vec<(ServerState, Reading)> = std::thread::scope(|scope| {
+        let warmed: Vec<(ServerState, Reading, i64)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..members.len())
                 .step_by(chunk)
                 .map(|from| {
@@ -332,9 +354,12 @@ impl Fleet {
         let mut current = Snapshot::with_capacity(members.len());
         current.grid = grid;
         current.time_ms = grid * step_ms;
-        for (m, (state, reading)) in members.iter().zip(warmed) {
+        let mut roster = Roster::full(members.len());
+        for (i, (m, (state, reading, born))) in members.iter().zip(warmed).enumerate() {
             current.push(&reading, deploys[m.role.index()].last as f64 * step_secs);
             states.push(state);
+            roster.present[i] = shape.present(m.index, grid);
+            roster.born_ms[i] = born;
         }
         let now = grid * step_ms;
         current.incidents = active_incidents(&schedule, &past_random, now);
@@ -350,6 +375,8 @@ impl Fleet {
             schedule,
             hits,
             random,
+            shape,
+            roster: Arc::new(roster),
         }
     }
 
@@ -366,20 +393,30 @@ impl Fleet {
         time_ms: i64,
         schedule: Schedule,
     ) -> Fleet {
-        Fleet::at_time_counting(params, seed, members, time_ms, schedule, Counting::On)
+        Fleet::at_time_shaped(
+            params,
+            seed,
+            members,
+            time_ms,
+            schedule,
+            &ShapeSpec::default(),
+            Counting::On,
+        )
     }
 
-    /// [`Fleet::at_time_with`], with or without the counters.
-    pub fn at_time_counting(
+    /// The fleet at the last grid point at or before `time_ms`, with `schedule`, shaped by
+    /// `spec`.
+    pub fn at_time_shaped(
         params: &FleetParams,
         seed: u64,
         members: Vec<Member>,
         time_ms: i64,
         schedule: Schedule,
+        spec: &ShapeSpec,
         counting: Counting,
     ) -> Fleet {
         let grid = time_ms.div_euclid(resolution_ms(params));
-        Fleet::at_grid_counting(params, seed, members, grid, schedule, counting)
+        Fleet::at_grid_shaped(params, seed, members, grid, schedule, spec, counting)
     }
 
     /// Replaces the scheduled incidents: the next steps follow the new schedule (what the
@@ -449,6 +486,8 @@ impl Fleet {
         let none = Effects::default();
         let members = &self.members;
         let plans = &self.plans;
+        let changes = self.shape.changes_at(k);
+        let shape = &self.shape;
         let step_range = |from: usize, states: &mut [ServerState]| -> Vec<Reading> {
             states
                 .iter_mut()
@@ -458,7 +497,10 @@ impl Fleet {
                     let fx = effects
                         .binary_search_by_key(&i, |(p, _)| *p)
                         .map_or(&none, |at| &effects[at].1);
-                    plans[i].step(state, k, deployed[members[i].role.index()], fx)
+                    // Joining the fleet, or a new machine, restarts the process as a deploy does.
+                    let restart = deployed[members[i].role.index()]
+                        || (!changes.is_none() && shape.joined(&changes, members[i].index));
+                    plans[i].step(state, k, restart, fx)
                 })
                 .collect()
         };
@@ -494,6 +536,21 @@ impl Fleet {
             );
         }
         snap.incidents = active_incidents(&self.schedule, &random, now);
+        if !changes.is_none() {
+            let count = self.shape.count_at(k);
+            let roster = Arc::make_mut(&mut self.roster);
+            for (i, m) in self.members.iter().enumerate() {
+                roster.present[i] = m.index < count;
+                if let Some(born) = self.shape.replaced(&changes, m.index) {
+                    roster.born_ms[i] = born;
+                }
+            }
+        }
+    }
+
+    /// Who is in the fleet at the current grid point.
+    pub fn roster(&self) -> &Arc<Roster> {
+        &self.roster
     }
 
     pub fn snapshot(&self) -> &Snapshot {

@@ -7,12 +7,16 @@ pub mod incidents;
 pub mod noise;
 pub mod params;
 pub mod server;
+pub mod shape;
 pub mod timeline;
 pub mod walk;
 
 pub use fleet::{Fleet, Member, Snapshot, members};
 pub use incidents::{Incident, IncidentKind, IncidentSpec, Schedule, Target};
 pub use params::{FleetParams, Role};
+pub use shape::{Roster, SeriesMode, Shape, ShapeSpec};
 pub use timeline::{Frame, Timeline};
+#[cfg(test)]
+mod shape_tests;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@
 //! before latency and errors are derived from it, so that they follow). They never touch
 //! the walks, so a server is itself again once its incident is over.
 
-use super::events::{Outages, Periodic, Poisson};
+use super::events::{Outages, Periodic, Poisson, RestartEvents};
 use super::incidents::{Effects, Incident, IncidentKind};
 use super::noise::Key;
 use super::params::{RoleParams, WalkParams};
@@ -301,14 +301,15 @@ impl ServerPlan {
 
     /// The state at grid point `k`, computed from scratch: the walks start at their means far
     /// enough back to have forgotten it, and the counters start at the last restart.
-    /// `deploys` are the role's deploys and `incidents` those hitting this server (any that
-    /// are active between `k - replay_steps()` and `k`; others are ignored); stepping on from
-    /// here matches stepping from any earlier warm start (to within the walks' forgetting,
-    /// far below any output precision).
+    /// `deploys` are the restarts from outside the server (its role's deploys, its joining
+    /// the fleet) and `incidents` those hitting this server (any that are active between
+    /// `k - replay_steps()` and `k`; others are ignored); stepping on from here matches
+    /// stepping from any earlier warm start (to within the walks' forgetting, far below any
+    /// output precision).
     pub fn warm(
         &self,
         k: i64,
-        deploys: &Poisson,
+        deploys: &impl RestartEvents,
         incidents: &[&Incident],
     ) -> (ServerState, Reading) {
         let horizon = self.reboots.period();
@@ -384,7 +385,13 @@ impl ServerPlan {
     /// The grid point at or before `k` of the process's last (re)start by an event: a
     /// reboot, a deploy or a recovery from an outage. Events during an outage restart
     /// nothing, so it is looked for from the last point the server was up.
-    fn last_event_restart(&self, k: i64, deploys: &Poisson, down: &Downtime, horizon: i64) -> i64 {
+    fn last_event_restart(
+        &self,
+        k: i64,
+        deploys: &impl RestartEvents,
+        down: &Downtime,
+        horizon: i64,
+    ) -> i64 {
         let up_at = down.last_up_at_or_before(k);
         [
             Some(self.reboots.last_at_or_before(up_at)),

@@ -1546,12 +1546,13 @@ fn a_fleet_without_counters_shows_the_same_values_and_restarts() {
             MIDNIGHT + 9 * DAY + 1234,
         ] {
             let off = |grid| {
-                Fleet::at_grid_counting(
+                Fleet::at_grid_shaped(
                     &params,
                     5,
                     m.clone(),
                     grid,
                     Schedule::default(),
+                    &Default::default(),
                     Counting::Off,
                 )
             };

@@ -11,6 +11,7 @@ use super::fleet::{Fleet, Member, Snapshot};
 use super::incidents::{Incident, Schedule};
 use super::params::FleetParams;
 use super::server::Counting;
+use super::shape::{Roster, ShapeSpec};
 
 /// The fleet's values at one instant, as the grid points around it.
 #[derive(Debug, Clone)]
@@ -20,10 +21,17 @@ pub struct Frame {
     pub after: Arc<Snapshot>,
     /// Per server, how far to move from `before` toward `after`: 0 to 1.
     pub blend: Vec<f64>,
+    /// Who is in the fleet at `before`'s grid point.
+    pub roster: Arc<Roster>,
 }
 
 impl Frame {
-    fn new(time_ms: i64, before: Arc<Snapshot>, after: Arc<Snapshot>) -> Frame {
+    fn new(
+        time_ms: i64,
+        before: Arc<Snapshot>,
+        after: Arc<Snapshot>,
+        roster: Arc<Roster>,
+    ) -> Frame {
         let span = (after.time_ms - before.time_ms).max(1) as f64;
         let fraction = ((time_ms - before.time_ms) as f64 / span).clamp(0.0, 1.0);
         let blend = (0..before.len())
@@ -37,6 +45,7 @@ impl Frame {
             before,
             after,
             blend,
+            roster,
         }
     }
 
@@ -48,8 +57,19 @@ impl Frame {
         self.before.is_empty()
     }
 
+    /// Server `i` exists and is up: it has series other than `app_server_up`.
     pub fn up(&self, i: usize) -> bool {
-        self.before.up[i]
+        self.before.up[i] && self.roster.present[i]
+    }
+
+    /// Server `i` is in the fleet (the load-test modes leave some out): it has series.
+    pub fn present(&self, i: usize) -> bool {
+        self.roster.present[i]
+    }
+
+    /// When the machine in server `i`'s slot was born (`shape::ORIGINAL` for the first).
+    pub fn born_ms(&self, i: usize) -> i64 {
+        self.roster.born_ms[i]
     }
 
     /// A signal of server `i`, blended: `frame.value(i, |s| &s.cpu)`.
@@ -88,6 +108,10 @@ pub struct Timeline {
     fleet: Fleet,
     before: Arc<Snapshot>,
     after: Arc<Snapshot>,
+    shape: ShapeSpec,
+    /// The roster at `before`'s and `after`'s grid points.
+    roster_before: Arc<Roster>,
+    roster_after: Arc<Roster>,
 }
 
 /// Past this many steps ahead, starting afresh is cheaper than stepping.
@@ -108,22 +132,36 @@ impl Timeline {
         time_ms: i64,
         schedule: Schedule,
     ) -> Timeline {
-        Timeline::with_counting(params, seed, members, time_ms, schedule, Counting::On)
+        Timeline::shaped(
+            params,
+            seed,
+            members,
+            time_ms,
+            schedule,
+            ShapeSpec::default(),
+            Counting::On,
+        )
     }
 
-    /// [`Timeline::with_schedule`], with or without the counters (see [`Counting`]).
-    pub fn with_counting(
+    /// The fleet from `time_ms` on, with `schedule`, shaped by `shape` (servers joining
+    /// and leaving, machines replaced) as if it had always been, with or without the
+    /// counters (see [`Counting`]).
+    pub fn shaped(
         params: &FleetParams,
         seed: u64,
         members: Vec<Member>,
         time_ms: i64,
         schedule: Schedule,
+        shape: ShapeSpec,
         counting: Counting,
     ) -> Timeline {
-        let mut fleet = Fleet::at_time_counting(params, seed, members, time_ms, schedule, counting);
+        let mut fleet =
+            Fleet::at_time_shaped(params, seed, members, time_ms, schedule, &shape, counting);
         let before = Arc::new(fleet.snapshot().clone());
+        let roster_before = fleet.roster().clone();
         fleet.step();
         let after = Arc::new(fleet.snapshot().clone());
+        let roster_after = fleet.roster().clone();
         Timeline {
             params: params.clone(),
             seed,
@@ -131,6 +169,9 @@ impl Timeline {
             fleet,
             before,
             after,
+            shape,
+            roster_before,
+            roster_after,
         }
     }
 
@@ -163,12 +204,13 @@ impl Timeline {
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
-            *self = Timeline::with_counting(
+            *self = Timeline::shaped(
                 &self.params,
                 self.seed,
                 self.fleet.members().to_vec(),
                 time_ms,
                 self.fleet.schedule().clone(),
+                self.shape.clone(),
                 self.counting,
             );
         }
@@ -176,7 +218,14 @@ impl Timeline {
             self.fleet.step();
             let next = Arc::new(self.fleet.snapshot().clone());
             self.before = std::mem::replace(&mut self.after, next);
+            let roster = self.fleet.roster().clone();
+            self.roster_before = std::mem::replace(&mut self.roster_after, roster);
         }
-        Frame::new(time_ms, self.before.clone(), self.after.clone())
+        Frame::new(
+            time_ms,
+            self.before.clone(),
+            self.after.clone(),
+            self.roster_before.clone(),
+        )
     }
 }

@@ -27,6 +27,7 @@ use client::{Answer, Client};
 pub use proto::{SeriesLabels, write_requests};
 pub use v2::SeriesSymbols;
 
+use crate::exposition::ConstLabels;
 use crate::model::{Frame, Member};
 
 /// Series per request: about 1.2 MB of protobuf, well under receivers' limits (32 MiB
@@ -84,6 +85,20 @@ enum Labels {
 }
 
 impl Labels {
+    fn is_current(&self, frame: &Frame) -> bool {
+        match self {
+            Labels::V1(l) => l.is_current(frame),
+            Labels::V2(s) => s.is_current(frame),
+        }
+    }
+
+    fn refresh(&mut self, frame: &Frame) {
+        match self {
+            Labels::V1(l) => Arc::make_mut(l).refresh(frame),
+            Labels::V2(s) => Arc::make_mut(s).refresh(frame),
+        }
+    }
+
     fn write_requests(&self, frame: &Frame) -> Vec<(Vec<u8>, usize)> {
         match self {
             Labels::V1(l) => write_requests(frame, l, MAX_SERIES_PER_REQUEST),
@@ -124,6 +139,7 @@ impl Pusher {
         protocol: Protocol,
         interval: Duration,
         members: &[Member],
+        consts: &ConstLabels,
     ) -> Pusher {
         let requests = IntCounterVec::new(
             Opts::new(
@@ -139,8 +155,8 @@ impl Pusher {
         )
         .expect("valid metric");
         let labels = match protocol {
-            Protocol::V1 => Labels::V1(Arc::new(SeriesLabels::new(members))),
-            Protocol::V2 => Labels::V2(Arc::new(SeriesSymbols::new(members))),
+            Protocol::V1 => Labels::V1(Arc::new(SeriesLabels::with_labels(members, consts))),
+            Protocol::V2 => Labels::V2(Arc::new(SeriesSymbols::with_labels(members, consts))),
         };
         Pusher {
             client: Client::new(endpoint, protocol),
@@ -183,6 +199,9 @@ impl Pusher {
                 continue;
             }
             last_sent = Some(frame.time_ms);
+            if !self.labels.is_current(&frame) {
+                self.labels.refresh(&frame);
+            }
             let labels = self.labels.clone();
             let encode = tokio::task::spawn_blocking(move || {
                 labels

@@ -11,10 +11,12 @@
 //! exposition's. Each server's labels are encoded once; a series is then a few byte copies: its
 //! name, the server's `dc`, an optional `le`, the server's `role` and `server`, an optional
 //! `status` (in that order, which is the order of the names: the spec wants them sorted),
-//! and one sample.
+//! and one sample. Constant labels are merged into that order once per server.
 
-use crate::exposition::{Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family};
-use crate::model::{Frame, Member};
+use crate::exposition::{
+    ConstLabels, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+};
+use crate::model::{Frame, Member, shape};
 pub use crate::protobuf::encode_label;
 use crate::protobuf::{FIXED64, LEN, VARINT, put_varint, tag, varint_len};
 
@@ -92,8 +94,12 @@ impl RequestWriter {
 /// statuses, encoded once.
 #[derive(Debug, Clone)]
 pub struct SeriesLabels {
-    /// Per server: its `dc` label, then its `role` and `server` labels together.
-    servers: Vec<(Vec<u8>, Vec<u8>)>,
+    servers: Vec<ServerLabels>,
+    /// The constant labels, encoded, by name.
+    consts: Vec<(String, Vec<u8>)>,
+    /// The constant labels whose names sort before `__name__` (those that start with a
+    /// capital letter), shared by every series.
+    before_name: Vec<u8>,
     names: Vec<Vec<u8>>,
     /// `le="0.005"` and so on, then `le="+Inf"`, as the text exposition writes them.
     buckets: Vec<Vec<u8>>,
@@ -101,28 +107,101 @@ pub struct SeriesLabels {
     bucket_name: Vec<u8>,
     sum_name: Vec<u8>,
     count_name: Vec<u8>,
+    /// The servers, and when the machine whose labels were encoded was born.
+    members: Vec<Member>,
+    born_ms: Vec<i64>,
+}
+
+/// One server's labels and the constant labels after `__name__`, in name order, cut where
+/// a series' `le` and `status` go: `below_le`, `le`, `below_status`, `status`, `rest`.
+#[derive(Debug, Clone, Default)]
+struct ServerLabels {
+    below_le: Vec<u8>,
+    below_status: Vec<u8>,
+    rest: Vec<u8>,
+}
+
+impl ServerLabels {
+    fn new(m: &Member, name: &str, consts: &[(String, Vec<u8>)]) -> ServerLabels {
+        let own = [
+            ("dc", encode_label("dc", &m.dc)),
+            ("role", encode_label("role", m.role.name())),
+            ("server", encode_label("server", name)),
+        ];
+        let mut all: Vec<(&str, &[u8])> = own.iter().map(|(n, l)| (*n, l.as_slice())).collect();
+        all.extend(
+            consts
+                .iter()
+                .filter(|(n, _)| n.as_str() > "__name__")
+                .map(|(n, l)| (n.as_str(), l.as_slice())),
+        );
+        all.sort_by_key(|&(n, _)| n);
+        let mut labels = ServerLabels::default();
+        for (n, l) in all {
+            let part = if n < "le" {
+                &mut labels.below_le
+            } else if n < "status" {
+                &mut labels.below_status
+            } else {
+                &mut labels.rest
+            };
+            part.extend_from_slice(l);
+        }
+        labels
+    }
 }
 
 impl SeriesLabels {
     pub fn new(members: &[Member]) -> SeriesLabels {
+        SeriesLabels::with_labels(members, &ConstLabels::default())
+    }
+
+    /// The servers' labels with `consts` added to each, merged into name order.
+    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> SeriesLabels {
+        let consts: Vec<(String, Vec<u8>)> = consts
+            .iter()
+            .map(|(n, v)| (n.to_string(), encode_label(n, v)))
+            .collect();
         let servers = members
             .iter()
-            .map(|m| {
-                let mut role_server = encode_label("role", m.role.name());
-                role_server.extend(encode_label("server", &m.name));
-                (encode_label("dc", &m.dc), role_server)
-            })
+            .map(|m| ServerLabels::new(m, &m.name, &consts))
+            .collect();
+        let before_name = consts
+            .iter()
+            .filter(|(n, _)| n.as_str() < "__name__")
+            .flat_map(|(_, l)| l.iter().copied())
             .collect();
         let name = |n: &str| encode_label("__name__", n);
         let histogram = Family::RequestDuration.name();
         SeriesLabels {
             servers,
+            consts,
+            before_name,
             names: Family::ALL.iter().map(|f| name(f.name())).collect(),
             buckets: bucket_bounds().map(|le| encode_label("le", &le)).collect(),
             statuses: STATUSES.map(|s| encode_label("status", s)),
             bucket_name: name(&format!("{histogram}_bucket")),
             sum_name: name(&format!("{histogram}_sum")),
             count_name: name(&format!("{histogram}_count")),
+            members: members.to_vec(),
+            born_ms: vec![shape::ORIGINAL; members.len()],
+        }
+    }
+
+    /// Whether the labels are those of `frame`'s machines.
+    pub fn is_current(&self, frame: &Frame) -> bool {
+        self.born_ms == frame.roster.born_ms
+    }
+
+    /// Encodes again the labels of the servers whose machine changed, and only those.
+    pub fn refresh(&mut self, frame: &Frame) {
+        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
+            if self.born_ms.get(i).is_some_and(|&b| b != born) {
+                let m = &self.members[i];
+                let name = shape::identity(&m.name, born);
+                self.servers[i] = ServerLabels::new(m, &name, &self.consts);
+                self.born_ms[i] = born;
+            }
         }
     }
 
@@ -161,22 +240,41 @@ impl SeriesSink for FrameWriter<'_> {
             // Remote write has no `_created` series: the receiver sees resets itself.
             Part::Created => return,
         };
-        let (dc, role_server) = &labels.servers[server];
-        // Label names sorted, as the spec asks: __name__, dc, le, role, server, status.
+        let s = &labels.servers[server];
+        let before = &labels.before_name;
+        // Label names sorted, as the spec asks: the server's and the constant labels,
+        // with `le` or `status` merged in at their place.
+        let t = self.timestamp_ms;
         match extra {
-            Extra::None => self
-                .requests
-                .series(&[name, dc, role_server], value, self.timestamp_ms),
-            Extra::Le(b) => {
-                let le = &labels.buckets[b];
-                self.requests
-                    .series(&[name, dc, le, role_server], value, self.timestamp_ms)
-            }
-            Extra::Status(class) => {
-                let status = &labels.statuses[class];
-                self.requests
-                    .series(&[name, dc, role_server, status], value, self.timestamp_ms)
-            }
+            Extra::None => self.requests.series(
+                &[before, name, &s.below_le, &s.below_status, &s.rest],
+                value,
+                t,
+            ),
+            Extra::Le(b) => self.requests.series(
+                &[
+                    before,
+                    name,
+                    &s.below_le,
+                    &labels.buckets[b],
+                    &s.below_status,
+                    &s.rest,
+                ],
+                value,
+                t,
+            ),
+            Extra::Status(class) => self.requests.series(
+                &[
+                    before,
+                    name,
+                    &s.below_le,
+                    &s.below_status,
+                    &labels.statuses[class],
+                    &s.rest,
+                ],
+                value,
+                t,
+            ),
         }
     }
 
@@ -184,8 +282,17 @@ impl SeriesSink for FrameWriter<'_> {
         let name = &self.labels.names[family as usize];
         let kind = encode_label("kind", kind);
         let target = encode_label("target", target);
-        self.requests
-            .series(&[name, &kind, &target], value, self.timestamp_ms);
+        let mut all: Vec<(&str, &[u8])> =
+            vec![("__name__", name), ("kind", &kind), ("target", &target)];
+        all.extend(
+            self.labels
+                .consts
+                .iter()
+                .map(|(n, l)| (n.as_str(), l.as_slice())),
+        );
+        all.sort_by_key(|&(n, _)| n);
+        let labels: Vec<&[u8]> = all.into_iter().map(|(_, l)| l).collect();
+        self.requests.series(&labels, value, self.timestamp_ms);
     }
 }
 
@@ -229,6 +336,124 @@ mod tests {
         expected.extend(1.0f64.to_le_bytes());
         expected.extend([0x10, 0xe8, 0x07]);
         assert_eq!(w.finish(), vec![(expected, 1)]);
+    }
+
+    /// The label names of each series of a request, in their order on the wire.
+    fn label_names(mut proto: &[u8]) -> Vec<Vec<(String, String)>> {
+        fn varint(b: &mut &[u8]) -> usize {
+            let (mut v, mut shift) = (0usize, 0);
+            loop {
+                let byte = b[0];
+                *b = &b[1..];
+                v |= ((byte & 0x7f) as usize) << shift;
+                shift += 7;
+                if byte < 0x80 {
+                    return v;
+                }
+            }
+        }
+        fn field<'a>(b: &mut &'a [u8]) -> (u8, &'a [u8]) {
+            let tag = b[0];
+            *b = &b[1..];
+            let len = varint(b);
+            let (value, rest) = b.split_at(len);
+            *b = rest;
+            (tag, value)
+        }
+        let mut all = Vec::new();
+        while !proto.is_empty() {
+            let (_, mut series) = field(&mut proto);
+            let mut labels = Vec::new();
+            while !series.is_empty() {
+                let (tag, mut label) = field(&mut series);
+                if tag != TAG_1_LEN {
+                    continue;
+                }
+                let (_, name) = field(&mut label);
+                let (_, value) = field(&mut label);
+                labels.push((
+                    String::from_utf8(name.to_vec()).unwrap(),
+                    String::from_utf8(value.to_vec()).unwrap(),
+                ));
+            }
+            all.push(labels);
+        }
+        all
+    }
+
+    #[test]
+    fn constant_labels_are_merged_in_name_order() {
+        use crate::model::{FleetParams, Timeline, members};
+        let params = FleetParams::default();
+        let fleet = members(&params, 3, 0..3);
+        let consts = ConstLabels::new(
+            [("env", "test"), ("Zone", "eu"), ("team", "x"), ("zz", "y")]
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        )
+        .unwrap();
+        let labels = SeriesLabels::with_labels(&fleet, &consts);
+        let mut timeline = Timeline::new(&params, 1, fleet, 1_800_000_000_000);
+        let frame = timeline.at(1_800_000_000_000);
+        let requests = write_requests(&frame, &labels, usize::MAX);
+        let all = label_names(&requests[0].0);
+        assert!(all.len() > 50, "{}", all.len());
+        for series in &all {
+            let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted, "{series:?}");
+            for (n, v) in consts.iter() {
+                assert!(
+                    series.contains(&(n.to_string(), v.to_string())),
+                    "{series:?}"
+                );
+            }
+        }
+        assert!(
+            all.iter()
+                .any(|s| s.iter().any(|(n, _)| n == "le") && s.iter().any(|(n, _)| n == "zz"))
+        );
+    }
+
+    #[test]
+    fn new_machines_are_pushed_under_their_new_names() {
+        use crate::model::{FleetParams, Schedule, SeriesMode, ShapeSpec, Timeline, members};
+        let params = FleetParams::default();
+        let fleet = members(&params, 10, 0..10);
+        let spec = ShapeSpec {
+            mode: SeriesMode::DoubleHalve,
+            churn: 0.5,
+            ..ShapeSpec::default()
+        };
+        // An even ten-minute interval (a multiple of 20 minutes): every server is in.
+        let t = 1_800_000_000_000;
+        assert_eq!(t % 1_200_000, 0);
+        let mut timeline = Timeline::shaped(
+            &params,
+            1,
+            fleet.clone(),
+            t,
+            Schedule::default(),
+            spec,
+            Default::default(),
+        );
+        let frame = timeline.at(t);
+        let mut labels = SeriesLabels::new(&fleet);
+        assert!(!labels.is_current(&frame));
+        labels.refresh(&frame);
+        let requests = write_requests(&frame, &labels, usize::MAX);
+        let mut pushed: Vec<String> = label_names(&requests[0].0)
+            .into_iter()
+            .filter(|s| s[0].1 == "app_server_up")
+            .map(|s| s.into_iter().find(|(n, _)| n == "server").unwrap().1)
+            .collect();
+        pushed.sort();
+        let mut expected: Vec<String> = (0..10)
+            .map(|i| shape::identity(&fleet[i].name, frame.born_ms(i)))
+            .collect();
+        expected.sort();
+        assert_eq!(pushed, expected);
+        assert!(pushed.iter().any(|n| n.len() > 6), "{pushed:?}");
     }
 
     #[test]

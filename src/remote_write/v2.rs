@@ -21,8 +21,10 @@
 
 use std::collections::HashMap;
 
-use crate::exposition::{Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family};
-use crate::model::{Frame, Member};
+use crate::exposition::{
+    ConstLabels, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+};
+use crate::model::{Frame, Member, shape};
 use crate::protobuf::{LEN, VARINT, put_bytes, put_varint, tag, varint_len};
 
 use super::proto::encode_sample;
@@ -102,10 +104,42 @@ pub struct SeriesSymbols {
     count_name: Pair,
     buckets: Vec<Pair>,
     statuses: [Pair; 3],
+    /// The constant labels, and what the table was built from, to build it again when
+    /// churn renames machines.
+    consts: Vec<Pair>,
+    const_labels: ConstLabels,
+    members: Vec<Member>,
+    born_ms: Vec<i64>,
 }
 
 impl SeriesSymbols {
     pub fn new(members: &[Member]) -> SeriesSymbols {
+        SeriesSymbols::with_labels(members, &ConstLabels::default())
+    }
+
+    /// The symbols of `members`, each series also labelled with `consts`.
+    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> SeriesSymbols {
+        let born = vec![shape::ORIGINAL; members.len()];
+        SeriesSymbols::build(members, consts, born)
+    }
+
+    /// Whether the table names `frame`'s machines.
+    pub fn is_current(&self, frame: &Frame) -> bool {
+        self.born_ms == frame.roster.born_ms
+    }
+
+    /// Builds the table again for `frame`'s machines. Churn renames a few machines an
+    /// interval; rebuilding (a few milliseconds for 10,000 servers) keeps the table holding
+    /// only the names in use, where adding to it would grow it for as long as the run.
+    pub fn refresh(&mut self, frame: &Frame) {
+        *self = SeriesSymbols::build(
+            &self.members,
+            &self.const_labels,
+            frame.roster.born_ms.clone(),
+        );
+    }
+
+    fn build(members: &[Member], const_labels: &ConstLabels, born_ms: Vec<i64>) -> SeriesSymbols {
         let mut t = Interned::new();
         let name = t.intern("__name__");
         let named = |t: &mut Interned, n: &str| [name, t.intern(n)];
@@ -126,7 +160,15 @@ impl SeriesSymbols {
         let (kind, target) = (t.intern("kind"), t.intern("target"));
         let servers = members
             .iter()
-            .map(|m| [t.intern(&m.dc), t.intern(m.role.name()), t.intern(&m.name)])
+            .zip(&born_ms)
+            .map(|(m, &born)| {
+                let name = shape::identity(&m.name, born);
+                [t.intern(&m.dc), t.intern(m.role.name()), t.intern(&name)]
+            })
+            .collect();
+        let consts = const_labels
+            .iter()
+            .map(|(n, v)| [t.intern(n), t.intern(v)])
             .collect();
         SeriesSymbols {
             table: t,
@@ -143,6 +185,27 @@ impl SeriesSymbols {
             count_name,
             buckets,
             statuses,
+            consts,
+            const_labels: const_labels.clone(),
+            members: members.to_vec(),
+            born_ms,
+        }
+    }
+
+    /// Sorts the label pairs of `labels` by name, as the spec asks, when constant labels
+    /// may have broken the fixed order.
+    fn sort_if_needed(&self, labels: &mut [Sym]) {
+        if self.consts.is_empty() {
+            return;
+        }
+        let text = |sym: &Sym| match *sym {
+            Sym::Fixed(g) => self.table.strings[g as usize].clone(),
+            Sym::Text(t) => t.into(),
+        };
+        let mut pairs: Vec<[Sym; 2]> = labels.chunks(2).map(|p| [p[0], p[1]]).collect();
+        pairs.sort_by_key(|p| text(&p[0]));
+        for (slot, pair) in labels.chunks_mut(2).zip(pairs) {
+            slot.copy_from_slice(&pair);
         }
     }
 
@@ -340,7 +403,7 @@ impl FrameWriter<'_, '_> {
         };
         let [dc, role, server] = s.servers[p.server];
         let f = Sym::Fixed;
-        let mut labels = [f(0); 12];
+        let mut labels = vec![f(0); 12 + 2 * s.consts.len()];
         let mut n = 0;
         let mut push = |pair: Pair| {
             labels[n] = f(pair[0]);
@@ -358,6 +421,10 @@ impl FrameWriter<'_, '_> {
         if let Extra::Status(class) = p.extra {
             push(s.statuses[class]);
         }
+        for &pair in &s.consts {
+            push(pair);
+        }
+        s.sort_if_needed(&mut labels[..n]);
         self.requests.series(
             &labels[..n],
             p.family,
@@ -416,7 +483,7 @@ impl SeriesSink for FrameWriter<'_, '_> {
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
         let s = self.requests.symbols;
         let [name, value_ref] = s.names[family as usize];
-        let labels = [
+        let mut labels = vec![
             Sym::Fixed(name),
             Sym::Fixed(value_ref),
             Sym::Fixed(s.kind),
@@ -424,6 +491,10 @@ impl SeriesSink for FrameWriter<'_, '_> {
             Sym::Fixed(s.target),
             Sym::Text(target),
         ];
+        for &[n, v] in &s.consts {
+            labels.extend([Sym::Fixed(n), Sym::Fixed(v)]);
+        }
+        s.sort_if_needed(&mut labels);
         self.requests
             .series(&labels, family, value, self.timestamp_ms, None);
     }
