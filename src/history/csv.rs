@@ -27,25 +27,29 @@ pub const HEADER: [&str; 15] = [
 ];
 
 /// Writes `value` rounded to `decimals` places: integer arithmetic, so it is fast and the
-/// same on every platform.
+/// same on every platform. The digits are written from the last, into a buffer on the
+/// stack, in one pass.
 fn push_fixed(buf: &mut Vec<u8>, value: f64, decimals: u32) {
-    let scale = 10i64.pow(decimals);
-    let scaled = (value * scale as f64).round() as i64;
+    let scaled = (value * 10i64.pow(decimals) as f64).round() as i64;
+    let mut magnitude = scaled.unsigned_abs();
+    let mut digits = [0u8; 24];
+    let mut at = digits.len();
+    let mut written = 0;
+    // At least one digit before the point, and every decimal.
+    while magnitude > 0 || written <= decimals {
+        if written == decimals && decimals > 0 {
+            at -= 1;
+            digits[at] = b'.';
+        }
+        at -= 1;
+        digits[at] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        written += 1;
+    }
     if scaled < 0 {
         buf.push(b'-');
     }
-    let magnitude = scaled.unsigned_abs();
-    let mut ints = itoa::Buffer::new();
-    buf.extend_from_slice(ints.format(magnitude / scale as u64).as_bytes());
-    if decimals > 0 {
-        buf.push(b'.');
-        let fraction = ints.format(magnitude % scale as u64);
-        buf.extend(std::iter::repeat_n(
-            b'0',
-            decimals as usize - fraction.len(),
-        ));
-        buf.extend_from_slice(fraction.as_bytes());
-    }
+    buf.extend_from_slice(&digits[at..]);
 }
 
 /// A server that is up: its numeric fields, in header order from `cpu_usage` on, each
@@ -290,5 +294,12 @@ mod tests {
         assert_eq!(fixed(-1.5, 1), "-1.5");
         assert_eq!(fixed(120_000.04, 1), "120000.0");
         assert_eq!(fixed(7.0, 0), "7");
+        assert_eq!(fixed(0.0, 0), "0");
+        assert_eq!(fixed(0.0, 2), "0.00");
+        assert_eq!(fixed(-0.004, 2), "0.00");
+        assert_eq!(fixed(-0.5, 3), "-0.500");
+        assert_eq!(fixed(1234.5678, 3), "1234.568");
+        assert_eq!(fixed(9.999, 2), "10.00");
+        assert_eq!(fixed(3_000_000_000.25, 1), "3000000000.3");
     }
 }

@@ -114,7 +114,6 @@ pub fn write_file(
 
     let members = model::members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(start, &members)?;
-    let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
     let times = instants(start, end, step);
     let tick = |n| {
         progress.inc(n);
@@ -130,7 +129,8 @@ pub fn write_file(
                 &schedule,
                 &settings.shape,
             );
-            write_csv(file, &mut slices, &settings.labels, times, tick)
+            // Each instant's rows come as one large buffer: written as they are, unbuffered.
+            write_csv(temp.as_file(), &mut slices, &settings.labels, times, tick)
         }
         Format::OpenMetrics => {
             let mut timeline = Timeline::shaped(
@@ -142,6 +142,7 @@ pub fn write_file(
                 settings.shape.clone(),
                 Counting::On,
             );
+            let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
             write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
         }
     }

@@ -484,6 +484,14 @@ impl Fleet {
             ));
         }
         let none = Effects::default();
+        // Every server of a role has the role's wave.
+        let mut waves = [1.0; Role::ALL.len()];
+        for role in Role::ALL {
+            if let Some(i) = self.members.iter().position(|m| m.role == role) {
+                waves[role.index()] = self.plans[i].wave(k);
+            }
+        }
+        let waves = &waves;
         let members = &self.members;
         let plans = &self.plans;
         let changes = self.shape.changes_at(k);
@@ -500,7 +508,7 @@ impl Fleet {
                     // Joining the fleet, or a new machine, restarts the process as a deploy does.
                     let restart = deployed[members[i].role.index()]
                         || (!changes.is_none() && shape.joined(&changes, members[i].index));
-                    plans[i].step(state, k, restart, fx)
+                    plans[i].step_in_wave(state, k, restart, fx, waves[members[i].role.index()])
                 })
                 .collect()
         };
@@ -551,6 +559,13 @@ impl Fleet {
     /// Who is in the fleet at the current grid point.
     pub fn roster(&self) -> &Arc<Roster> {
         &self.roster
+    }
+
+    /// Hands over the current snapshot, taking `spare` in its place: the next step
+    /// overwrites it, so a timeline that keeps the last two snapshots copies nothing. Until
+    /// then the fleet's own snapshot is `spare`, not the current one.
+    pub fn swap_snapshot(&mut self, spare: &mut Snapshot) {
+        std::mem::swap(&mut self.current, spare);
     }
 
     pub fn snapshot(&self) -> &Snapshot {

@@ -419,8 +419,30 @@ impl ServerPlan {
     /// Moves `state` from grid point `k - 1` to `k`, under the `effects` of the incidents
     /// active at `k` (`Effects::default()` for none).
     pub fn step(&self, s: &mut ServerState, k: i64, deployed: bool, effects: &Effects) -> Reading {
+        self.step_in_wave(s, k, deployed, effects, self.wave(k))
+    }
+
+    /// [`ServerPlan::step`] with the daily wave at `k` given: it is the same for every
+    /// server of a role, so a fleet computes it once a step per role.
+    pub fn step_in_wave(
+        &self,
+        s: &mut ServerState,
+        k: i64,
+        deployed: bool,
+        effects: &Effects,
+        wave: f64,
+    ) -> Reading {
         let restarted = self.advance(s, k, deployed, effects);
-        self.observe(s, k, restarted, effects)
+        self.observe(s, k, restarted, effects, wave)
+    }
+
+    /// The daily wave of traffic at grid point `k`: 1 on average, highest at the role's
+    /// peak hour.
+    pub fn wave(&self, k: i64) -> f64 {
+        let seconds_of_day = (k as f64 * self.step_secs).rem_euclid(86_400.0);
+        let hour = seconds_of_day / 3600.0;
+        1.0 + self.daily_amplitude
+            * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0)
     }
 
     /// The part of a step that the future depends on: walks, up or down, restarts and
@@ -455,12 +477,14 @@ impl ServerPlan {
     }
 
     /// The rest of a step: what can be seen at `k`, and what the counters add.
-    fn observe(&self, s: &mut ServerState, k: i64, restarted: bool, fx: &Effects) -> Reading {
-        let seconds_of_day = (k as f64 * self.step_secs).rem_euclid(86_400.0);
-        let hour = seconds_of_day / 3600.0;
-        let wave = 1.0
-            + self.daily_amplitude
-                * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0);
+    fn observe(
+        &self,
+        s: &mut ServerState,
+        k: i64,
+        restarted: bool,
+        fx: &Effects,
+        wave: f64,
+    ) -> Reading {
         let rps = (self.rps * wave * s.load).max(0.0);
 
         let mut cpu =

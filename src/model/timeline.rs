@@ -216,8 +216,16 @@ impl Timeline {
         }
         while self.after.grid <= target {
             self.fleet.step();
-            let next = Arc::new(self.fleet.snapshot().clone());
-            self.before = std::mem::replace(&mut self.after, next);
+            // The snapshot falling out of the window is reused when no frame holds it.
+            let old = std::mem::replace(&mut self.before, self.after.clone());
+            let next = match Arc::try_unwrap(old) {
+                Ok(mut reused) => {
+                    self.fleet.swap_snapshot(&mut reused);
+                    reused
+                }
+                Err(_) => self.fleet.snapshot().clone(),
+            };
+            self.after = Arc::new(next);
             let roster = self.fleet.roster().clone();
             self.roster_before = std::mem::replace(&mut self.roster_after, roster);
         }
