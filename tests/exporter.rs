@@ -3,11 +3,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Exporter, Sample, parse_exposition, promtool};
+use common::{Exporter, Sample, parse_exposition};
 
 const FAMILIES: [&str; 10] = [
     "app_cpu_usage",
@@ -127,30 +125,7 @@ fn values_move_between_scrapes_and_counters_never_go_down() {
 #[test]
 fn promtool_finds_nothing_to_complain_about() {
     let exporter = Exporter::start(&["--servers", "12"]);
-    let body = exporter.get("/metrics").body;
-    let mut child = promtool()
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (the test command installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool: {said}"
-    );
+    common::promtool_check(&exporter.get("/metrics").body);
 }
 
 #[test]

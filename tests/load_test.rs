@@ -3,40 +3,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
-use common::{Exporter, parse_exposition, promtool, run};
+use common::{Exporter, parse_exposition, run};
 
 /// The fleet's own families (not the exporter's telemetry).
 fn is_fleet_series(name: &str) -> bool {
     name.starts_with("app_") || name.starts_with("fleetsim_incident")
-}
-
-fn promtool_check(body: &str) {
-    let mut child = promtool()
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (the test command installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool: {said}"
-    );
 }
 
 #[test]
@@ -68,7 +39,7 @@ fn constant_labels_are_on_every_fleet_series_and_promtool_agrees() {
         body.contains(r#"note="say \"hi\"\\now""#),
         "the value is escaped"
     );
-    promtool_check(&body);
+    common::promtool_check(&body);
 }
 
 #[test]
@@ -322,7 +293,7 @@ fn the_exporter_and_generate_agree_on_who_is_in_the_fleet() {
     let exporter = Exporter::start(&knobs);
     let body = exporter.get("/metrics").body;
     drop(exporter);
-    promtool_check(&body);
+    common::promtool_check(&body);
     let (time, names) = names_at(&body);
     // gradual-change from 2 to 10 by 1 an hour: 16 hours up and down.
     let p = (time / 3600.0).floor() as i64 % 16;

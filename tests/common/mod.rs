@@ -263,6 +263,33 @@ pub fn promtool() -> Command {
     Command::new(path)
 }
 
+/// Asserts that `promtool check metrics` finds nothing to say about `body`.
+pub fn promtool_check(body: &str) {
+    let mut child = promtool()
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (the test command installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+}
+
 /// `name{a="1",b="2"}` into its name and label pairs, borrowed; panics on a malformed one.
 pub fn split_series(series: &str) -> (&str, Vec<(&str, &str)>) {
     match series.split_once('{') {
