@@ -145,11 +145,17 @@ pub struct ExporterArgs {
     #[arg(long, value_name = "URL", value_parser = crate::remote_write::Endpoint::parse)]
     pub remote_write: Option<crate::remote_write::Endpoint>,
     /// How often to push to --remote-write
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = units::parse_positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = units::parse_positive_duration, requires = "remote_write")]
     pub remote_write_interval: Duration,
     /// Remote write version to push as: 1.0 (prometheus.WriteRequest, what most receivers
     /// take) or 2.0 (io.prometheus.write.v2.Request, for receivers that accept it)
-    #[arg(long, value_enum, value_name = "VERSION", default_value = "1.0")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "VERSION",
+        default_value = "1.0",
+        requires = "remote_write"
+    )]
     pub remote_write_protocol: crate::remote_write::Protocol,
     /// Log verbosity
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
@@ -337,14 +343,24 @@ where
     Cli::try_parse_from(args)
 }
 
-/// clap's error as one line: its first line, without the "error: " prefix.
+/// clap's error as one line: its first paragraph, without the "error: " prefix (a
+/// missing argument is named on the lines after the first).
 pub fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text
+    let paragraph: Vec<&str> = text
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    first.trim_start_matches("error: ").trim().to_string()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if paragraph.is_empty() {
+        return "invalid arguments".to_string();
+    }
+    paragraph
+        .join(" ")
+        .trim_start_matches("error: ")
+        .trim()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -545,6 +545,9 @@ fn bad_urls_and_intervals_are_usage_errors_naming_the_flag() {
             "--remote-write-interval",
             "soon",
         ],
+        // Without a receiver these would do nothing: say so rather than ignore them.
+        &["--remote-write-interval", "5s"],
+        &["--remote-write-protocol", "2.0"],
     ] {
         let mut all = vec!["exporter", "--listen", "127.0.0.1:0"];
         all.extend(args);
