@@ -51,25 +51,8 @@ fn bad_labels_exit_2_with_one_line() {
         (vec!["--label", "__name__=x"], "reserves"),
         (vec!["--label", "env=x", "--label", "env=y"], "twice"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("h.csv");
-        let mut all = vec![
-            "generate",
-            "--duration",
-            "1m",
-            "--out",
-            file.to_str().unwrap(),
-        ];
-        all.extend(&args);
-        let out = run(&all);
-        assert!(!file.exists(), "{args:?}: nothing is written");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.starts_with("fleetsim: ") && stderr.contains(says),
-            "{args:?}: {stderr}"
-        );
+        let stderr = generate_is_refused(&args);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
 
@@ -339,21 +322,7 @@ fn bad_shape_flags_exit_2_with_one_line() {
             "--min-servers",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("h.csv");
-        let mut all = vec![
-            "generate",
-            "--duration",
-            "1m",
-            "--out",
-            file.to_str().unwrap(),
-        ];
-        all.extend(&args);
-        let out = run(&all);
-        assert!(!file.exists(), "{args:?}: nothing is written");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        let stderr = generate_is_refused(&args);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
@@ -396,4 +365,26 @@ fn the_config_files_knobs_apply_and_flags_win() {
     assert!(rows[10..].iter().all(|r| r.contains("T12:01:00Z")));
     let rows = generate(&["--series-mode", "disabled"]);
     assert_eq!(rows.len(), 20);
+}
+
+/// Runs `generate` with `args` and checks that it is refused as bad usage: exit 2, one
+/// line on stderr, and no file written. Returns that line.
+fn generate_is_refused(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h.csv");
+    let mut all = vec![
+        "generate",
+        "--duration",
+        "1m",
+        "--out",
+        file.to_str().unwrap(),
+    ];
+    all.extend(args);
+    let out = run(&all);
+    assert!(!file.exists(), "{args:?}: nothing is written");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("fleetsim: "), "{args:?}: {stderr}");
+    stderr
 }

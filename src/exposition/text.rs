@@ -115,14 +115,10 @@ impl FleetLabels {
     /// Renders again the labels of the servers whose machine `frame` shows is not the one
     /// rendered: only those, so that churn costs what it changes.
     pub fn refresh(&mut self, frame: &Frame) {
-        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
-            if self.born_ms.get(i).is_some_and(|&b| b != born) {
-                let m = &self.members[i];
-                let name = shape::identity(&m.name, born);
-                self.servers[i] = render_server(m, &name, &self.consts_text);
-                self.protobuf[i] = encode_server(m, &name, &self.consts);
-                self.born_ms[i] = born;
-            }
+        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
+            let m = &self.members[i];
+            self.servers[i] = render_server(m, &name, &self.consts_text);
+            self.protobuf[i] = encode_server(m, &name, &self.consts);
         }
     }
 

@@ -89,6 +89,13 @@ fn csv_fields<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     out
 }
 
+/// `,server,dc,role,` for machine `name` in `m`'s slot.
+fn prefix(m: &Member, name: &str) -> Vec<u8> {
+    let mut p = csv_fields([name, &m.dc, m.role.name()]);
+    p.push(b',');
+    p
+}
+
 /// The part of each server's row that changes only when churn renames its machine:
 /// `,server,dc,role,`.
 struct RowPrefixes {
@@ -99,15 +106,10 @@ struct RowPrefixes {
 
 impl RowPrefixes {
     fn new(members: &[Member]) -> RowPrefixes {
-        let prefix = |m: &Member| {
-            let mut p = csv_fields([m.name.as_str(), &m.dc, m.role.name()]);
-            p.push(b',');
-            p
-        };
         RowPrefixes {
             members: members.to_vec(),
             born_ms: vec![shape::ORIGINAL; members.len()],
-            prefixes: members.iter().map(prefix).collect(),
+            prefixes: members.iter().map(|m| prefix(m, &m.name)).collect(),
         }
     }
 
@@ -116,15 +118,8 @@ impl RowPrefixes {
         if self.born_ms == frame.roster.born_ms {
             return;
         }
-        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
-            if self.born_ms[i] != born {
-                let m = &self.members[i];
-                let name = shape::identity(&m.name, born);
-                let mut p = csv_fields([name.as_str(), &m.dc, m.role.name()]);
-                p.push(b',');
-                self.prefixes[i] = p;
-                self.born_ms[i] = born;
-            }
+        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
+            self.prefixes[i] = prefix(&self.members[i], &name);
         }
     }
 }

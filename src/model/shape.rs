@@ -444,6 +444,24 @@ impl Roster {
     }
 }
 
+/// The slots whose machine `roster` shows is not the one born at `rendered[i]` (what an
+/// encoder rendered labels for), with the new machine's name; `rendered` is brought up to
+/// date. Encoders render labels once per machine and call this when the roster changes.
+pub fn renamed(
+    members: &[super::Member],
+    rendered: &mut [i64],
+    roster: &Roster,
+) -> Vec<(usize, String)> {
+    let mut changed = Vec::new();
+    for (i, &born) in roster.born_ms.iter().enumerate() {
+        if let Some(was) = rendered.get_mut(i).filter(|b| **b != born) {
+            *was = born;
+            changed.push((i, identity(&members[i].name, born)));
+        }
+    }
+    changed
+}
+
 /// A server's restarts that do not come from itself: its role's deploys, and its joining
 /// the fleet or getting a new machine.
 #[derive(Debug, Clone, Copy)]

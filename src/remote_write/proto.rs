@@ -195,13 +195,8 @@ impl SeriesLabels {
 
     /// Encodes again the labels of the servers whose machine changed, and only those.
     pub fn refresh(&mut self, frame: &Frame) {
-        for (i, &born) in frame.roster.born_ms.iter().enumerate() {
-            if self.born_ms.get(i).is_some_and(|&b| b != born) {
-                let m = &self.members[i];
-                let name = shape::identity(&m.name, born);
-                self.servers[i] = ServerLabels::new(m, &name, &self.consts);
-                self.born_ms[i] = born;
-            }
+        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
+            self.servers[i] = ServerLabels::new(&self.members[i], &name, &self.consts);
         }
     }
 
