@@ -1051,8 +1051,8 @@ fn check_receiver(name: &str, exporter: &Exporter, query: &dyn Fn(&str) -> Value
     );
 }
 
-#[test]
-fn prometheus_receives_the_fleet_as_scraped() {
+/// A real Prometheus that takes remote writes and scrapes nothing, and its write URL.
+fn receiving_prometheus() -> (Prometheus, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("prometheus.yml"),
@@ -1061,6 +1061,22 @@ fn prometheus_receives_the_fleet_as_scraped() {
     .unwrap();
     let prometheus = Prometheus::start(dir, &["--web.enable-remote-write-receiver"]);
     let url = format!("http://{}/api/v1/write", prometheus.addr);
+    (prometheus, url)
+}
+
+/// The exporter logged no warning about remote write (a rejected or failed push).
+fn assert_no_remote_write_warnings(exporter: &Exporter) {
+    let rejected: Vec<String> = exporter
+        .stderr
+        .try_iter()
+        .filter(|l| l.contains("remote write") && l.contains("WARN"))
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+}
+
+#[test]
+fn prometheus_receives_the_fleet_as_scraped() {
+    let (prometheus, url) = receiving_prometheus();
     let exporter = Exporter::start(&[
         "--servers",
         "5",
@@ -1070,12 +1086,7 @@ fn prometheus_receives_the_fleet_as_scraped() {
         "1s",
     ]);
     check_receiver("prometheus", &exporter, &|q| prometheus.query(q));
-    let rejected: Vec<String> = exporter
-        .stderr
-        .try_iter()
-        .filter(|l| l.contains("remote write") && l.contains("WARN"))
-        .collect();
-    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_no_remote_write_warnings(&exporter);
 }
 
 #[test]
@@ -1094,12 +1105,7 @@ fn victoria_metrics_receives_the_fleet_as_scraped() {
         vm.flush();
         vm.query(q)
     });
-    let rejected: Vec<String> = exporter
-        .stderr
-        .try_iter()
-        .filter(|l| l.contains("remote write") && l.contains("WARN"))
-        .collect();
-    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_no_remote_write_warnings(&exporter);
 }
 
 /// Prometheus before 2.54 (as the one these tests run) speaks only 1.0. It reads a 2.0 body as a 1.0 `WriteRequest`
@@ -1107,14 +1113,7 @@ fn victoria_metrics_receives_the_fleet_as_scraped() {
 /// success without the written-samples header: fleetsim says so and stores nothing.
 #[test]
 fn a_1_0_only_prometheus_stores_nothing_of_a_2_0_push_and_the_log_names_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-    )
-    .unwrap();
-    let prometheus = Prometheus::start(dir, &["--web.enable-remote-write-receiver"]);
-    let url = format!("http://{}/api/v1/write", prometheus.addr);
+    let (prometheus, url) = receiving_prometheus();
     let exporter = v2_exporter(&url, "3", "1s");
     let answered = |c: &str| {
         metric(
