@@ -101,7 +101,8 @@ fn prometheus_ingests_the_native_histogram_and_the_gauges_from_the_protobuf_scra
     let count = "histogram_count(sum by (server) (rate(app_request_duration_seconds[30s])))";
     let up = "app_server_up == 1";
     // rate() needs two scrapes of each histogram; a server may go down or come back in
-    // the meantime, so wait until the up servers and the quantiles agree.
+    // the meantime, so wait until the up servers and the quantiles agree. A server that
+    // has just restarted has counted no request yet (its quantile is NaN): wait past it.
     let deadline = Instant::now() + Duration::from_secs(30);
     let (servers_up, quantiles) = loop {
         let servers_up = by_server(&prometheus.query(up));
@@ -110,7 +111,8 @@ fn prometheus_ingests_the_native_histogram_and_the_gauges_from_the_protobuf_scra
         let mut q_names: Vec<_> = quantiles.iter().map(|s| s.0.clone()).collect();
         up_names.sort();
         q_names.sort();
-        if !up_names.is_empty() && up_names == q_names {
+        let counted = quantiles.iter().all(|(_, q)| !q.is_nan());
+        if !up_names.is_empty() && up_names == q_names && counted {
             break (servers_up, quantiles);
         }
         assert!(

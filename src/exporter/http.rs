@@ -198,7 +198,7 @@ fn scrape_body(
         let count = pieces.len() + 1;
         if gzip {
             let weights: Vec<usize> = pieces.iter().map(|p| p.series()).chain([64]).collect();
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = crate::cores();
             body::stream_gzip(&weights, threads, &encode, &mut send);
         } else {
             body::stream_plain(count, &encode, &mut send);

@@ -26,52 +26,70 @@ pub const HEADER: [&str; 15] = [
     "error_rate",
 ];
 
-/// Writes `value` rounded to `decimals` places: integer arithmetic, so it is fast and the
-/// same on every platform. The digits are written from the last, into a buffer on the
-/// stack, in one pass.
-fn push_fixed(buf: &mut Vec<u8>, value: f64, decimals: u32) {
-    let scaled = (value * 10i64.pow(decimals) as f64).round() as i64;
-    let mut magnitude = scaled.unsigned_abs();
-    let mut digits = [0u8; 24];
-    let mut at = digits.len();
-    let mut written = 0;
-    // At least one digit before the point, and every decimal.
-    while magnitude > 0 || written <= decimals {
-        if written == decimals && decimals > 0 {
-            at -= 1;
-            digits[at] = b'.';
-        }
-        at -= 1;
-        digits[at] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        written += 1;
-    }
+/// Writes `value` rounded to `decimals` places (half away from zero, as `f64::round`):
+/// integer arithmetic, so it is fast and the same on every platform. The integer part is
+/// written by `itoa` (two digits at a time), the decimals from the remainder.
+/// `DECIMALS` is a constant so that the divisions by its power of ten are multiplications.
+fn push_fixed<const DECIMALS: u32>(buf: &mut Vec<u8>, value: f64) {
+    let decimals = DECIMALS;
+    let unit = 10u64.pow(decimals);
+    let scaled = round_to_int(value * unit as f64);
+    let magnitude = scaled.unsigned_abs();
     if scaled < 0 {
         buf.push(b'-');
     }
-    buf.extend_from_slice(&digits[at..]);
+    buf.extend_from_slice(itoa::Buffer::new().format(magnitude / unit).as_bytes());
+    if decimals > 0 {
+        let mut fraction = magnitude % unit;
+        let mut digits = [b'0'; 20];
+        let digits = &mut digits[..=decimals as usize];
+        digits[0] = b'.';
+        for d in digits[1..].iter_mut().rev() {
+            *d = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        buf.extend_from_slice(digits);
+    }
 }
+
+/// `x.round() as i64` without the call to the C library's `round` that x86-64's baseline
+/// needs (it has no rounding instruction): truncate, then correct by the remainder, which
+/// is exact.
+fn round_to_int(x: f64) -> i64 {
+    let truncated = x as i64;
+    let rest = x - truncated as f64;
+    if rest >= 0.5 {
+        truncated.saturating_add(1)
+    } else if rest <= -0.5 {
+        truncated.saturating_sub(1)
+    } else {
+        truncated
+    }
+}
+
+/// `push_fixed` for some number of decimals.
+type PushFixed = fn(&mut Vec<u8>, f64);
 
 /// A server that is up: its numeric fields, in header order from `cpu_usage` on, each
 /// preceded by a comma.
 fn push_metrics(row: &mut Vec<u8>, frame: &Frame, i: usize) {
     let median_ms = frame.value(i, |s| &s.latency_median) * 1000.0;
     let spread = frame.value(i, |s| &s.latency_spread);
-    let values = [
-        (frame.value(i, |s| &s.cpu), 2),
-        (frame.value(i, |s| &s.memory), 2),
-        (frame.value(i, |s| &s.disk), 2),
-        (frame.value(i, |s| &s.receive_bps), 1),
-        (frame.value(i, |s| &s.transmit_bps), 1),
-        (frame.value(i, |s| &s.rps), 2),
-        (median_ms, 3),
-        (median_ms * libm::exp(Z95 * spread), 3),
-        (median_ms * libm::exp(Z99 * spread), 3),
-        (frame.value(i, |s| &s.server_error) * 100.0, 3),
+    let fields: [(f64, PushFixed); 10] = [
+        (frame.value(i, |s| &s.cpu), push_fixed::<2>),
+        (frame.value(i, |s| &s.memory), push_fixed::<2>),
+        (frame.value(i, |s| &s.disk), push_fixed::<2>),
+        (frame.value(i, |s| &s.receive_bps), push_fixed::<1>),
+        (frame.value(i, |s| &s.transmit_bps), push_fixed::<1>),
+        (frame.value(i, |s| &s.rps), push_fixed::<2>),
+        (median_ms, push_fixed::<3>),
+        (median_ms * libm::exp(Z95 * spread), push_fixed::<3>),
+        (median_ms * libm::exp(Z99 * spread), push_fixed::<3>),
+        (frame.value(i, |s| &s.server_error) * 100.0, push_fixed::<3>),
     ];
-    for (value, decimals) in values {
+    for (value, push) in fields {
         row.push(b',');
-        push_fixed(row, value, decimals);
+        push(row, value);
     }
 }
 
@@ -276,7 +294,13 @@ mod tests {
 
     fn fixed(v: f64, d: u32) -> String {
         let mut b = Vec::new();
-        push_fixed(&mut b, v, d);
+        match d {
+            0 => push_fixed::<0>(&mut b, v),
+            1 => push_fixed::<1>(&mut b, v),
+            2 => push_fixed::<2>(&mut b, v),
+            3 => push_fixed::<3>(&mut b, v),
+            _ => unreachable!("the tests use 0 to 3 decimals"),
+        }
         String::from_utf8(b).unwrap()
     }
 
@@ -296,5 +320,24 @@ mod tests {
         assert_eq!(fixed(1234.5678, 3), "1234.568");
         assert_eq!(fixed(9.999, 2), "10.00");
         assert_eq!(fixed(3_000_000_000.25, 1), "3000000000.3");
+        assert_eq!(fixed(0.5, 0), "1");
+        assert_eq!(fixed(-2.5, 0), "-3");
+        assert_eq!(fixed(0.49999999999999994, 0), "0");
+        assert_eq!(fixed(f64::NAN, 2), "0.00");
+        assert_eq!(fixed(1e300, 1), fixed(f64::INFINITY, 1));
+    }
+
+    #[test]
+    fn rounding_matches_the_standard_library() {
+        let key = crate::model::noise::Key::from_seed(9);
+        for i in 0..200_000 {
+            let mut d = key.draws(i);
+            // Values of every magnitude, and exact halves, where rounding decides.
+            let x = (d.uniform() - 0.5) * 10f64.powi((d.uniform() * 18.0) as i32);
+            let half = (x * 2.0).trunc() / 2.0;
+            for v in [x, half, x.trunc() + 0.5] {
+                assert_eq!(round_to_int(v), v.round() as i64, "{v}");
+            }
+        }
     }
 }

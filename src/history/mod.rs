@@ -47,7 +47,7 @@ pub fn csv_slices(
     schedule: &Schedule,
     shape: &ShapeSpec,
 ) -> Vec<Timeline> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::cores();
     let per_slice = members.len().div_ceil(threads).max(MIN_SLICE);
     members
         .chunks(per_slice)

@@ -335,7 +335,7 @@ impl Fleet {
                 })
                 .collect()
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = crate::cores();
         let chunk = members.len().div_ceil(threads).max(64);
         let warmed: Vec<(ServerState, Reading, i64)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..members.len())
@@ -514,7 +514,7 @@ impl Fleet {
         };
         // Servers are independent: a large fleet is stepped on every core, in fixed
         // slices, and the result is the same whatever their number.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = crate::cores();
         let readings: Vec<Reading> = if self.states.len() >= PARALLEL_STEP_MIN && threads > 1 {
             let chunk = self.states.len().div_ceil(threads);
             std::thread::scope(|scope| {

@@ -449,15 +449,12 @@ impl ServerPlan {
     /// cleanups. Returns whether the process restarted at `k`.
     fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
         let mut z = self.walks_key.draws(k);
-        let (load, cpu) = z.normal_pair();
-        let (latency, errors) = z.normal_pair();
-        let (memory, disk) = z.normal_pair();
-        s.load = self.load.step(s.load, load);
-        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, cpu);
-        s.latency_noise = self.latency_noise.step(s.latency_noise, latency);
-        s.error_noise = self.error_noise.step(s.error_noise, errors);
-        s.memory_noise = self.memory_noise.step(s.memory_noise, memory);
-        s.disk_noise = self.disk_noise.step(s.disk_noise, disk);
+        s.load = self.load.step(s.load, z.normal());
+        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
+        s.latency_noise = self.latency_noise.step(s.latency_noise, z.normal());
+        s.error_noise = self.error_noise.step(s.error_noise, z.normal());
+        s.memory_noise = self.memory_noise.step(s.memory_noise, z.normal());
+        s.disk_noise = self.disk_noise.step(s.disk_noise, z.normal());
 
         let was_up = s.up;
         s.up = !fx.down && !self.outages.down_at(k);
