@@ -26,30 +26,93 @@ pub const HEADER: [&str; 15] = [
     "error_rate",
 ];
 
-/// Writes `value` rounded to `decimals` places (half away from zero, as `f64::round`):
-/// integer arithmetic, so it is fast and the same on every platform. The integer part is
-/// written by `itoa` (two digits at a time), the decimals from the remainder.
-/// `DECIMALS` is a constant so that the divisions by its power of ten are multiplications.
-fn push_fixed<const DECIMALS: u32>(buf: &mut Vec<u8>, value: f64) {
-    let decimals = DECIMALS;
-    let unit = 10u64.pow(decimals);
-    let scaled = round_to_int(value * unit as f64);
-    let magnitude = scaled.unsigned_abs();
-    if scaled < 0 {
-        buf.push(b'-');
-    }
-    buf.extend_from_slice(itoa::Buffer::new().format(magnitude / unit).as_bytes());
-    if decimals > 0 {
-        let mut fraction = magnitude % unit;
-        let mut digits = [b'0'; 20];
-        let digits = &mut digits[..=decimals as usize];
-        digits[0] = b'.';
-        for d in digits[1..].iter_mut().rev() {
-            *d = b'0' + (fraction % 10) as u8;
-            fraction /= 10;
+/// The numeric fields of a row, each with its comma, are written into a buffer of this
+/// size on the stack, then appended at once: 10 fields of at most 25 bytes (a comma, a
+/// sign, 19 digits, a point and 3 decimals).
+const METRICS_MAX: usize = 10 * 25;
+
+/// The numeric fields of a row being written.
+struct Fields {
+    bytes: [u8; METRICS_MAX],
+    len: usize,
+}
+
+/// "00" to "99", for writing two digits at a time.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+impl Fields {
+    fn new() -> Fields {
+        Fields {
+            bytes: [0; METRICS_MAX],
+            len: 0,
         }
-        buf.extend_from_slice(digits);
     }
+
+    /// Appends a comma and `value` rounded to `DECIMALS` places (half away from zero, as
+    /// `f64::round`), from an integer, so it is fast and the same on every platform. The
+    /// length is known first, so the digits go straight to their places, two at a time;
+    /// `DECIMALS` is a constant so that its divisions are multiplications.
+    fn push_fixed<const DECIMALS: usize>(&mut self, value: f64) {
+        let unit = 10u64.pow(DECIMALS as u32);
+        let scaled = round_to_int(value * unit as f64);
+        let mut rest = scaled.unsigned_abs();
+        let whole_digits = digit_count(rest / unit);
+        let sign = usize::from(scaled < 0);
+        let point = usize::from(DECIMALS > 0);
+        let start = self.len;
+        let end = start + 1 + sign + whole_digits + point + DECIMALS;
+        let out = &mut self.bytes[start..end];
+        out[0] = b',';
+        if sign == 1 {
+            out[1] = b'-';
+        }
+        let mut at = out.len();
+        for _ in 0..DECIMALS {
+            at -= 1;
+            out[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        if DECIMALS > 0 {
+            at -= 1;
+            out[at] = b'.';
+        }
+        while rest >= 100 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            at -= 2;
+            out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if rest >= 10 {
+            let pair = rest as usize * 2;
+            at -= 2;
+            out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            at -= 1;
+            out[at] = b'0' + rest as u8;
+        }
+        debug_assert_eq!(at, 1 + sign);
+        self.len = end;
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The decimal digits of `n`, by comparisons: `u64::ilog10` divides, which costs more.
+fn digit_count(n: u64) -> usize {
+    const POWERS: [u64; 19] = {
+        let mut p = [10u64; 19];
+        let mut i = 1;
+        while i < 19 {
+            p[i] = p[i - 1] * 10;
+            i += 1;
+        }
+        p
+    };
+    1 + POWERS.iter().take_while(|&&p| n >= p).count()
 }
 
 /// `x.round() as i64` without the call to the C library's `round` that x86-64's baseline
@@ -67,30 +130,23 @@ fn round_to_int(x: f64) -> i64 {
     }
 }
 
-/// `push_fixed` for some number of decimals.
-type PushFixed = fn(&mut Vec<u8>, f64);
-
 /// A server that is up: its numeric fields, in header order from `cpu_usage` on, each
 /// preceded by a comma.
 fn push_metrics(row: &mut Vec<u8>, frame: &Frame, i: usize) {
     let median_ms = frame.value(i, |s| &s.latency_median) * 1000.0;
     let spread = frame.value(i, |s| &s.latency_spread);
-    let fields: [(f64, PushFixed); 10] = [
-        (frame.value(i, |s| &s.cpu), push_fixed::<2>),
-        (frame.value(i, |s| &s.memory), push_fixed::<2>),
-        (frame.value(i, |s| &s.disk), push_fixed::<2>),
-        (frame.value(i, |s| &s.receive_bps), push_fixed::<1>),
-        (frame.value(i, |s| &s.transmit_bps), push_fixed::<1>),
-        (frame.value(i, |s| &s.rps), push_fixed::<2>),
-        (median_ms, push_fixed::<3>),
-        (median_ms * libm::exp(Z95 * spread), push_fixed::<3>),
-        (median_ms * libm::exp(Z99 * spread), push_fixed::<3>),
-        (frame.value(i, |s| &s.server_error) * 100.0, push_fixed::<3>),
-    ];
-    for (value, push) in fields {
-        row.push(b',');
-        push(row, value);
-    }
+    let mut fields = Fields::new();
+    fields.push_fixed::<2>(frame.value(i, |s| &s.cpu));
+    fields.push_fixed::<2>(frame.value(i, |s| &s.memory));
+    fields.push_fixed::<2>(frame.value(i, |s| &s.disk));
+    fields.push_fixed::<1>(frame.value(i, |s| &s.receive_bps));
+    fields.push_fixed::<1>(frame.value(i, |s| &s.transmit_bps));
+    fields.push_fixed::<2>(frame.value(i, |s| &s.rps));
+    fields.push_fixed::<3>(median_ms);
+    fields.push_fixed::<3>(median_ms * libm::exp(Z95 * spread));
+    fields.push_fixed::<3>(median_ms * libm::exp(Z99 * spread));
+    fields.push_fixed::<3>(frame.value(i, |s| &s.server_error) * 100.0);
+    row.extend_from_slice(fields.as_bytes());
 }
 
 /// CSV fields, quoted as CSV needs (a name or label from the config may hold a comma or a
@@ -293,15 +349,18 @@ mod tests {
     use super::*;
 
     fn fixed(v: f64, d: u32) -> String {
-        let mut b = Vec::new();
+        let mut f = Fields::new();
         match d {
-            0 => push_fixed::<0>(&mut b, v),
-            1 => push_fixed::<1>(&mut b, v),
-            2 => push_fixed::<2>(&mut b, v),
-            3 => push_fixed::<3>(&mut b, v),
+            0 => f.push_fixed::<0>(v),
+            1 => f.push_fixed::<1>(v),
+            2 => f.push_fixed::<2>(v),
+            3 => f.push_fixed::<3>(v),
             _ => unreachable!("the tests use 0 to 3 decimals"),
         }
-        String::from_utf8(b).unwrap()
+        let text = String::from_utf8(f.as_bytes().to_vec()).unwrap();
+        text.strip_prefix(',')
+            .expect("a field starts with its comma")
+            .to_string()
     }
 
     #[test]
@@ -325,6 +384,43 @@ mod tests {
         assert_eq!(fixed(0.49999999999999994, 0), "0");
         assert_eq!(fixed(f64::NAN, 2), "0.00");
         assert_eq!(fixed(1e300, 1), fixed(f64::INFINITY, 1));
+        assert_eq!(fixed(-1e300, 3), "-9223372036854775.808");
+        assert_eq!(fixed(99.995, 2), "100.00");
+    }
+
+    #[test]
+    fn fields_are_the_rounded_integer_with_its_point_placed() {
+        let key = crate::model::noise::Key::from_seed(10);
+        for i in 0..50_000 {
+            let mut d = key.draws(i);
+            let x = (d.uniform() - 0.5) * 10f64.powi((d.uniform() * 22.0) as i32 - 3);
+            for decimals in 0..=3u32 {
+                let scaled = (x * 10f64.powi(decimals as i32)).round() as i64;
+                let digits = format!(
+                    "{:0width$}",
+                    scaled.unsigned_abs(),
+                    width = decimals as usize + 1
+                );
+                let (whole, part) = digits.split_at(digits.len() - decimals as usize);
+                let sign = if scaled < 0 { "-" } else { "" };
+                let point = if decimals > 0 { "." } else { "" };
+                assert_eq!(
+                    fixed(x, decimals),
+                    format!("{sign}{whole}{point}{part}"),
+                    "{x}"
+                );
+            }
+        }
+        for n in [0, 9, 10, 99, 100, 12_345, u64::MAX / 10, u64::MAX] {
+            assert_eq!(digit_count(n), n.to_string().len(), "{n}");
+        }
+        // Ten of the widest fields fit the row's buffer.
+        let mut f = Fields::new();
+        for _ in 0..5 {
+            f.push_fixed::<3>(-1e300);
+            f.push_fixed::<0>(f64::MIN);
+        }
+        assert!(f.as_bytes().len() <= METRICS_MAX);
     }
 
     #[test]
