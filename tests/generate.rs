@@ -205,3 +205,32 @@ fn servers_are_padded_to_the_fleet_width() {
     assert_eq!(names.first(), Some(&"srv-001"));
     assert_eq!(names.last(), Some(&"srv-100"));
 }
+
+/// The process's umask, from /proc (reading it with umask(2) would change it).
+#[cfg(target_os = "linux")]
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_history_has_an_ordinary_file_s_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Large enough for several direct writes and a padded tail.
+    let csv = generate(
+        dir.path(),
+        "h.csv",
+        &["--servers", "200", "--duration", "1d", "--step", "15s"],
+    );
+    assert_eq!(csv.lines().count(), 1 + 200 * 5760);
+    assert!(csv.len() > 3 * (4 << 20), "{} bytes", csv.len());
+    assert!(csv.ends_with('\n') && !csv.contains('\0'));
+    let mode = std::fs::metadata(dir.path().join("h.csv"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o666 & !umask(), "mode {mode:o}");
+}

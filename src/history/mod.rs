@@ -2,6 +2,7 @@
 
 mod csv;
 mod openmetrics;
+mod output;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,61 +66,6 @@ pub fn csv_slices(
         .collect()
 }
 
-/// Bytes written between two background flushes.
-const WRITEBACK_EVERY: u64 = 32 << 20;
-
-/// A file writer whose data goes to the disk while the rest is still being written: every
-/// [`WRITEBACK_EVERY`] bytes a thread of its own flushes what is written so far. A history
-/// is hundreds of MB, and the `fsync` that makes it durable before it is renamed into
-/// place would otherwise wait for all of it at the end (a third of a second for 640 MB
-/// here), with the cores idle.
-struct Writeback<'f> {
-    file: &'f std::fs::File,
-    unflushed: u64,
-    flush: std::sync::mpsc::SyncSender<()>,
-    /// Flushes asked for so far.
-    requested: u64,
-}
-
-impl<'f> Writeback<'f> {
-    fn new<'s>(scope: &'s std::thread::Scope<'s, '_>, file: &'f std::fs::File) -> Writeback<'f>
-    where
-        'f: 's,
-    {
-        // One request waits at most: a flush asked for while one runs is merged into it.
-        let (flush, requests) = std::sync::mpsc::sync_channel::<()>(1);
-        scope.spawn(move || {
-            for () in requests {
-                // A failure shows again, and is reported, at the final sync.
-                let _ = file.sync_data();
-            }
-        });
-        Writeback {
-            file,
-            unflushed: 0,
-            flush,
-            requested: 0,
-        }
-    }
-}
-
-impl std::io::Write for Writeback<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.unflushed += n as u64;
-        if self.unflushed >= WRITEBACK_EVERY {
-            self.unflushed = 0;
-            self.requested += 1;
-            let _ = self.flush.try_send(());
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The instants of a history: `start`, `start + step`, ... before `end`.
 pub fn instants(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
     (0..)
@@ -151,11 +97,17 @@ pub fn write_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| cannot("write", e))?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // A temporary file is private (0600); the history is an ordinary file, readable as the
+    // umask allows, as by a container reading it as another user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder.tempfile_in(dir).map_err(|e| cannot("write", e))?;
 
     let timestamps = ((end - start) + step - 1) / step;
     let total = timestamps as u64 * settings.range.len() as u64;
@@ -186,9 +138,10 @@ pub fn write_file(
             );
             // Each instant's rows come as one large buffer: written as they are, unbuffered.
             std::thread::scope(|scope| {
-                let file = temp.as_file();
-                let out = Writeback::new(scope, file);
-                write_csv(out, &mut slices, &settings.labels, times, tick)
+                let mut out = output::Output::new(scope, temp.as_file(), temp.path());
+                let rows = write_csv(&mut out, &mut slices, &settings.labels, times, tick)?;
+                out.finish()?;
+                Ok(rows)
             })
         }
         Format::OpenMetrics => {
@@ -216,28 +169,4 @@ pub fn write_file(
     temp.as_file().sync_all().map_err(|e| cannot("write", e))?;
     temp.persist(out).map_err(|e| cannot("write", e.error))?;
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn writeback_writes_everything_and_flushes_as_it_goes() {
-        let temp = tempfile::NamedTempFile::new().unwrap();
-        let chunk: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
-        let chunks = (2 * WRITEBACK_EVERY as usize) / chunk.len() + 3;
-        let requested = std::thread::scope(|scope| {
-            let mut out = Writeback::new(scope, temp.as_file());
-            for _ in 0..chunks {
-                out.write_all(&chunk).unwrap();
-            }
-            out.requested
-        });
-        assert_eq!(requested, 2);
-        let written = std::fs::read(temp.path()).unwrap();
-        assert_eq!(written.len(), chunks * chunk.len());
-        assert!(written.chunks(chunk.len()).all(|c| c == chunk));
-    }
 }
