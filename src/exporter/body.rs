@@ -83,9 +83,10 @@ pub fn stream_gzip(
             .map(|w| {
                 let (done, results) = std::sync::mpsc::sync_channel(1);
                 scope.spawn(move || {
+                    let mut deflater = RunDeflater::new();
                     for r in (w..runs.len()).step_by(threads) {
                         let mut out = Vec::new();
-                        let sum = deflate_run(runs[r].clone(), r == last, encode, &mut |chunk| {
+                        let sum = deflater.run(runs[r].clone(), r == last, encode, &mut |chunk| {
                             out.push(chunk);
                             true
                         });
@@ -133,44 +134,68 @@ struct Checksum {
     len: u64,
 }
 
-/// Raw-deflates pieces `run`, handing `emit` the compressed bytes; the last run ends the
-/// deflate stream, the others end with a sync flush so that the next run can follow.
-fn deflate_run(
-    run: std::ops::Range<usize>,
-    last: bool,
-    encode: &EncodePiece,
-    emit: &mut dyn FnMut(Bytes) -> bool,
-) -> Option<Checksum> {
-    let mut deflate = DeflateEncoder::new(Vec::with_capacity(2 * CHUNK), Compression::fast());
-    let mut sum = Checksum {
-        crc: crc32fast::Hasher::new(),
-        len: 0,
-    };
-    let mut piece = Vec::with_capacity(CHUNK);
-    for k in run {
-        piece.clear();
-        encode(k, &mut piece);
-        sum.crc.update(&piece);
-        sum.len += piece.len() as u64;
-        // Writing into a Vec cannot fail.
-        deflate.write_all(&piece).ok()?;
-        if deflate.get_ref().len() >= CHUNK {
-            let chunk = std::mem::replace(deflate.get_mut(), Vec::with_capacity(2 * CHUNK));
-            if !emit(Bytes::from(chunk)) {
+/// A thread's compressor, kept from one run to the next: its state (a few hundred KB) is
+/// reset rather than allocated again for every run, and what it writes is copied out at
+/// its length, so that a run waiting to be sent holds only its compressed bytes.
+struct RunDeflater {
+    deflate: DeflateEncoder<Vec<u8>>,
+    piece: Vec<u8>,
+}
+
+impl RunDeflater {
+    fn new() -> RunDeflater {
+        RunDeflater {
+            deflate: DeflateEncoder::new(Vec::with_capacity(2 * CHUNK), Compression::fast()),
+            piece: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// The compressed bytes written so far, handed out at their length.
+    fn take_output(&mut self) -> Bytes {
+        let out = Bytes::copy_from_slice(self.deflate.get_ref());
+        self.deflate.get_mut().clear();
+        out
+    }
+
+    /// Raw-deflates pieces `run`, handing `emit` the compressed bytes; the last run ends
+    /// the deflate stream, the others end with a sync flush so that the next run can
+    /// follow.
+    fn run(
+        &mut self,
+        run: std::ops::Range<usize>,
+        last: bool,
+        encode: &EncodePiece,
+        emit: &mut dyn FnMut(Bytes) -> bool,
+    ) -> Option<Checksum> {
+        // Every run starts a fresh stream: no reference back into the run before it.
+        let output = std::mem::take(self.deflate.get_mut());
+        self.deflate.reset(output).ok()?;
+        let mut sum = Checksum {
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        };
+        for k in run {
+            self.piece.clear();
+            encode(k, &mut self.piece);
+            sum.crc.update(&self.piece);
+            sum.len += self.piece.len() as u64;
+            // Writing into a Vec cannot fail.
+            self.deflate.write_all(&self.piece).ok()?;
+            if self.deflate.get_ref().len() >= CHUNK && !emit(self.take_output()) {
                 return None;
             }
         }
+        if last {
+            self.deflate.try_finish().ok()?;
+        } else {
+            self.deflate.flush().ok()?;
+        }
+        let tail = self.take_output();
+        if !tail.is_empty() && !emit(tail) {
+            return None;
+        }
+        Some(sum)
     }
-    let tail = if last {
-        deflate.finish().ok()?
-    } else {
-        deflate.flush().ok()?;
-        std::mem::take(deflate.get_mut())
-    };
-    if !tail.is_empty() && !emit(Bytes::from(tail)) {
-        return None;
-    }
-    Some(sum)
 }
 
 /// `count` contiguous runs of pieces (fewer when there are fewer pieces) of about equal
