@@ -322,45 +322,6 @@ impl ServerPlan {
                 .filter(|(a, b)| a < b)
                 .collect(),
         };
-        let last_restart = self.last_event_restart(k, deploys, &down, horizon);
-        let replay_from_restart = (
-            last_restart - self.warmup_steps,
-            last_restart - self.warmup_steps,
-        );
-        let (start, restarted_at) = match self.counting {
-            // The counters count from the last restart: replay from there, with the walks'
-            // warm-up before it (restarts for lack of memory happen in the replay).
-            Counting::On => replay_from_restart,
-            // Only the walks need a past: start where they will have forgotten it, with
-            // the process's last restart up to then found in closed form.
-            Counting::Off if last_restart >= k - self.warmup_steps => replay_from_restart,
-            Counting::Off => {
-                let start = k - self.warmup_steps;
-                let up_at = down.last_up_at_or_before(start);
-                let event = self.last_event_restart(start, deploys, &down, horizon);
-                let restarted_at = match self.oom_steps {
-                    // Up from that restart to `up_at` (a down spell would end in a
-                    // recovery, a later restart), so out of memory every `n` steps.
-                    Some(n) => event + (up_at - event) / n * n,
-                    None => event,
-                };
-                (start, restarted_at)
-            }
-        };
-        let mut state = ServerState {
-            load: self.load.mean(),
-            cpu_noise: self.cpu_noise.mean(),
-            latency_noise: self.latency_noise.mean(),
-            error_noise: self.error_noise.mean(),
-            memory_noise: self.memory_noise.mean(),
-            disk_noise: self.disk_noise.mean(),
-            up: !down.at(start),
-            restarted_at,
-            cleaned_at: self.last_cleanup_at_or_before(start),
-            counters: Counters::default(),
-        };
-        // Before the last restart only what the future depends on is needed; from it on,
-        // the counters too.
         let effects = |i: i64| {
             if incidents.is_empty() {
                 Effects::default()
@@ -368,10 +329,17 @@ impl ServerPlan {
                 Effects::of(incidents.iter().copied(), i * self.step_ms)
             }
         };
-        let observe_from = match self.counting {
-            Counting::On => last_restart.max(start + 1),
-            Counting::Off => k,
-        };
+        if self.counting == Counting::Off {
+            return self.warm_without_counters(k, deploys, &down, &effects, horizon);
+        }
+        // The counters count from the last restart: replay from there, with the walks'
+        // warm-up before it (restarts for lack of memory happen in the replay).
+        let last_restart = self.last_event_restart(k, deploys, &down, horizon);
+        let start = last_restart - self.warmup_steps;
+        let mut state = self.state_at_means(start, &down, start);
+        // Before the last restart only what the future depends on is needed; from it on,
+        // the counters too.
+        let observe_from = last_restart.max(start + 1);
         for i in start + 1..observe_from {
             self.advance(&mut state, i, deploys.at(i), &effects(i));
         }
@@ -380,6 +348,53 @@ impl ServerPlan {
             reading = self.step(&mut state, i, deploys.at(i), &effects(i));
         }
         (state, reading)
+    }
+
+    /// `warm` without counters: only the walks need a past, and they depend on nothing
+    /// else, so they alone are replayed, from where they will have forgotten their start;
+    /// up or down, the last restart and the last cleanup before `k` are found in closed
+    /// form, and `k` is stepped as usual. The walks' draws are the ones a stepped server
+    /// uses, so the values match a stepped fleet's to within the walks' forgetting.
+    fn warm_without_counters(
+        &self,
+        k: i64,
+        deploys: &impl RestartEvents,
+        down: &Downtime,
+        effects: &dyn Fn(i64) -> Effects,
+        horizon: i64,
+    ) -> (ServerState, Reading) {
+        let before = k - 1;
+        let up_at = down.last_up_at_or_before(before);
+        let event = self.last_event_restart(before, deploys, down, horizon);
+        let restarted_at = match self.oom_steps {
+            // Up from that restart to `up_at` (a down spell would end in a recovery, a
+            // later restart), so out of memory every `n` steps.
+            Some(n) => event + (up_at - event) / n * n,
+            None => event,
+        };
+        let mut state = self.state_at_means(before, down, restarted_at);
+        for i in k - self.warmup_steps..=before {
+            self.step_walks(&mut state, i);
+        }
+        let reading = self.step(&mut state, k, deploys.at(k), &effects(k));
+        (state, reading)
+    }
+
+    /// The walks at their means, and the server as it is at grid point `at`, last
+    /// restarted at `restarted_at`.
+    fn state_at_means(&self, at: i64, down: &Downtime, restarted_at: i64) -> ServerState {
+        ServerState {
+            load: self.load.mean(),
+            cpu_noise: self.cpu_noise.mean(),
+            latency_noise: self.latency_noise.mean(),
+            error_noise: self.error_noise.mean(),
+            memory_noise: self.memory_noise.mean(),
+            disk_noise: self.disk_noise.mean(),
+            up: !down.at(at),
+            restarted_at,
+            cleaned_at: self.last_cleanup_at_or_before(at),
+            counters: Counters::default(),
+        }
     }
 
     /// The grid point at or before `k` of the process's last (re)start by an event: a
@@ -445,9 +460,8 @@ impl ServerPlan {
             * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0)
     }
 
-    /// The part of a step that the future depends on: walks, up or down, restarts and
-    /// cleanups. Returns whether the process restarted at `k`.
-    fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
+    /// The walks' part of a step: they depend on nothing else.
+    fn step_walks(&self, s: &mut ServerState, k: i64) {
         let mut z = self.walks_key.draws(k);
         s.load = self.load.step(s.load, z.normal());
         s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
@@ -455,7 +469,12 @@ impl ServerPlan {
         s.error_noise = self.error_noise.step(s.error_noise, z.normal());
         s.memory_noise = self.memory_noise.step(s.memory_noise, z.normal());
         s.disk_noise = self.disk_noise.step(s.disk_noise, z.normal());
+    }
 
+    /// The part of a step that the future depends on: walks, up or down, restarts and
+    /// cleanups. Returns whether the process restarted at `k`.
+    fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
+        self.step_walks(s, k);
         let was_up = s.up;
         s.up = !fx.down && !self.outages.down_at(k);
         let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
