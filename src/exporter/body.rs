@@ -62,8 +62,9 @@ pub const RUN_WEIGHT: usize = 12_000;
 /// Encodes pieces `0..weights.len()` in order as one gzip stream, compressed on `threads`
 /// threads, and hands `send` the compressed chunks in order. `weights` are the pieces'
 /// relative sizes, to cut runs of similar size ([`RUN_WEIGHT`] each, and at least one per
-/// thread). Run `r` is compressed by thread `r % threads`, which holds at most one finished
-/// run waiting to be sent: memory stays at a few compressed runs.
+/// thread). Run `r` is compressed by thread `r % threads` (0 being the calling thread),
+/// and each other thread holds at most one finished run waiting to be sent: memory stays
+/// at a few compressed runs.
 pub fn stream_gzip(
     weights: &[usize],
     threads: usize,
@@ -79,7 +80,10 @@ pub fn stream_gzip(
     let last = runs.len() - 1;
     let runs = &runs;
     let total = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.min(runs.len()))
+        // The calling thread compresses runs 0, T, 2T... itself and streams them as they
+        // come; threads 1..T, spawned here, the others. Fewer threads that allocate is
+        // less memory kept by the allocator's per-thread arenas.
+        let helpers: Vec<_> = (1..threads.min(runs.len()))
             .map(|w| {
                 let (done, results) = std::sync::mpsc::sync_channel(1);
                 scope.spawn(move || {
@@ -99,16 +103,22 @@ pub fn stream_gzip(
                 results
             })
             .collect();
+        let mut own = RunDeflater::new();
         let mut total: Option<Checksum> = None;
         for r in 0..runs.len() {
-            let (chunks, sum) = workers[r % workers.len()].recv().ok()?;
-            for chunk in chunks {
-                if !send(chunk) {
-                    // Dropping the receivers stops the workers.
-                    return None;
+            let sum = match r % threads {
+                // Dropping the receivers stops the helpers.
+                0 => own.run(runs[r].clone(), r == last, encode, send)?,
+                w => {
+                    let (chunks, sum) = helpers[w - 1].recv().ok()?;
+                    for chunk in chunks {
+                        if !send(chunk) {
+                            return None;
+                        }
+                    }
+                    sum?
                 }
-            }
-            let sum = sum?;
+            };
             match &mut total {
                 None => total = Some(sum),
                 Some(t) => {
