@@ -105,10 +105,10 @@ pub fn stream_gzip(
             .collect();
         let mut own = RunDeflater::new();
         let mut total: Option<Checksum> = None;
-        for r in 0..runs.len() {
+        for (r, run) in runs.iter().enumerate() {
             let sum = match r % threads {
                 // Dropping the receivers stops the helpers.
-                0 => own.run(runs[r].clone(), r == last, encode, send)?,
+                0 => own.run(run.clone(), r == last, encode, send)?,
                 w => {
                     let (chunks, sum) = helpers[w - 1].recv().ok()?;
                     for chunk in chunks {
