@@ -136,7 +136,8 @@ pub fn write_file(
                 &schedule,
                 &settings.shape,
             );
-            // Each instant's rows come as one large buffer: written as they are, unbuffered.
+            // Each instant's rows come as one large buffer, so no BufWriter: `Output` gathers
+            // them into aligned blocks for direct I/O, or writes them as they come.
             std::thread::scope(|scope| {
                 let mut out = output::Output::new(scope, temp.as_file(), temp.path());
                 let rows = write_csv(&mut out, &mut slices, &settings.labels, times, tick)?;
