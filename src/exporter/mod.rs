@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod body;
+mod deflate;
 mod http;
 mod telemetry;
 
@@ -281,7 +282,12 @@ fn spawn_ticker(
         .name("fleetsim-tick".into())
         .spawn(move || {
             let mut applied = 0;
-            loop {
+            // The frame of the warm-up is the first tick's: the next is one tick later (a
+            // scrape just after start-up sees the same frame as one a moment later).
+            let mut took = Duration::ZERO;
+            while let Err(RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(tick.saturating_sub(took))
+            {
                 let started = Instant::now();
                 {
                     let mut incidents = shared.incidents();
@@ -294,12 +300,8 @@ fn spawn_ticker(
                 let frame = timeline.at(unix_now_ms());
                 let up = (0..frame.len()).filter(|&i| frame.up(i)).count();
                 shared.publish(frame);
-                let took = started.elapsed();
+                took = started.elapsed();
                 shared.telemetry.observe_tick(took, up);
-                match stopped.recv_timeout(tick.saturating_sub(took)) {
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    _ => break,
-                }
             }
         })
         .expect("spawning a thread fails only when the system is out of resources")
