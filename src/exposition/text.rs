@@ -178,21 +178,30 @@ impl<'a> SampleWriter<'a> {
 
     #[inline]
     fn sample(&mut self, name: &str, labels: &[u8], extra: &[u8], value: f64) {
+        // Room for the whole line at once; empty parts are not copied (a copy of unknown
+        // length is a call, even for nothing).
+        self.out
+            .reserve(name.len() + labels.len() + extra.len() + self.timestamp.len() + 40);
         self.out.extend_from_slice(name.as_bytes());
         self.out.push(b'{');
         self.out.extend_from_slice(labels);
-        self.out.extend_from_slice(extra);
+        if !extra.is_empty() {
+            self.out.extend_from_slice(extra);
+        }
         self.out.extend_from_slice(b"} ");
-        if value == value.trunc() && value.abs() < 1e15 {
+        // The cast is exact for whole numbers below 2^63; `trunc` would be a libm call.
+        let whole = value as i64;
+        if whole as f64 == value && value.abs() < 1e15 {
             // Whole numbers (flags, most counters' early values) print without ".0".
             let mut ints = itoa::Buffer::new();
-            self.out
-                .extend_from_slice(ints.format(value as i64).as_bytes());
+            self.out.extend_from_slice(ints.format(whole).as_bytes());
         } else {
             self.out
                 .extend_from_slice(self.floats.format(value).as_bytes());
         }
-        self.out.extend_from_slice(self.timestamp);
+        if !self.timestamp.is_empty() {
+            self.out.extend_from_slice(self.timestamp);
+        }
         self.out.push(b'\n');
     }
 }
