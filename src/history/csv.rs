@@ -69,10 +69,20 @@ impl Fields {
             out[1] = b'-';
         }
         let mut at = out.len();
-        for _ in 0..DECIMALS {
+        // The decimals in one division, then by pairs: a chain of divisions by 10 would
+        // make each digit wait for the one after it.
+        let mut frac = (rest % unit) as usize;
+        rest /= unit;
+        if DECIMALS % 2 == 1 {
             at -= 1;
-            out[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
+            out[at] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        for _ in 0..DECIMALS / 2 {
+            let pair = frac % 100 * 2;
+            frac /= 100;
+            at -= 2;
+            out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
         if DECIMALS > 0 {
             at -= 1;
@@ -249,7 +259,10 @@ fn push_rows(
         } else {
             out.extend_from_slice(b"0,,,,,,,,,,");
         }
-        out.extend_from_slice(suffix);
+        // Without constant labels there is no suffix: no call to copy nothing.
+        if !suffix.is_empty() {
+            out.extend_from_slice(suffix);
+        }
         out.push(b'\n');
     }
     rows
