@@ -452,7 +452,11 @@ mod tests {
                 );
             }
         }
-        for n in [0, 9, 10, 99, 100, 12_345, u64::MAX / 10, u64::MAX] {
+        let around_powers = (0..20).flat_map(|k| {
+            let p = 10u64.pow(k);
+            [p - 1, p, p + 1]
+        });
+        for n in (0..=1000).chain(around_powers).chain([u64::MAX / 10, u64::MAX]) {
             assert_eq!(digit_count(n), n.to_string().len(), "{n}");
         }
         // Ten of the widest fields fit the row's buffer.
