@@ -456,7 +456,10 @@ mod tests {
             let p = 10u64.pow(k);
             [p - 1, p, p + 1]
         });
-        for n in (0..=1000).chain(around_powers).chain([u64::MAX / 10, u64::MAX]) {
+        for n in (0..=1000)
+            .chain(around_powers)
+            .chain([u64::MAX / 10, u64::MAX])
+        {
             assert_eq!(digit_count(n), n.to_string().len(), "{n}");
         }
         // Ten of the widest fields fit the row's buffer.
