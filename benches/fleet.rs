@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use fleetsim::exporter::body;
 use fleetsim::exposition::ConstLabels;
 use fleetsim::exposition::{self, FleetLabels, TextFormat, encode_fleet};
+use fleetsim::gzip as body;
 use fleetsim::history::{csv_slices, instants, write_csv};
 use fleetsim::model::{FleetParams, Schedule, ShapeSpec, Timeline, members};
 

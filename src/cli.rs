@@ -1,16 +1,23 @@
 //! Command-line flags, turned into validated settings before any work starts.
 
 use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::clock;
 use crate::config::{self, FileSettings};
 use crate::error::{Error, Result};
 use crate::exposition::ConstLabels;
-use crate::model::incidents::{IncidentSpec, Schedule};
-use crate::model::{FleetParams, Member, SeriesMode, ShapeSpec};
+use crate::model::{SeriesMode, ShapeSpec};
+use crate::remote_write::Protocol;
+use crate::settings::{
+    DEFAULT_SEED, DEFAULT_SERVERS, ExporterSettings, FleetSettings, Format, GenerateSettings,
+    HistoryRange, LogLevel, RemoteWriteSettings, Settings, Shard,
+};
 use crate::units;
 
 /// Simulated server fleet for Prometheus: live on /metrics, or written as history.
@@ -43,7 +50,7 @@ pub struct FleetArgs {
     pub seed: Option<u64>,
     /// Simulate only the I-th of N equal slices of the fleet (1/4 to 4/4), with the same
     /// names and series as in the whole fleet: N processes share one fleet
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "I/N", value_parser = Shard::from_str)]
     pub shard: Option<Shard>,
     /// Add the label NAME="VALUE" to every series of the fleet (repeatable; over the config
     /// file's [labels])
@@ -93,35 +100,6 @@ pub enum SeriesModeArg {
     Spike,
 }
 
-/// One of N slices of the fleet, numbered from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    /// The server indices of this slice of a fleet of `size`: contiguous, and together the
-    /// N slices cover the fleet exactly once.
-    pub fn range(&self, size: u32) -> std::ops::Range<u32> {
-        let bound = |i: u32| (size as u64 * i as u64 / self.count as u64) as u32;
-        bound(self.index - 1)..bound(self.index)
-    }
-}
-
-fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
-    let bad = || format!("`{text}` is not a shard; write it like 2/4 (the second of four slices)");
-    let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let index: u32 = i.trim().parse().map_err(|_| bad())?;
-    let count: u32 = n.trim().parse().map_err(|_| bad())?;
-    if count == 0 || index == 0 || index > count {
-        return Err(format!(
-            "`{text}`: the shard must be 1 to N of N, with N at least 1"
-        ));
-    }
-    Ok(Shard { index, count })
-}
-
 #[derive(Debug, Args)]
 pub struct ExporterArgs {
     #[command(flatten)]
@@ -156,14 +134,14 @@ pub struct ExporterArgs {
         default_value = "1.0",
         requires = "remote_write"
     )]
-    pub remote_write_protocol: crate::remote_write::Protocol,
+    pub remote_write_protocol: ProtocolArg,
     /// Log verbosity
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
-    pub log_level: LogLevel,
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevelArg::Info)]
+    pub log_level: LogLevelArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
+pub enum LogLevelArg {
     Error,
     Warn,
     Info,
@@ -181,7 +159,7 @@ pub struct GenerateArgs {
     /// csv, or openmetrics (for promtool tsdb create-blocks-from openmetrics) [default: from
     /// the extension: .om and .openmetrics are OpenMetrics, anything else CSV]
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
     /// First instant of the history (RFC 3339)
     #[arg(long, value_name = "TIME", value_parser = units::parse_instant)]
     pub start: Option<i64>,
@@ -196,143 +174,190 @@ pub struct GenerateArgs {
     pub step: Duration,
 }
 
-/// What `generate` writes.
+/// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum FormatArg {
     Csv,
     #[value(name = "openmetrics")]
     OpenMetrics,
 }
 
-impl Format {
-    pub fn from_path(path: &std::path::Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("om" | "openmetrics") => Format::OpenMetrics,
-            _ => Format::Csv,
-        }
+/// `--remote-write-protocol`: named as the spec's versions, or as Prometheus's
+/// `protobuf_message` setting names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// `prometheus.WriteRequest`, which every 1.x receiver accepts
+    #[value(name = "1.0", alias = "prometheus.WriteRequest")]
+    V1,
+    /// `io.prometheus.write.v2.Request`: smaller, with metadata and created timestamps
+    #[value(name = "2.0", alias = "io.prometheus.write.v2.Request")]
+    V2,
+}
+
+impl Command {
+    /// The command's settings, every flag and the config file checked. "Now" is read here,
+    /// once, for a history's default end.
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(match self {
+            Command::Exporter(args) => Settings::Exporter(args.settings()?),
+            Command::Generate(args) => Settings::Generate(args.settings(clock::unix_now_ms())?),
+        })
     }
 }
 
-/// The fleet to simulate, with every source merged: flags over file over defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FleetSettings {
-    pub servers: u32,
-    pub seed: u64,
-    pub params: FleetParams,
-    /// The server indices this process simulates (all of them unless sharded).
-    pub range: std::ops::Range<u32>,
-    /// The config file's `[[incident]]` tables, and the file's name for errors.
-    pub incidents: Vec<IncidentSpec>,
-    pub origin: String,
-    /// Constant labels of every series: the file's, then the flags'.
-    pub labels: ConstLabels,
-    /// The load-test modes and churn.
-    pub shape: ShapeSpec,
+impl ExporterArgs {
+    pub fn settings(&self) -> Result<ExporterSettings> {
+        let fleet = self.fleet.resolve()?;
+        let listen = listen_address(&self.listen)?;
+        let admin =
+            match &self.admin_listen {
+                Some(text) => Some(listen_address(text).map_err(|e| {
+                    Error::Usage(e.to_string().replace("--listen", "--admin-listen"))
+                })?),
+                None => None,
+            };
+        let remote_write = self
+            .remote_write
+            .clone()
+            .map(|endpoint| RemoteWriteSettings {
+                endpoint,
+                protocol: self.remote_write_protocol.into(),
+                interval: self.remote_write_interval,
+            });
+        Ok(ExporterSettings {
+            fleet,
+            listen,
+            tick: self.tick,
+            admin,
+            remote_write,
+            log_level: self.log_level.into(),
+        })
+    }
 }
 
-pub const DEFAULT_SERVERS: u32 = 10;
-pub const DEFAULT_SEED: u64 = 1;
+impl GenerateArgs {
+    /// The history's settings; a missing end is `now_ms`, rounded down to the step.
+    pub fn settings(&self, now_ms: i64) -> Result<GenerateSettings> {
+        let fleet = self.fleet.resolve()?;
+        let range = HistoryRange {
+            start_ms: self.start,
+            end_ms: self.end,
+            duration: self.duration,
+        };
+        let (start_ms, end_ms) = range.resolve(self.step, now_ms)?;
+        Ok(GenerateSettings {
+            fleet,
+            out: self.out.clone(),
+            format: self
+                .format
+                .map_or_else(|| Format::from_path(&self.out), Format::from),
+            start_ms,
+            end_ms,
+            step_ms: self.step.as_millis() as i64,
+        })
+    }
+}
+
+/// Resolves `--listen`: `host:port`, or `:port` for every interface.
+pub fn listen_address(text: &str) -> Result<SocketAddr> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_string()
+    };
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "--listen `{text}`: {why}; write it like 0.0.0.0:8000 or :8000"
+        ))
+    };
+    full.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("no address".into()))
+}
 
 impl FleetArgs {
+    /// The fleet of the flags laid over the config file's over the defaults.
     pub fn resolve(&self) -> Result<FleetSettings> {
         let file = match &self.config {
             Some(path) => config::load(path)?,
             None => FileSettings::default(),
         };
-        let resolution = file.fleet.resolution;
+        let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
+        let range = Shard::servers_of(self.shard, size)?;
+        let origin = self
+            .config
+            .as_ref()
+            .map_or_else(|| "the config".to_string(), |p| p.display().to_string());
+        let flags = ConstLabels::new(self.labels.iter().cloned())
+            .map_err(|e| Error::Usage(format!("--label: {e}")))?;
+        let labels = file.labels.overridden_by(&flags);
+        let shape = self.shape(&file, size)?;
         Ok(FleetSettings {
-            servers: self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS),
+            servers: size,
             seed: self.seed.or(file.seed).unwrap_or(DEFAULT_SEED),
             params: file.fleet,
-            range: {
-                let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
-                let range = self.shard.map_or(0..size, |s| s.range(size));
-                if range.is_empty() {
-                    return Err(Error::Usage(format!(
-                        "--shard {}/{} of {size} servers is empty: use at most {size} shards",
-                        self.shard.map_or(0, |s| s.index),
-                        self.shard.map_or(0, |s| s.count)
-                    )));
-                }
-                range
-            },
+            range,
             incidents: file.incidents,
-            origin: self
-                .config
-                .as_ref()
-                .map_or_else(|| "the config".to_string(), |p| p.display().to_string()),
-            labels: {
-                let flags = ConstLabels::new(self.labels.iter().cloned())
-                    .map_err(|e| Error::Usage(format!("--label: {e}")))?;
-                file.labels.overridden_by(&flags)
-            },
-            shape: {
-                // Flags over the file over the defaults, knob by knob.
-                let spec = file.load_test.applied_to(ShapeSpec::default());
-                let spec = ShapeSpec {
-                    mode: match self.series_mode {
-                        None => spec.mode,
-                        Some(SeriesModeArg::Disabled) => SeriesMode::Off,
-                        Some(SeriesModeArg::GradualChange) => SeriesMode::GradualChange,
-                        Some(SeriesModeArg::DoubleHalve) => SeriesMode::DoubleHalve,
-                        Some(SeriesModeArg::Spike) => SeriesMode::Spike,
-                    },
-                    change_interval: self.series_change_interval.unwrap_or(spec.change_interval),
-                    min_servers: self.min_servers.or(spec.min_servers),
-                    change_rate: self.series_change_rate.or(spec.change_rate),
-                    spike_multiplier: self.spike_multiplier.unwrap_or(spec.spike_multiplier),
-                    churn: self.churn.unwrap_or(spec.churn),
-                    churn_interval: self.churn_interval.unwrap_or(spec.churn_interval),
-                };
-                let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
-                spec.check(size, resolution).map_err(Error::Usage)?;
-                spec
-            },
+            origin,
+            labels,
+            shape,
         })
     }
-}
 
-impl FleetSettings {
-    /// The config file's incidents, resolved against a run that starts at `run_start_ms`
-    /// and checked against the fleet: each must hit at least one server.
-    pub fn schedule(&self, run_start_ms: i64, members: &[Member]) -> Result<Schedule> {
-        let bad = |e: String| Error::Usage(format!("{}: {e}", self.origin));
-        let schedule =
-            Schedule::from_specs(&self.incidents, run_start_ms, run_start_ms).map_err(bad)?;
-        schedule.check_targets(members, self.seed).map_err(bad)?;
-        Ok(schedule)
+    /// The load-test modes and churn: flags over the file over the defaults, knob by knob.
+    fn shape(&self, file: &FileSettings, size: u32) -> Result<ShapeSpec> {
+        let spec = file.load_test.applied_to(ShapeSpec::default());
+        let spec = ShapeSpec {
+            mode: match self.series_mode {
+                None => spec.mode,
+                Some(SeriesModeArg::Disabled) => SeriesMode::Off,
+                Some(SeriesModeArg::GradualChange) => SeriesMode::GradualChange,
+                Some(SeriesModeArg::DoubleHalve) => SeriesMode::DoubleHalve,
+                Some(SeriesModeArg::Spike) => SeriesMode::Spike,
+            },
+            change_interval: self.series_change_interval.unwrap_or(spec.change_interval),
+            min_servers: self.min_servers.or(spec.min_servers),
+            change_rate: self.series_change_rate.or(spec.change_rate),
+            spike_multiplier: self.spike_multiplier.unwrap_or(spec.spike_multiplier),
+            churn: self.churn.unwrap_or(spec.churn),
+            churn_interval: self.churn_interval.unwrap_or(spec.churn_interval),
+        };
+        spec.check(size, file.fleet.resolution)
+            .map_err(Error::Usage)?;
+        Ok(spec)
     }
 }
 
-/// The time range of `generate`, in unix milliseconds: `[start, end)`.
-pub fn history_range(args: &GenerateArgs, now_ms: i64) -> Result<(i64, i64)> {
-    let step = args.step.as_millis() as i64;
-    let duration = args.duration.map(|d| d.as_millis() as i64);
-    let (start, end) = match (args.start, args.end) {
-        (Some(_), Some(_)) if duration.is_some() => {
-            return Err(Error::Usage(
-                "give --duration or both --start and --end, not all three".into(),
-            ));
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Format {
+        match arg {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::OpenMetrics => Format::OpenMetrics,
         }
-        (Some(start), Some(end)) => (start, end),
-        (Some(start), None) => (start, start + duration.unwrap_or(DEFAULT_HISTORY_MS)),
-        (None, Some(end)) => (end - duration.unwrap_or(DEFAULT_HISTORY_MS), end),
-        (None, None) => {
-            let end = now_ms.div_euclid(step) * step;
-            (end - duration.unwrap_or(DEFAULT_HISTORY_MS), end)
-        }
-    };
-    if end <= start {
-        return Err(Error::Usage(format!(
-            "--end ({}) must be after --start ({})",
-            units::format_instant(end),
-            units::format_instant(start)
-        )));
     }
-    Ok((start, end))
 }
 
-const DEFAULT_HISTORY_MS: i64 = 7 * 86_400_000;
+impl From<ProtocolArg> for Protocol {
+    fn from(arg: ProtocolArg) -> Protocol {
+        match arg {
+            ProtocolArg::V1 => Protocol::V1,
+            ProtocolArg::V2 => Protocol::V2,
+        }
+    }
+}
+
+impl From<LogLevelArg> for LogLevel {
+    fn from(arg: LogLevelArg) -> LogLevel {
+        match arg {
+            LogLevelArg::Error => LogLevel::Error,
+            LogLevelArg::Warn => LogLevel::Warn,
+            LogLevelArg::Info => LogLevel::Info,
+            LogLevelArg::Debug => LogLevel::Debug,
+            LogLevelArg::Trace => LogLevel::Trace,
+        }
+    }
+}
 
 /// Parses the arguments; help and version go to stdout as usual, errors become one line.
 pub fn parse<I, T>(args: I) -> std::result::Result<Cli, clap::Error>
@@ -361,31 +386,4 @@ pub fn one_line(e: &clap::Error) -> String {
         .trim_start_matches("error: ")
         .trim()
         .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_cover_the_fleet_once() {
-        for (size, count) in [(10, 3), (10_000, 7), (5, 5), (1, 1)] {
-            let mut next = 0;
-            for index in 1..=count {
-                let r = Shard { index, count }.range(size);
-                assert_eq!(r.start, next, "{size} servers, shard {index}/{count}");
-                next = r.end;
-            }
-            assert_eq!(next, size);
-        }
-    }
-
-    #[test]
-    fn shard_syntax() {
-        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
-        assert!(parse_shard("0/4").is_err());
-        assert!(parse_shard("5/4").is_err());
-        assert!(parse_shard("2").unwrap_err().contains("like 2/4"));
-        assert!(parse_shard("a/b").is_err());
-    }
 }

@@ -1,38 +1,27 @@
 //! The program's errors, each one line, each with its exit code.
 
-use std::fmt;
+use crate::config::ConfigError;
 
 /// What went wrong, and so how the process exits.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Bad flags or a bad config file: exit 2.
+    /// Bad flags: exit 2.
+    #[error("{0}")]
     Usage(String),
+    /// A bad config file, as `file:line: why`: exit 2, as for flags.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Everything else (a port in use, an unwritable file): exit 1.
+    #[error("{0}")]
     Runtime(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Config(_) => 2,
             Error::Runtime(_) => 1,
         }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            Error::Usage(m) | Error::Runtime(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<crate::config::ConfigError> for Error {
-    fn from(e: crate::config::ConfigError) -> Self {
-        Error::Usage(e.to_string())
     }
 }
 

@@ -1,20 +1,27 @@
 //! fleetsim: a simulated server fleet for Prometheus.
+//!
+//! The modules form layers, each using only those below it:
+//! - `machine`, `clock`, `units`, `protobuf`: leaves;
+//! - `model`: the pure simulation;
+//! - `exposition`, `gzip`, `remote_write`: encoding the model's frames;
+//! - `config`, `error`, `settings`: the validated settings of a run;
+//! - `exporter`, `history`: the commands, each taking its settings;
+//! - `cli`: flags and the config file, turned into settings.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod exporter;
 pub mod exposition;
+pub mod gzip;
 pub mod history;
+pub mod machine;
 pub mod model;
 pub mod protobuf;
 pub mod remote_write;
+pub mod settings;
 pub mod units;
 
-/// The cores this process may use, looked up once: `available_parallelism` reads the
-/// cgroup's files on every call (tens of system calls), and a CSV history steps its fleet
-/// thousands of times a second.
-pub fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
+/// Kept at the root for the model's callers: the function lives in [`machine`].
+pub use machine::cores;

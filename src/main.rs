@@ -1,8 +1,10 @@
-//! The `fleetsim` command: parse, dispatch, and turn errors into one line and an exit code.
+//! The `fleetsim` command: parse, turn the flags into settings, dispatch, and turn errors
+//! into one line and an exit code.
 
 use std::process::ExitCode;
 
-use fleetsim::cli::{self, Command};
+use fleetsim::cli;
+use fleetsim::settings::Settings;
 
 fn main() -> ExitCode {
     let cli = match cli::parse(std::env::args_os()) {
@@ -17,10 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        Command::Exporter(args) => fleetsim::exporter::run(args),
-        Command::Generate(args) => fleetsim::history::run(args),
-    };
+    let result = cli.command.settings().and_then(|settings| match settings {
+        Settings::Exporter(settings) => fleetsim::exporter::run(settings),
+        Settings::Generate(settings) => fleetsim::history::run(settings),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

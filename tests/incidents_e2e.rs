@@ -82,7 +82,7 @@ fn each_incident_kind_fires_its_alert_in_a_real_prometheus() {
         ("error_burst", "srv-05", "HighErrorRate"),
         ("outage", "srv-06", "ServerDown"),
     ];
-    let now_ms = fleetsim::exporter::unix_now_ms();
+    let now_ms = fleetsim::clock::unix_now_ms();
     let start = fleetsim::units::format_instant(now_ms / 1000 * 1000 - 600_000);
     let mut config = String::new();
     for (kind, server, _) in kinds {

@@ -14,7 +14,8 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Shared, unix_now_ms};
+use super::Shared;
+use crate::clock::unix_now_ms;
 use crate::model::incidents::{Incident, IncidentSpec};
 use crate::units::format_instant;
 

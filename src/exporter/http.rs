@@ -19,8 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Shared;
-use super::body::{self, ChannelBody};
 use crate::exposition::{self, FleetLabels, Format, TextFormat, negotiate};
+use crate::gzip::{self as body, ChannelBody};
 use crate::model::Frame;
 
 /// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
@@ -198,7 +198,7 @@ fn scrape_body(
         let count = pieces.len() + 1;
         if gzip {
             let weights: Vec<usize> = pieces.iter().map(|p| p.series()).chain([64]).collect();
-            let threads = crate::cores();
+            let threads = crate::machine::cores();
             body::stream_gzip(&weights, threads, &encode, &mut send);
         } else {
             body::stream_plain(count, &encode, &mut send);

@@ -4,25 +4,26 @@
 //! a lock held for the length of a pointer copy, so every scrape shows one whole tick.
 
 mod admin;
-pub mod body;
-mod deflate;
 mod http;
 mod telemetry;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
-use crate::cli::{ExporterArgs, LogLevel};
+use crate::clock::unix_now_ms;
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
 use crate::model::incidents::{Incident, IncidentSpec, Schedule};
 use crate::model::server::Counting;
 use crate::model::{self, Frame, Member, Timeline};
+use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
 
 pub use http::{Api, serve};
 pub use telemetry::Telemetry;
@@ -135,141 +136,176 @@ impl Shared {
     }
 }
 
-pub fn unix_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `fleetsim exporter`: runs until SIGINT or SIGTERM.
-pub fn run(args: ExporterArgs) -> Result<()> {
-    let settings = args.fleet.resolve()?;
-    init_logging(args.log_level);
-    let addr = listen_address(&args.listen)?;
+pub fn run(settings: ExporterSettings) -> Result<()> {
+    init_logging(settings.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async move {
-        // Bind before the warm-up, so that a port in use fails at once.
-        let listener = TcpListener::bind(addr)
+    runtime.block_on(serve_fleet(settings))
+}
+
+/// Binds, warms the fleet up, serves until a signal, then stops every task in turn.
+async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
+    // Bind before the warm-up, so that a port in use fails at once.
+    let listeners = Listeners::bind(&settings).await?;
+    let started = Instant::now();
+    let (timeline, shared) = warm_up(&settings.fleet)?;
+    tracing::info!(
+        servers = settings.fleet.servers,
+        seed = settings.fleet.seed,
+        warmup_ms = started.elapsed().as_millis() as u64,
+        "fleet ready; serving http://{}/metrics",
+        listeners.metrics_addr
+    );
+
+    let (stop, stopped) = mpsc::channel::<()>();
+    let ticker = spawn_ticker(timeline, shared.clone(), settings.tick, stopped);
+    let shutdown = on_shutdown_signal();
+    let pusher = settings.remote_write.clone().map(|remote_write| {
+        spawn_pusher(
+            remote_write,
+            &shared,
+            &settings.fleet,
+            until_stopped(shutdown.clone()),
+        )
+    });
+    let admin_served = listeners.admin.map(|listener| {
+        tokio::spawn(serve(
+            listener,
+            shared.clone(),
+            Api::Admin,
+            until_stopped(shutdown.clone()),
+        ))
+    });
+    let served = serve(
+        listeners.metrics,
+        shared,
+        Api::Metrics,
+        until_stopped(shutdown),
+    )
+    .await;
+    shut_down(admin_served, pusher, stop, ticker).await;
+    served.map_err(|e| Error::Runtime(format!("server failed: {e}")))
+}
+
+/// The exporter's sockets, bound before anything else is done.
+struct Listeners {
+    metrics: TcpListener,
+    /// As bound: the port chosen when `--listen` asked for port 0.
+    metrics_addr: SocketAddr,
+    admin: Option<TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(settings: &ExporterSettings) -> Result<Listeners> {
+        let addr = settings.listen;
+        let metrics = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Runtime(format!("cannot listen on {addr}: {e}")))?;
-        let local = listener.local_addr().unwrap_or(addr);
-
-        let admin = match &args.admin_listen {
-            Some(text) => {
-                let addr = listen_address(text).map_err(|e| {
-                    Error::Usage(e.to_string().replace("--listen", "--admin-listen"))
-                })?;
-                let listener = TcpListener::bind(addr).await.map_err(|e| {
-                    Error::Runtime(format!("cannot listen on {addr} for the admin API: {e}"))
-                })?;
-                Some(listener)
-            }
+        let metrics_addr = metrics.local_addr().unwrap_or(addr);
+        let admin = match settings.admin {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                Error::Runtime(format!("cannot listen on {addr} for the admin API: {e}"))
+            })?),
             None => None,
         };
-
         if let Some(addr) = admin.as_ref().and_then(|l| l.local_addr().ok()) {
             tracing::info!("admin API on http://{addr}/api/v1/incidents");
         }
-        let started = Instant::now();
-        let run_start_ms = unix_now_ms();
-        let members = model::members(&settings.params, settings.servers, settings.range.clone());
-        let schedule = settings.schedule(run_start_ms, &members)?;
-        let mut timeline = Timeline::shaped(
-            &settings.params,
-            settings.seed,
-            members,
-            run_start_ms,
-            schedule,
-            settings.shape.clone(),
-            Counting::On,
-        );
-        let frame = timeline.at(unix_now_ms());
-        let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
-        let telemetry = Telemetry::new(settings.range.len() as u32);
-        let shared = Arc::new(Shared::new(
-            frame,
-            labels,
-            telemetry,
-            &timeline,
-            settings.seed,
-            run_start_ms,
-        ));
-        tracing::info!(
-            servers = settings.servers,
-            seed = settings.seed,
-            warmup_ms = started.elapsed().as_millis() as u64,
-            "fleet ready; serving http://{local}/metrics"
-        );
-
-        let (stop, stopped) = mpsc::channel::<()>();
-        let ticker = spawn_ticker(timeline, shared.clone(), args.tick, stopped);
-        let (stopping, shutdown) = tokio::sync::watch::channel(false);
-        // Registered before anything is served: a signal that arrives once the exporter
-        // answers must stop it cleanly, not kill it with the default action.
-        let signals = shutdown_signals();
-        tokio::spawn(async move {
-            signals.await;
-            let _ = stopping.send(true);
-        });
-        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let pusher = args.remote_write.clone().map(|endpoint| {
-            let pusher = crate::remote_write::Pusher::new(
-                endpoint,
-                args.remote_write_protocol,
-                args.remote_write_interval,
-                &shared.members,
-                &settings.labels,
-            );
-            for collector in pusher.collectors() {
-                shared.telemetry.register(collector);
-            }
-            let source = shared.clone();
-            tokio::spawn(pusher.run(move || source.latest(), until_stopped(shutdown.clone())))
-        });
-        let admin_served = admin.map(|listener| {
-            tokio::spawn(serve(
-                listener,
-                shared.clone(),
-                Api::Admin,
-                until_stopped(shutdown.clone()),
-            ))
-        });
-        let served = serve(listener, shared, Api::Metrics, until_stopped(shutdown)).await;
-        if let Some(task) = admin_served {
-            let _ = task.await;
-        }
-        if let Some(task) = pusher {
-            let _ = task.await;
-        }
-        drop(stop);
-        let _ = ticker.join();
-        tracing::info!("stopped");
-        served.map_err(|e| Error::Runtime(format!("server failed: {e}")))
-    })
+        Ok(Listeners {
+            metrics,
+            metrics_addr,
+            admin,
+        })
+    }
 }
 
-/// Resolves `--listen`: `host:port`, or `:port` for every interface.
-pub fn listen_address(text: &str) -> Result<SocketAddr> {
-    let full = if text.starts_with(':') {
-        format!("0.0.0.0{text}")
-    } else {
-        text.to_string()
-    };
-    let bad = |why: String| {
-        Error::Usage(format!(
-            "--listen `{text}`: {why}; write it like 0.0.0.0:8000 or :8000"
-        ))
-    };
-    full.to_socket_addrs()
-        .map_err(|e| bad(e.to_string()))?
-        .next()
-        .ok_or_else(|| bad("no address".into()))
+/// The fleet moved to now, its first frame published: what a first scrape sees.
+fn warm_up(settings: &FleetSettings) -> Result<(Timeline, Arc<Shared>)> {
+    let run_start_ms = unix_now_ms();
+    let members = model::members(&settings.params, settings.servers, settings.range.clone());
+    let schedule = settings.schedule(run_start_ms, &members)?;
+    let mut timeline = Timeline::shaped(
+        &settings.params,
+        settings.seed,
+        members,
+        run_start_ms,
+        schedule,
+        settings.shape.clone(),
+        Counting::On,
+    );
+    let frame = timeline.at(unix_now_ms());
+    let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
+    let telemetry = Telemetry::new(settings.range.len() as u32);
+    let shared = Arc::new(Shared::new(
+        frame,
+        labels,
+        telemetry,
+        &timeline,
+        settings.seed,
+        run_start_ms,
+    ));
+    Ok((timeline, shared))
+}
+
+/// A flag that turns true on SIGINT or SIGTERM. The handlers are registered before
+/// anything is served: a signal that arrives once the exporter answers must stop it
+/// cleanly, not kill it with the default action.
+fn on_shutdown_signal() -> watch::Receiver<bool> {
+    let (stopping, shutdown) = watch::channel(false);
+    let signals = shutdown_signals();
+    tokio::spawn(async move {
+        signals.await;
+        let _ = stopping.send(true);
+    });
+    shutdown
+}
+
+async fn until_stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Pushes the latest frame to the receiver every interval, its counters served with the
+/// exporter's own.
+fn spawn_pusher(
+    settings: RemoteWriteSettings,
+    shared: &Arc<Shared>,
+    fleet: &FleetSettings,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let pusher = crate::remote_write::Pusher::new(
+        settings.endpoint,
+        settings.protocol,
+        settings.interval,
+        &shared.members,
+        &fleet.labels,
+    );
+    for collector in pusher.collectors() {
+        shared.telemetry.register(collector);
+    }
+    let source = shared.clone();
+    tokio::spawn(pusher.run(move || source.latest(), stopped))
+}
+
+/// Once `/metrics` has stopped: waits for the admin API and the pusher, then the ticker.
+async fn shut_down(
+    admin_served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pusher: Option<tokio::task::JoinHandle<()>>,
+    stop: mpsc::Sender<()>,
+    ticker: thread::JoinHandle<()>,
+) {
+    if let Some(task) = admin_served {
+        let _ = task.await;
+    }
+    if let Some(task) = pusher {
+        let _ = task.await;
+    }
+    drop(stop);
+    let _ = ticker.join();
+    tracing::info!("stopped");
 }
 
 fn spawn_ticker(

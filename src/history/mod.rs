@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{self, FleetSettings, Format, GenerateArgs};
+use tempfile::NamedTempFile;
+
 use crate::error::{Error, Result};
-use crate::exporter::unix_now_ms;
 use crate::model::server::Counting;
 use crate::model::{self, FleetParams, Member, Schedule, ShapeSpec, Timeline};
+use crate::settings::{Format, GenerateSettings};
 
 pub use self::csv::{HEADER, write_csv};
 pub use self::openmetrics::write_openmetrics;
@@ -23,17 +24,13 @@ pub use self::openmetrics::write_openmetrics;
 const MIN_SLICE: usize = 64;
 
 /// `fleetsim generate`.
-pub fn run(args: GenerateArgs) -> Result<()> {
-    let settings = args.fleet.resolve()?;
-    let (start, end) = cli::history_range(&args, unix_now_ms())?;
-    let step = args.step.as_millis() as i64;
+pub fn run(settings: GenerateSettings) -> Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(signal, interrupted.clone());
     }
-    let format = args.format.unwrap_or_else(|| Format::from_path(&args.out));
-    let rows = write_file(&args.out, format, &settings, start, end, step, &interrupted)?;
-    eprintln!("fleetsim: wrote {rows} rows to {}", args.out.display());
+    let rows = write_file(&settings, &interrupted)?;
+    eprintln!("fleetsim: wrote {rows} rows to {}", settings.out.display());
     Ok(())
 }
 
@@ -48,7 +45,7 @@ pub fn csv_slices(
     schedule: &Schedule,
     shape: &ShapeSpec,
 ) -> Vec<Timeline> {
-    let threads = crate::cores();
+    let threads = crate::machine::cores();
     let per_slice = members.len().div_ceil(threads).max(MIN_SLICE);
     members
         .chunks(per_slice)
@@ -73,20 +70,32 @@ pub fn instants(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
         .take_while(move |&t| t < end)
 }
 
-/// Writes the history in `format` to a temporary file beside `out`, then renames it into place, so the
-/// file appears whole or not at all.
-pub fn write_file(
-    out: &Path,
-    format: Format,
-    settings: &FleetSettings,
-    start: i64,
-    end: i64,
-    step: i64,
-    interrupted: &AtomicBool,
-) -> Result<u64> {
-    let cannot = |what: &str, e: std::io::Error| {
-        Error::Runtime(format!("cannot {what} {}: {e}", out.display()))
+/// Writes the history to a temporary file beside `settings.out`, then renames it into
+/// place, so the file appears whole or not at all.
+pub fn write_file(settings: &GenerateSettings, interrupted: &AtomicBool) -> Result<u64> {
+    let out = &settings.out;
+    let cannot = |e: std::io::Error| Error::Runtime(format!("cannot write {}: {e}", out.display()));
+    let (dir, temp) = temp_file_beside(out)?;
+    let progress = progress_bar(settings);
+    let tick = |n| {
+        progress.inc(n);
+        !interrupted.load(Ordering::Relaxed)
     };
+    let rows = write_rows(settings, dir, &temp, tick)?.map_err(cannot)?;
+    progress.finish_and_clear();
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(Error::Runtime(format!(
+            "interrupted: {} was not written",
+            out.display()
+        )));
+    }
+    temp.as_file().sync_all().map_err(cannot)?;
+    temp.persist(out).map_err(|e| cannot(e.error))?;
+    Ok(rows)
+}
+
+/// A temporary file in `out`'s folder (created if missing), and that folder.
+fn temp_file_beside(out: &Path) -> Result<(&Path, NamedTempFile)> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -107,10 +116,17 @@ pub fn write_file(
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let temp = builder.tempfile_in(dir).map_err(|e| cannot("write", e))?;
+    let temp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::Runtime(format!("cannot write {}: {e}", out.display())))?;
+    Ok((dir, temp))
+}
 
+/// A bar over every row of the history, on stderr (hidden when it is not a terminal).
+fn progress_bar(settings: &GenerateSettings) -> ProgressBar {
+    let (start, end, step) = (settings.start_ms, settings.end_ms, settings.step_ms);
     let timestamps = ((end - start) + step - 1) / step;
-    let total = timestamps as u64 * settings.range.len() as u64;
+    let total = timestamps as u64 * settings.fleet.range.len() as u64;
     let progress = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     progress.set_style(
         ProgressStyle::with_template(
@@ -118,15 +134,23 @@ pub fn write_file(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    progress
+}
 
+/// Runs the fleet over the history's instants and writes its rows to `temp`: a bad
+/// incident is a settings error, a failed write an I/O one.
+fn write_rows(
+    generate: &GenerateSettings,
+    dir: &Path,
+    temp: &NamedTempFile,
+    tick: impl FnMut(u64) -> bool,
+) -> Result<std::io::Result<u64>> {
+    let settings = &generate.fleet;
+    let (start, end, step) = (generate.start_ms, generate.end_ms, generate.step_ms);
     let members = model::members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(start, &members)?;
     let times = instants(start, end, step);
-    let tick = |n| {
-        progress.inc(n);
-        !interrupted.load(Ordering::Relaxed)
-    };
-    let rows = match format {
+    Ok(match generate.format {
         Format::Csv => {
             let mut slices = csv_slices(
                 &settings.params,
@@ -158,16 +182,5 @@ pub fn write_file(
             let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
             write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
         }
-    }
-    .map_err(|e| cannot("write", e))?;
-    progress.finish_and_clear();
-    if interrupted.load(Ordering::Relaxed) {
-        return Err(Error::Runtime(format!(
-            "interrupted: {} was not written",
-            out.display()
-        )));
-    }
-    temp.as_file().sync_all().map_err(|e| cannot("write", e))?;
-    temp.persist(out).map_err(|e| cannot("write", e.error))?;
-    Ok(rows)
+    })
 }

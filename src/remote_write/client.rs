@@ -218,7 +218,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let ms = when.timestamp_millis() - crate::exporter::unix_now_ms();
+    let ms = when.timestamp_millis() - crate::clock::unix_now_ms();
     Some(Duration::from_millis(ms.max(0) as u64))
 }
 

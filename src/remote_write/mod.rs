@@ -38,16 +38,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest one attempt may take (connect, send, answer), within the interval.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Which remote write message is sent: named as the spec's versions, or as Prometheus's
-/// `protobuf_message` setting names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// Which remote write message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
     /// `prometheus.WriteRequest`, which every 1.x receiver accepts
     #[default]
-    #[value(name = "1.0", alias = "prometheus.WriteRequest")]
     V1,
     /// `io.prometheus.write.v2.Request`: smaller, with metadata and created timestamps
-    #[value(name = "2.0", alias = "io.prometheus.write.v2.Request")]
     V2,
 }
 

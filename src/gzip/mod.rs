@@ -22,7 +22,9 @@ use flate2::Compression;
 use flate2::write::DeflateEncoder;
 use hyper::body::{Body, Frame, SizeHint};
 
-use super::deflate::LineDeflater;
+mod deflate;
+
+use self::deflate::LineDeflater;
 
 /// Chunks of at least this size are handed to the connection: large enough that the
 /// per-chunk cost (a channel send, a chunk header, a write) is negligible.

@@ -1,0 +1,251 @@
+//! The validated settings of a run, apart from the flags they come from: each command
+//! takes one of these, already merged (flags over file over defaults) and checked, so
+//! that no work starts on settings that would fail later. Plain data: the one instant
+//! they depend on ("now", for a history's default end) is read while they are made.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::exposition::ConstLabels;
+use crate::model::incidents::{IncidentSpec, Schedule};
+use crate::model::{FleetParams, Member, ShapeSpec};
+use crate::remote_write::{Endpoint, Protocol};
+use crate::units;
+
+pub const DEFAULT_SERVERS: u32 = 10;
+pub const DEFAULT_SEED: u64 = 1;
+/// A history's length when neither both ends nor a duration are given.
+pub const DEFAULT_HISTORY_MS: i64 = 7 * 86_400_000;
+
+/// What one run of the program does.
+#[derive(Debug, Clone)]
+pub enum Settings {
+    Exporter(ExporterSettings),
+    Generate(GenerateSettings),
+}
+
+/// `fleetsim exporter`.
+#[derive(Debug, Clone)]
+pub struct ExporterSettings {
+    pub fleet: FleetSettings,
+    /// Where `/metrics` is served, resolved.
+    pub listen: SocketAddr,
+    /// How often the served values are refreshed.
+    pub tick: Duration,
+    /// Where the admin API is served; off without it.
+    pub admin: Option<SocketAddr>,
+    /// Where the series are pushed as well; off without it.
+    pub remote_write: Option<RemoteWriteSettings>,
+    pub log_level: LogLevel,
+}
+
+/// Pushing to a remote write receiver.
+#[derive(Debug, Clone)]
+pub struct RemoteWriteSettings {
+    pub endpoint: Endpoint,
+    pub protocol: Protocol,
+    pub interval: Duration,
+}
+
+/// `fleetsim generate`.
+#[derive(Debug, Clone)]
+pub struct GenerateSettings {
+    pub fleet: FleetSettings,
+    pub out: PathBuf,
+    /// As given, or from `out`'s extension.
+    pub format: Format,
+    /// The history is `[start_ms, end_ms)` in unix milliseconds, a row every `step_ms`.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub step_ms: i64,
+}
+
+/// The fleet to simulate, with every source merged: flags over file over defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetSettings {
+    pub servers: u32,
+    pub seed: u64,
+    pub params: FleetParams,
+    /// The server indices this process simulates (all of them unless sharded).
+    pub range: Range<u32>,
+    /// The config file's `[[incident]]` tables, and the file's name for errors.
+    pub incidents: Vec<IncidentSpec>,
+    pub origin: String,
+    /// Constant labels of every series: the file's, then the flags'.
+    pub labels: ConstLabels,
+    /// The load-test modes and churn.
+    pub shape: ShapeSpec,
+}
+
+impl FleetSettings {
+    /// The config file's incidents, resolved against a run that starts at `run_start_ms`
+    /// and checked against the fleet: each must hit at least one server.
+    pub fn schedule(&self, run_start_ms: i64, members: &[Member]) -> Result<Schedule> {
+        let bad = |e: String| Error::Usage(format!("{}: {e}", self.origin));
+        let schedule =
+            Schedule::from_specs(&self.incidents, run_start_ms, run_start_ms).map_err(bad)?;
+        schedule.check_targets(members, self.seed).map_err(bad)?;
+        Ok(schedule)
+    }
+}
+
+/// One of N slices of the fleet, numbered from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The server indices of this slice of a fleet of `size`: contiguous, and together the
+    /// N slices cover the fleet exactly once.
+    pub fn range(&self, size: u32) -> Range<u32> {
+        let bound = |i: u32| (size as u64 * i as u64 / self.count as u64) as u32;
+        bound(self.index - 1)..bound(self.index)
+    }
+
+    /// The servers of a fleet of `size` that the shard (or, without one, the whole fleet)
+    /// simulates; an empty slice is an error, as a process with nothing to do is a mistake.
+    pub fn servers_of(shard: Option<Shard>, size: u32) -> Result<Range<u32>> {
+        let range = shard.map_or(0..size, |s| s.range(size));
+        if range.is_empty() {
+            return Err(Error::Usage(format!(
+                "--shard {}/{} of {size} servers is empty: use at most {size} shards",
+                shard.map_or(0, |s| s.index),
+                shard.map_or(0, |s| s.count)
+            )));
+        }
+        Ok(range)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    /// `I/N`, the I-th of N slices.
+    fn from_str(text: &str) -> std::result::Result<Shard, String> {
+        let bad =
+            || format!("`{text}` is not a shard; write it like 2/4 (the second of four slices)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index == 0 || index > count {
+            return Err(format!(
+                "`{text}`: the shard must be 1 to N of N, with N at least 1"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What `generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    OpenMetrics,
+}
+
+impl Format {
+    /// From the extension: `.om` and `.openmetrics` are OpenMetrics, anything else CSV.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("om" | "openmetrics") => Format::OpenMetrics,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// How much the exporter logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+/// A history's time range as asked for: either end, or both, and a length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryRange {
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub duration: Option<Duration>,
+}
+
+impl HistoryRange {
+    /// `[start, end)` in unix milliseconds. A missing end is `now_ms` rounded down to the
+    /// step, so that the rows of two runs fall on the same instants.
+    pub fn resolve(&self, step: Duration, now_ms: i64) -> Result<(i64, i64)> {
+        let step = step.as_millis() as i64;
+        let duration = self.duration.map(|d| d.as_millis() as i64);
+        let (start, end) = match (self.start_ms, self.end_ms) {
+            (Some(_), Some(_)) if duration.is_some() => {
+                return Err(Error::Usage(
+                    "give --duration or both --start and --end, not all three".into(),
+                ));
+            }
+            (Some(start), Some(end)) => (start, end),
+            (Some(start), None) => (start, start + duration.unwrap_or(DEFAULT_HISTORY_MS)),
+            (None, Some(end)) => (end - duration.unwrap_or(DEFAULT_HISTORY_MS), end),
+            (None, None) => {
+                let end = now_ms.div_euclid(step) * step;
+                (end - duration.unwrap_or(DEFAULT_HISTORY_MS), end)
+            }
+        };
+        if end <= start {
+            return Err(Error::Usage(format!(
+                "--end ({}) must be after --start ({})",
+                units::format_instant(end),
+                units::format_instant(start)
+            )));
+        }
+        Ok((start, end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_fleet_once() {
+        for (size, count) in [(10, 3), (10_000, 7), (5, 5), (1, 1)] {
+            let mut next = 0;
+            for index in 1..=count {
+                let r = Shard { index, count }.range(size);
+                assert_eq!(r.start, next, "{size} servers, shard {index}/{count}");
+                next = r.end;
+            }
+            assert_eq!(next, size);
+        }
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!("2/4".parse(), Ok(Shard { index: 2, count: 4 }));
+        assert!("0/4".parse::<Shard>().is_err());
+        assert!("5/4".parse::<Shard>().is_err());
+        assert!("2".parse::<Shard>().unwrap_err().contains("like 2/4"));
+        assert!("a/b".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn a_history_ends_now_rounded_down_to_the_step() {
+        let range = HistoryRange {
+            duration: Some(Duration::from_secs(120)),
+            ..HistoryRange::default()
+        };
+        assert_eq!(
+            range
+                .resolve(Duration::from_secs(60), 1_000_059_999)
+                .unwrap(),
+            (999_900_000, 1_000_020_000)
+        );
+    }
+}
