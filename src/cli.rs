@@ -387,3 +387,109 @@ pub fn one_line(e: &clap::Error) -> String {
         .trim()
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn settings(args: &[&str], now_ms: i64) -> Result<Settings> {
+        let cli = parse(std::iter::once("fleetsim").chain(args.iter().copied())).unwrap();
+        match &cli.command {
+            Command::Exporter(args) => args.settings().map(Settings::Exporter),
+            Command::Generate(args) => args.settings(now_ms).map(Settings::Generate),
+        }
+    }
+
+    fn generate(args: &[&str], now_ms: i64) -> GenerateSettings {
+        match settings(args, now_ms).unwrap() {
+            Settings::Generate(s) => s,
+            Settings::Exporter(_) => unreachable!(),
+        }
+    }
+
+    fn exporter(args: &[&str]) -> ExporterSettings {
+        match settings(args, 0).unwrap() {
+            Settings::Exporter(s) => s,
+            Settings::Generate(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn without_flags_a_history_is_the_week_before_now_on_the_minute() {
+        let now = 1_800_000_030_000;
+        let s = generate(&["generate"], now);
+        assert_eq!(
+            (s.fleet.servers, s.fleet.seed),
+            (DEFAULT_SERVERS, DEFAULT_SEED)
+        );
+        assert_eq!(s.fleet.range, 0..DEFAULT_SERVERS);
+        assert_eq!(s.format, Format::Csv);
+        assert_eq!(s.step_ms, 60_000);
+        assert_eq!(s.end_ms, 1_800_000_000_000);
+        assert_eq!(s.end_ms - s.start_ms, crate::settings::DEFAULT_HISTORY_MS);
+    }
+
+    #[test]
+    fn the_format_follows_the_extension_unless_a_flag_says() {
+        assert_eq!(
+            generate(&["generate", "--out", "h.om"], 0).format,
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            generate(&["generate", "--out", "h.om", "--format", "csv"], 0).format,
+            Format::Csv
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_the_defaults() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "servers = 5\nseed = 3").unwrap();
+        let path = file.path().to_str().unwrap();
+        let s = generate(&["generate", "--config", path, "--servers", "7"], 0);
+        assert_eq!((s.fleet.servers, s.fleet.seed), (7, 3));
+        assert_eq!(s.fleet.origin, path);
+        let s = generate(&["generate", "--config", path, "--shard", "2/2"], 0);
+        assert_eq!(s.fleet.range, 2..5);
+    }
+
+    #[test]
+    fn exporter_addresses_are_resolved_and_named_by_their_flag() {
+        let s = exporter(&["exporter", "--listen", ":9100", "--admin-listen", ":9101"]);
+        assert_eq!(s.listen, "0.0.0.0:9100".parse().unwrap());
+        assert_eq!(s.admin, Some("0.0.0.0:9101".parse().unwrap()));
+        assert!(s.remote_write.is_none());
+        assert_eq!(s.log_level, LogLevel::Info);
+        let e = settings(&["exporter", "--admin-listen", "nowhere"], 0).unwrap_err();
+        assert!(e.to_string().starts_with("--admin-listen `nowhere`"), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn remote_write_flags_become_one_setting() {
+        let s = exporter(&[
+            "exporter",
+            "--remote-write",
+            "http://127.0.0.1:9090/api/v1/write",
+            "--remote-write-protocol",
+            "io.prometheus.write.v2.Request",
+            "--remote-write-interval",
+            "5s",
+        ]);
+        let remote_write = s.remote_write.unwrap();
+        assert_eq!(remote_write.protocol, Protocol::V2);
+        assert_eq!(remote_write.interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_bad_config_is_a_usage_error_located_in_its_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "servers = 5\nnonsense = 1").unwrap();
+        let path = file.path().to_str().unwrap();
+        let e = settings(&["generate", "--config", path], 0).unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{path}:2: ")), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
+}
