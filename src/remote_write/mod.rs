@@ -104,6 +104,20 @@ impl Labels {
     }
 }
 
+/// A frame's write requests, snappy-compressed as the spec asks, with their series counts.
+fn compressed_requests(labels: &Labels, frame: &Frame) -> Vec<(Bytes, usize)> {
+    labels
+        .write_requests(frame)
+        .into_iter()
+        .map(|(proto, series)| {
+            let compressed = snap::raw::Encoder::new()
+                .compress_vec(&proto)
+                .expect("snappy compresses any input under 4 GiB");
+            (Bytes::from(compressed), series)
+        })
+        .collect()
+}
+
 /// The pusher's own series, served with the exporter's.
 #[derive(Clone)]
 struct Metrics {
@@ -200,18 +214,7 @@ impl Pusher {
                 self.labels.refresh(&frame);
             }
             let labels = self.labels.clone();
-            let encode = tokio::task::spawn_blocking(move || {
-                labels
-                    .write_requests(&frame)
-                    .into_iter()
-                    .map(|(proto, series)| {
-                        let compressed = snap::raw::Encoder::new()
-                            .compress_vec(&proto)
-                            .expect("snappy compresses any input under 4 GiB");
-                        (Bytes::from(compressed), series)
-                    })
-                    .collect::<Vec<_>>()
-            });
+            let encode = tokio::task::spawn_blocking(move || compressed_requests(&labels, &frame));
             let batch = tokio::select! {
                 _ = &mut stop => return,
                 batch = encode => match batch {
@@ -222,19 +225,20 @@ impl Pusher {
                     }
                 },
             };
-            let deadline = due + self.interval;
-            let send = async {
-                for (body, series) in batch {
-                    match self.send(body, series, deadline).await {
-                        Outcome::Sent => {}
-                        // The rest of the batch would fare the same.
-                        Outcome::Rejected | Outcome::GaveUp => break,
-                    }
-                }
-            };
             tokio::select! {
                 _ = &mut stop => return,
-                _ = send => {}
+                _ = self.send_batch(batch, due + self.interval) => {}
+            }
+        }
+    }
+
+    /// Sends a batch's requests in order, until one fails for good or `deadline` passes.
+    async fn send_batch(&mut self, batch: Vec<(Bytes, usize)>, deadline: Instant) {
+        for (body, series) in batch {
+            match self.send(body, series, deadline).await {
+                Outcome::Sent => {}
+                // The rest of the batch would fare the same.
+                Outcome::Rejected | Outcome::GaveUp => break,
             }
         }
     }
