@@ -7,6 +7,8 @@
 //!   and encoded by `prost`;
 //! - `remote_write_1`: `remote_write::write_requests` against `prost` `WriteRequest`s of
 //!   the same series, chunked the same (snappy left out of both);
+//! - `remote_write_2`: `remote_write::v2::write_requests` against `prost` 2.0 `Request`s
+//!   of the same series, each with its own symbols interned in order of first use;
 //! - `gzip`: the scrape's gzip (the line deflater, on one thread) against `flate2`
 //!   (zlib-rs) at levels 1 and 6, on the same text pieces; the sizes are printed.
 //!
@@ -28,7 +30,7 @@ use fleetsim::exposition::{
 };
 use fleetsim::model::server::LATENCY_BUCKETS;
 use fleetsim::model::{FleetParams, Frame, Member, Timeline, members};
-use fleetsim::remote_write::{self, SeriesLabels};
+use fleetsim::remote_write::{self, SeriesLabels, SeriesSymbols};
 use prost::Message;
 
 const SERVERS: u32 = 10_000;
@@ -648,6 +650,279 @@ fn remote_write_1(c: &mut Criterion) {
     group.finish();
 }
 
+// ------------------------------------------------------------ remote write 2.0, as prost
+
+// `io.prometheus.write.v2.Request` from prometheus/prometheus's
+// prompb/io/prometheus/write/v2/types.proto (proto3), the fields fleetsim sends.
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Request {
+    #[prost(string, repeated, tag = "4")]
+    symbols: Vec<String>,
+    #[prost(message, repeated, tag = "5")]
+    timeseries: Vec<V2Series>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Series {
+    #[prost(uint32, repeated, tag = "1")]
+    labels_refs: Vec<u32>,
+    #[prost(message, repeated, tag = "2")]
+    samples: Vec<Sample>,
+    #[prost(message, optional, tag = "5")]
+    metadata: Option<V2Metadata>,
+    #[prost(int64, tag = "6")]
+    created_timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct V2Metadata {
+    #[prost(int32, tag = "1")]
+    r#type: i32,
+    #[prost(uint32, tag = "3")]
+    help_ref: u32,
+    #[prost(uint32, tag = "4")]
+    unit_ref: u32,
+}
+
+/// A request's symbols, each string once in order of first use, `""` first: as a sender
+/// built on prost structs would intern them.
+struct Symbols {
+    strings: Vec<String>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl Symbols {
+    fn new() -> Symbols {
+        let mut symbols = Symbols {
+            strings: Vec::new(),
+            index: std::collections::HashMap::new(),
+        };
+        symbols.intern("");
+        symbols
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+}
+
+/// One series waiting for its counter's or histogram's created time.
+struct V2Pending {
+    family: Family,
+    server: usize,
+    part: Part,
+    extra: Extra,
+    value: f64,
+}
+
+/// The walk's series as prost 2.0 `TimeSeries`, in requests of at most `max_series`.
+struct ProstV2<'a> {
+    members: &'a [Member],
+    le: &'a [String],
+    timestamp_ms: i64,
+    max_series: usize,
+    symbols: Symbols,
+    current: Vec<V2Series>,
+    pending: Vec<V2Pending>,
+    done: Vec<(Vec<u8>, usize)>,
+}
+
+fn v2_type(family: Family) -> i32 {
+    match family.kind() {
+        "counter" => 1,
+        "gauge" => 2,
+        "histogram" => 3,
+        _ => 0,
+    }
+}
+
+fn v2_created_ms(seconds: f64) -> i64 {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return 0;
+    }
+    ((seconds * 1000.0).round() as i64).max(1)
+}
+
+impl ProstV2<'_> {
+    fn push(&mut self, labels: &[(&str, &str)], family: Family, value: f64, created: i64) {
+        if self.current.len() == self.max_series {
+            self.flush();
+        }
+        let mut labels_refs = Vec::with_capacity(2 * labels.len());
+        for (name, value) in labels {
+            labels_refs.push(self.symbols.intern(name));
+            labels_refs.push(self.symbols.intern(value));
+        }
+        let help_ref = self.symbols.intern(family.help());
+        self.current.push(V2Series {
+            labels_refs,
+            samples: vec![Sample {
+                value,
+                timestamp: self.timestamp_ms,
+            }],
+            metadata: Some(V2Metadata {
+                r#type: v2_type(family),
+                help_ref,
+                unit_ref: 0,
+            }),
+            created_timestamp: created,
+        });
+    }
+
+    fn write(&mut self, p: V2Pending, created: i64) {
+        let name = match p.part {
+            Part::Value => p.family.name(),
+            Part::Bucket => "app_request_duration_seconds_bucket",
+            Part::Sum => "app_request_duration_seconds_sum",
+            Part::Count => "app_request_duration_seconds_count",
+            Part::Created => return,
+        };
+        let (members, le) = (self.members, self.le);
+        let m = &members[p.server];
+        let mut labels: Vec<(&str, &str)> = Vec::with_capacity(6);
+        labels.push(("__name__", name));
+        labels.push(("dc", &m.dc));
+        if let Extra::Le(b) = p.extra {
+            labels.push(("le", &le[b]));
+        }
+        labels.push(("role", m.role.name()));
+        labels.push(("server", &m.name));
+        if let Extra::Status(class) = p.extra {
+            labels.push(("status", STATUSES[class]));
+        }
+        self.push(&labels, p.family, p.value, created);
+    }
+
+    fn flush(&mut self) {
+        let request = V2Request {
+            symbols: std::mem::replace(&mut self.symbols, Symbols::new()).strings,
+            timeseries: std::mem::take(&mut self.current),
+        };
+        let series = request.timeseries.len();
+        self.done.push((request.encode_to_vec(), series));
+    }
+}
+
+impl SeriesSink for ProstV2<'_> {
+    fn server_series(
+        &mut self,
+        family: Family,
+        server: usize,
+        part: Part,
+        extra: Extra,
+        value: f64,
+    ) {
+        let p = V2Pending {
+            family,
+            server,
+            part,
+            extra,
+            value,
+        };
+        match part {
+            Part::Created => {
+                let created = v2_created_ms(value);
+                for p in std::mem::take(&mut self.pending) {
+                    self.write(p, created);
+                }
+            }
+            _ if family.created_name().is_some() => self.pending.push(p),
+            _ => self.write(p, 0),
+        }
+    }
+
+    fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
+        let labels = [
+            ("__name__", family.name()),
+            ("kind", kind),
+            ("target", target),
+        ];
+        self.push(&labels, family, value, 0);
+    }
+}
+
+fn prost_v2_requests(
+    frame: &Frame,
+    members: &[Member],
+    le: &[String],
+    max_series: usize,
+) -> Vec<(Vec<u8>, usize)> {
+    let mut sink = ProstV2 {
+        members,
+        le,
+        timestamp_ms: frame.time_ms,
+        max_series,
+        symbols: Symbols::new(),
+        current: Vec::new(),
+        pending: Vec::new(),
+        done: Vec::new(),
+    };
+    for family in Family::ALL {
+        visit_family(&mut sink, family, frame, true);
+        for p in std::mem::take(&mut sink.pending) {
+            sink.write(p, 0);
+        }
+    }
+    if !sink.current.is_empty() {
+        sink.flush();
+    }
+    sink.done
+}
+
+fn remote_write_2(c: &mut Criterion) {
+    let (frame, members) = frame();
+    let symbols = SeriesSymbols::new(&members);
+    let le: Vec<String> = exposition::bucket_bounds().collect();
+    let max = remote_write::MAX_SERIES_PER_REQUEST;
+    let hand = remote_write::v2::write_requests(&frame, &symbols, max);
+    let library = prost_v2_requests(&frame, &members, &le, max);
+    assert_eq!(hand.len(), library.len(), "as many requests");
+    let mut identical = true;
+    for ((h, hn), (l, ln)) in hand.iter().zip(&library) {
+        assert_eq!(hn, ln, "as many series in each request");
+        if h != l {
+            identical = false;
+            let h = V2Request::decode(h.as_slice()).expect("valid protobuf");
+            let l = V2Request::decode(l.as_slice()).expect("valid protobuf");
+            assert_eq!(h, l, "the two encoders disagree");
+        }
+    }
+    let bytes: usize = hand.iter().map(|(r, _)| r.len()).sum();
+    let series: usize = hand.iter().map(|(_, n)| n).sum();
+    let library_bytes: usize = library.iter().map(|(r, _)| r.len()).sum();
+    eprintln!(
+        "remote_write_2: {} requests, {series} series, {bytes} bytes by hand, {library_bytes} by prost ({})",
+        hand.len(),
+        if identical {
+            "byte-identical"
+        } else {
+            "equal messages; proto3 leaves zero values out"
+        }
+    );
+    let mut group = group(c, "remote_write_2");
+    group.throughput(Throughput::Elements(series as u64));
+    group.bench_function("hand_written", |b| {
+        b.iter(|| {
+            black_box(remote_write::v2::write_requests(
+                black_box(&frame),
+                &symbols,
+                max,
+            ))
+        })
+    });
+    group.bench_function("prost", |b| {
+        b.iter(|| black_box(prost_v2_requests(black_box(&frame), &members, &le, max)))
+    });
+    group.finish();
+}
+
 // ------------------------------------------------------------ gzip of the text scrape
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
@@ -727,5 +1002,11 @@ fn gzip(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, protobuf_exposition, remote_write_1, gzip);
+criterion_group!(
+    benches,
+    protobuf_exposition,
+    remote_write_1,
+    remote_write_2,
+    gzip
+);
 criterion_main!(benches);
