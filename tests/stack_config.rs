@@ -11,7 +11,8 @@
 //! reaches its receiver. the_checks_catch_what_they_are_for runs these checks on broken
 //! files, so that they are known to fail.
 
-use std::io::ErrorKind;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -24,36 +25,25 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// Where to get each tool: the message when it is missing.
-fn install_hint(tool: &str) -> &'static str {
+/// The Debian package that has each tool.
+fn package(tool: &str) -> &'static str {
     match tool {
-        "promtool" => "install Debian's `prometheus` package (scripts/test does)",
-        "amtool" => "install Debian's `prometheus-alertmanager` package (scripts/test does)",
-        "docker-compose" | "docker" => {
-            "neither is Docker's compose plugin (`docker compose`): install one, e.g. Debian's \
-             `docker-compose` package (scripts/test does)"
-        }
-        _ => "install it",
+        "promtool" => "prometheus",
+        "amtool" => "prometheus-alertmanager",
+        "docker" => "docker.io",
+        _ => "docker-compose",
     }
 }
 
 /// Runs `tool args` in the crate root and returns its output, whatever its status. A tool
 /// that is not installed fails the test: these checks are never skipped.
 fn output(tool: &str, args: &[&str]) -> Output {
-    match Command::new(tool)
+    Command::new(common::require_tool(tool, package(tool)))
         .args(args)
         .current_dir(root())
         .stdin(Stdio::null())
         .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-            "`{tool}` is not installed (not on PATH), so the stack's configuration cannot be \
-             checked: {}",
-            install_hint(tool)
-        ),
-        Err(e) => panic!("running `{tool}`: {e}"),
-    }
+        .unwrap_or_else(|e| panic!("running `{tool}`: {e}"))
 }
 
 fn describe(tool: &str, args: &[&str], out: &Output) -> String {
@@ -370,11 +360,37 @@ fn docker_compose_accepts_docker_compose_yml() {
             &["compose", "-f", "docker-compose.yml", "config", "-q"],
         );
     } else {
+        if common::find_on_path("docker-compose").is_none() {
+            panic!(
+                "{} (nor has Docker its compose plugin, `docker compose`)",
+                common::missing_tool("docker-compose", package("docker-compose"))
+            );
+        }
         check(
             "docker-compose",
             &["-f", "docker-compose.yml", "config", "-q"],
         );
     }
+}
+
+#[test]
+fn a_missing_tool_is_named_in_one_line_with_its_package() {
+    let tool = "fleetsim-no-such-tool";
+    assert_eq!(common::find_on_path(tool), None);
+    let said = std::panic::catch_unwind(|| common::require_tool(tool, "no-such-package"))
+        .expect_err("a missing tool fails the test");
+    let said = said.downcast_ref::<String>().expect("a formatted message");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    for part in [
+        "`fleetsim-no-such-tool`",
+        "Debian's `no-such-package` package",
+        "scripts/test installs it",
+    ] {
+        assert!(said.contains(part), "{part} in {said}");
+    }
+    // A tool that is there is found where it is.
+    let sh = common::require_tool("sh", "dash");
+    assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
 }
 
 // ---------------------------------------------------------------------------------------

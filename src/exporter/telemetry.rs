@@ -1,6 +1,7 @@
 //! The exporter's own series (`fleetsim_*`) and the standard `process_*` series, through
 //! the `prometheus` client library: few series, so its objects cost nothing here.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use prometheus::{
@@ -110,19 +111,13 @@ impl Telemetry {
             let _ = writeln!(
                 out,
                 "# TYPE {om_name} {kind}\n# HELP {om_name} {}",
-                family.help()
+                escape(family.help())
             );
             for metric in &family.metric {
                 let labels: Vec<String> = metric
                     .label
                     .iter()
-                    .map(|l| {
-                        format!(
-                            "{}=\"{}\"",
-                            l.name(),
-                            l.value().replace('\\', "\\\\").replace('"', "\\\"")
-                        )
-                    })
+                    .map(|l| format!("{}=\"{}\"", l.name(), escape(l.value())))
                     .collect();
                 let braces = |extra: &str| {
                     let mut all = labels.clone();
@@ -170,5 +165,66 @@ impl Telemetry {
                 }
             }
         }
+    }
+}
+
+/// A label value or HELP text as OpenMetrics writes it: backslash, double quote and
+/// newline escaped (a raw newline would end the line, and the rest would read as a sample).
+fn escape(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_escapes_backslashes_quotes_and_newlines() {
+        let telemetry = Telemetry::new(1);
+        let odd = IntGaugeVec::new(
+            Opts::new("fleetsim_test_odd", "Help on two\nlines, a \\ and a \"."),
+            &["value"],
+        )
+        .expect("valid metric");
+        odd.with_label_values(&["a\"b\\c\nd"]).set(1);
+        telemetry.register(Box::new(odd));
+        let mut out = Vec::new();
+        telemetry.encode_openmetrics_into(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("# HELP fleetsim_test_odd Help on two\\nlines, a \\\\ and a \\\".\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nfleetsim_test_odd{value=\"a\\\"b\\\\c\\nd\"} 1\n"),
+            "{text}"
+        );
+        // Every line is a comment or a sample: no text spilled onto a line of its own.
+        for line in text.lines() {
+            assert!(
+                line.starts_with("# ")
+                    || line.starts_with("fleetsim_")
+                    || line.starts_with("process_"),
+                "{line:?} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_text_is_not_copied() {
+        assert!(matches!(escape("web"), Cow::Borrowed("web")));
+        assert_eq!(escape("a\\b"), "a\\\\b");
     }
 }

@@ -1,15 +1,16 @@
-//! The HTTP side of remote write: the receiver's URL (http:// only) and one kept-alive
-//! HTTP/1.1 connection to it, made again when the receiver closes it.
+//! The HTTP side of remote write: the receiver's URL (http:// only) and the connection to
+//! it, kept alive and made again by hyper's pooled client when the receiver closes it.
 
+use std::error::Error as _;
 use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::Protocol;
 
@@ -17,12 +18,13 @@ use super::Protocol;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     url: String,
-    /// `host:port` to connect to (port 80 unless given).
+    /// What requests are sent to: scheme, authority, and path and query (`/` when the URL
+    /// has none).
+    uri: Uri,
+    /// `host:port` connected to (port 80 unless given), for messages.
     connect: String,
     /// The `Host` header: the URL's authority as written.
     host: String,
-    /// Path and query, `/` when the URL has none.
-    path: String,
 }
 
 impl Endpoint {
@@ -31,7 +33,7 @@ impl Endpoint {
         let text = text.trim();
         // clap's message names the flag and the value; this says what is wrong with it.
         let bad = |why: &str| format!("{why}; write it like http://localhost:9090/api/v1/write");
-        let Some((scheme, rest)) = text.split_once("://") else {
+        let Some((scheme, _)) = text.split_once("://") else {
             return Err(bad("not a URL (only http:// URLs are supported)"));
         };
         if !scheme.eq_ignore_ascii_case("http") {
@@ -39,44 +41,46 @@ impl Endpoint {
                 "only http:// URLs are supported, not {scheme}://"
             )));
         }
-        let rest = rest.split('#').next().unwrap_or("");
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(split);
-        if authority.contains('@') {
+        // A fragment is the client's business: never sent.
+        let without_fragment = text.split('#').next().unwrap_or("");
+        let uri: Uri = without_fragment
+            .parse()
+            .map_err(|e| bad(&format!("not a valid URL ({e})")))?;
+        let Some(authority) = uri.authority() else {
+            return Err(bad("no host name"));
+        };
+        if authority.as_str().contains('@') {
             return Err(bad("user names and passwords in the URL are not supported"));
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed `[`"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        let valid_host = |c: char| c.is_ascii_alphanumeric() || ".-_:".contains(c);
-        if host.is_empty() || !host.chars().all(valid_host) {
+        let host = authority.host();
+        if host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .is_empty()
+        {
             return Err(bad("no host name"));
         }
-        let port: u16 = match port {
+        // `Authority` takes any text after the host's colon, and then has no port.
+        let port = match authority.as_str()[host.len()..].strip_prefix(':') {
             Some(p) => p.parse().map_err(|_| bad(&format!("bad port `{p}`")))?,
             None => 80,
         };
-        let connect = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
+        let path = match uri.path_and_query().map(|p| p.as_str()) {
+            None | Some("") => "/".to_string(),
+            Some(p) if p.starts_with('?') => format!("/{p}"),
+            Some(p) => p.to_string(),
         };
-        let path = match path {
-            "" => "/".to_string(),
-            p if p.starts_with('?') => format!("/{p}"),
-            p => p.to_string(),
-        };
+        let full = Uri::builder()
+            .scheme("http")
+            .authority(authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| bad(&format!("not a valid URL ({e})")))?;
         Ok(Endpoint {
             url: text.to_string(),
-            connect,
+            uri: full,
+            connect: format!("{host}:{port}"),
             host: authority.to_string(),
-            path,
         })
     }
 }
@@ -96,12 +100,17 @@ pub struct Answer {
     pub body: String,
 }
 
-/// One connection to the receiver, opened on first use and again after it closes.
+/// hyper's pooled client, holding one kept-alive connection to the receiver: requests go
+/// one at a time, so one is all they use.
+///
+/// A kept-alive connection that the receiver closed while it was idle is replaced at
+/// once, and the request sent again on the new one (the pool retries a request that never
+/// left); every other failure is the caller's to retry, with its backoff.
 pub struct Client {
     endpoint: Endpoint,
     protocol: Protocol,
     user_agent: String,
-    connection: Option<SendRequest<Full<Bytes>>>,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
 /// The start of an answer's body kept for the log.
@@ -111,11 +120,19 @@ const MAX_BODY: usize = 64 * 1024;
 
 impl Client {
     pub fn new(endpoint: Endpoint, protocol: Protocol) -> Client {
+        let mut connector = HttpConnector::new();
+        // A request is one large write; the answer is waited for at once.
+        connector.set_nodelay(true);
+        let http = HttpClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .pool_timer(TokioTimer::new())
+            .retry_canceled_requests(true)
+            .build(connector);
         Client {
             endpoint,
             protocol,
             user_agent: format!("fleetsim/{}", env!("CARGO_PKG_VERSION")),
-            connection: None,
+            http,
         }
     }
 
@@ -123,55 +140,9 @@ impl Client {
         &self.endpoint
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let stream = TcpStream::connect(&self.endpoint.connect)
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e}", self.endpoint.connect))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {}: {e}", self.endpoint.connect))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(sender)
-    }
-
-    /// POSTs one snappy-compressed `WriteRequest`. A kept-alive connection that turns out
-    /// closed is replaced once, at once; other failures are the caller's to retry.
+    /// POSTs one snappy-compressed `WriteRequest`.
     pub async fn send(&mut self, body: Bytes) -> Result<Answer, String> {
-        let reused = match self.connection.take() {
-            Some(c) if !c.is_closed() => Some(c),
-            _ => None,
-        };
-        let was_reused = reused.is_some();
-        let mut sender = match reused {
-            Some(c) => c,
-            None => self.connect().await?,
-        };
-        let result = match self.post(&mut sender, body.clone()).await {
-            Err(_) if was_reused => {
-                sender = self.connect().await?;
-                self.post(&mut sender, body).await
-            }
-            other => other,
-        };
-        if result.is_ok() && !sender.is_closed() {
-            self.connection = Some(sender);
-        }
-        result
-    }
-
-    async fn post(
-        &self,
-        sender: &mut SendRequest<Full<Bytes>>,
-        body: Bytes,
-    ) -> Result<Answer, String> {
-        sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection to {} closed: {e}", self.endpoint.connect))?;
-        let request = Request::post(&self.endpoint.path)
+        let request = Request::post(self.endpoint.uri.clone())
             .header(hyper::header::HOST, &self.endpoint.host)
             .header(hyper::header::CONTENT_ENCODING, "snappy")
             .header(hyper::header::CONTENT_TYPE, self.protocol.content_type())
@@ -179,10 +150,21 @@ impl Client {
             .header("X-Prometheus-Remote-Write-Version", self.protocol.version())
             .body(Full::new(body))
             .map_err(|e| format!("cannot build the request: {e}"))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("POST {}: {e}", self.endpoint))?;
+        let response = self.http.request(request).await.map_err(|e| {
+            // The client's own message is only its kind: the causes say what happened.
+            let mut why = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                why.push_str(": ");
+                why.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            if e.is_connect() {
+                format!("cannot connect to {}: {why}", self.endpoint.connect)
+            } else {
+                format!("POST {}: {why}", self.endpoint)
+            }
+        })?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -231,13 +213,16 @@ mod tests {
         let e = Endpoint::parse("http://127.0.0.1:9090/api/v1/write").unwrap();
         assert_eq!(e.connect, "127.0.0.1:9090");
         assert_eq!(e.host, "127.0.0.1:9090");
-        assert_eq!(e.path, "/api/v1/write");
-        let e = Endpoint::parse("HTTP://mimir/api/v1/push?x=1").unwrap();
+        assert_eq!(e.uri, "http://127.0.0.1:9090/api/v1/write");
+        let e = Endpoint::parse("HTTP://mimir/api/v1/push?x=1#top").unwrap();
         assert_eq!(e.connect, "mimir:80");
-        assert_eq!(e.path, "/api/v1/push?x=1");
+        assert_eq!(e.uri.path_and_query().unwrap(), "/api/v1/push?x=1");
+        assert_eq!(e.uri, "http://mimir/api/v1/push?x=1");
+        let e = Endpoint::parse("http://mimir?x=1").unwrap();
+        assert_eq!(e.uri.path_and_query().unwrap(), "/?x=1");
         let e = Endpoint::parse("http://[::1]:8428").unwrap();
         assert_eq!(e.connect, "[::1]:8428");
-        assert_eq!(e.path, "/");
+        assert_eq!(e.uri.path_and_query().unwrap(), "/");
         for bad in [
             "ftp://x",
             "not a url",

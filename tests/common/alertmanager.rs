@@ -33,7 +33,9 @@ impl Alertmanager {
         std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-        let child = Command::new("prometheus-alertmanager")
+        let alertmanager =
+            super::require_tool("prometheus-alertmanager", "prometheus-alertmanager");
+        let child = Command::new(alertmanager)
             .arg(format!(
                 "--config.file={}",
                 dir.path().join("alertmanager.yml").display()
@@ -48,9 +50,7 @@ impl Alertmanager {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect(
-                "Alertmanager is installed (the test command installs prometheus-alertmanager)",
-            );
+            .expect("Alertmanager starts");
         let mut am = Alertmanager { child, addr, dir };
         let log = am.dir.path().join("alertmanager.log");
         super::wait_ready(&mut am.child, am.addr, "/-/ready", &log, "alertmanager");

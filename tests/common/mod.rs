@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -257,10 +258,39 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
         .collect()
 }
 
-/// Finds `promtool`, which the test command installs when it is missing.
+/// Where `tool` is on `PATH`; when it is not there, panics with one line naming the tool and
+/// the Debian package that has it. A test that needs an outside tool fails without it,
+/// never skips: the README's test command (scripts/test) installs them all.
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    find_on_path(tool).unwrap_or_else(|| panic!("{}", missing_tool(tool, package)))
+}
+
+/// The one line said when `tool` is missing.
+pub fn missing_tool(tool: &str, package: &str) -> String {
+    format!(
+        "`{tool}` is not installed (not on PATH): install Debian's `{package}` package \
+         (scripts/test installs it)"
+    )
+}
+
+/// The first executable file named `tool` in `PATH`'s directories.
+pub fn find_on_path(tool: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|file| {
+            std::fs::metadata(file)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// `promtool`: `$PROMTOOL` when set, else the one on `PATH` (Debian's `prometheus`).
 pub fn promtool() -> Command {
-    let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
-    Command::new(path)
+    match std::env::var_os("PROMTOOL") {
+        Some(path) => Command::new(path),
+        None => Command::new(require_tool("promtool", "prometheus")),
+    }
 }
 
 /// Asserts that `promtool check metrics` finds nothing to say about `body`.
@@ -271,7 +301,7 @@ pub fn promtool_check(body: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is installed (the test command installs it)");
+        .expect("promtool runs");
     child
         .stdin
         .take()

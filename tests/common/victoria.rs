@@ -30,7 +30,7 @@ impl VictoriaMetrics {
         let dir = tempfile::tempdir().unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = std::fs::File::create(dir.path().join("victoria-metrics.log")).unwrap();
-        let child = Command::new("victoria-metrics")
+        let child = Command::new(super::require_tool("victoria-metrics", "victoria-metrics"))
             .arg(format!("-httpListenAddr={addr}"))
             .arg(format!(
                 "-storageDataPath={}",
@@ -43,7 +43,7 @@ impl VictoriaMetrics {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("victoria-metrics is installed (the test command installs Debian's package)");
+            .expect("victoria-metrics starts");
         let mut vm = VictoriaMetrics { child, addr, dir };
         let log = vm.dir.path().join("victoria-metrics.log");
         super::wait_ready(&mut vm.child, vm.addr, "/health", &log, "victoria-metrics");
