@@ -26,11 +26,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fleetsim::exporter::body;
 use fleetsim::exposition::{
     self, BUCKET_COUNT, Extra, Family, FleetLabels, NATIVE_SCHEMA, Part, STATUSES, SeriesSink,
     TextFormat, visit_family,
 };
+use fleetsim::gzip as body;
 use fleetsim::model::server::LATENCY_BUCKETS;
 use fleetsim::model::{FleetParams, Frame, Member, Timeline, members};
 use fleetsim::remote_write::{self, SeriesLabels, SeriesSymbols};

@@ -22,6 +22,9 @@ pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_HISTORY_MS: i64 = 7 * 86_400_000;
 
 /// What one run of the program does.
+// One value per process, made once and moved into its command: the variants' sizes differ
+// by the remote-write endpoint, which boxing would only hide behind an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Settings {
     Exporter(ExporterSettings),
