@@ -217,13 +217,7 @@ impl SeriesSink for SampleWriter<'_> {
         value: f64,
     ) {
         let labels = self.labels;
-        let name = match part {
-            Part::Value => family.name(),
-            Part::Bucket => "app_request_duration_seconds_bucket",
-            Part::Sum => "app_request_duration_seconds_sum",
-            Part::Count => "app_request_duration_seconds_count",
-            Part::Created => family.created_name().unwrap_or(family.name()),
-        };
+        let name = family.part_name(part);
         let extra: &[u8] = match extra {
             Extra::None => b"",
             Extra::Status(class) => STATUS_LABELS[class],
@@ -305,8 +299,8 @@ pub fn encode_piece(
             TextFormat::OpenMetrics => (family.openmetrics_name(), "# TYPE ", "\n# HELP "),
         };
         let (a, b) = match format {
-            TextFormat::Text => (family.help(), family.kind()),
-            TextFormat::OpenMetrics => (family.kind(), family.help()),
+            TextFormat::Text => (family.help(), family.kind().name()),
+            TextFormat::OpenMetrics => (family.kind().name(), family.help()),
         };
         for part in [first, name, " ", a, second, name, " ", b, "\n"] {
             out.extend_from_slice(part.as_bytes());

@@ -100,13 +100,12 @@ pub struct SeriesLabels {
     /// The constant labels whose names sort before `__name__` (those that start with a
     /// capital letter), shared by every series.
     before_name: Vec<u8>,
-    names: Vec<Vec<u8>>,
+    /// Per family: its `__name__` label for each [`Part`] but `Created` (a histogram's
+    /// `_bucket`, `_sum`, `_count`).
+    names: Vec<[Vec<u8>; 4]>,
     /// `le="0.005"` and so on, then `le="+Inf"`, as the text exposition writes them.
     buckets: Vec<Vec<u8>>,
     statuses: [Vec<u8>; 3],
-    bucket_name: Vec<u8>,
-    sum_name: Vec<u8>,
-    count_name: Vec<u8>,
     /// The servers, and when the machine whose labels were encoded was born.
     members: Vec<Member>,
     born_ms: Vec<i64>,
@@ -172,17 +171,17 @@ impl SeriesLabels {
             .flat_map(|(_, l)| l.iter().copied())
             .collect();
         let name = |n: &str| encode_label("__name__", n);
-        let histogram = Family::RequestDuration.name();
+        let names = Family::ALL
+            .iter()
+            .map(|f| f.part_names().map(name))
+            .collect();
         SeriesLabels {
             servers,
             consts,
             before_name,
-            names: Family::ALL.iter().map(|f| name(f.name())).collect(),
+            names,
             buckets: bucket_bounds().map(|le| encode_label("le", &le)).collect(),
             statuses: STATUSES.map(|s| encode_label("status", s)),
-            bucket_name: name(&format!("{histogram}_bucket")),
-            sum_name: name(&format!("{histogram}_sum")),
-            count_name: name(&format!("{histogram}_count")),
             members: members.to_vec(),
             born_ms: vec![shape::ORIGINAL; members.len()],
         }
@@ -228,12 +227,9 @@ impl SeriesSink for FrameWriter<'_> {
     ) {
         let labels = self.labels;
         let name = match part {
-            Part::Value => &labels.names[family as usize],
-            Part::Bucket => &labels.bucket_name,
-            Part::Sum => &labels.sum_name,
-            Part::Count => &labels.count_name,
             // Remote write has no `_created` series: the receiver sees resets itself.
             Part::Created => return,
+            part => &labels.names[family as usize][part as usize],
         };
         let s = &labels.servers[server];
         let before = &labels.before_name;
@@ -274,7 +270,7 @@ impl SeriesSink for FrameWriter<'_> {
     }
 
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
-        let name = &self.labels.names[family as usize];
+        let name = &self.labels.names[family as usize][0];
         let kind = encode_label("kind", kind);
         let target = encode_label("target", target);
         let mut all: Vec<(&str, &[u8])> =

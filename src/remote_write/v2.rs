@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use crate::exposition::{
-    ConstLabels, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+    ConstLabels, Extra, Family, Kind, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
 };
 use crate::model::{Frame, Member, shape};
 use crate::protobuf::{LEN, VARINT, put_bytes, put_varint, tag, varint_len};
@@ -46,10 +46,9 @@ const TAG_HELP_REF: u8 = tag(3, VARINT);
 /// `Metadata.MetricType` of a family's series (its `_bucket`, `_sum` and `_count` too).
 fn metric_type(family: Family) -> u64 {
     match family.kind() {
-        "counter" => 1,
-        "gauge" => 2,
-        "histogram" => 3,
-        _ => 0,
+        Kind::Counter => 1,
+        Kind::Gauge => 2,
+        Kind::Histogram => 3,
     }
 }
 
@@ -96,12 +95,10 @@ pub struct SeriesSymbols {
     server: u32,
     kind: u32,
     target: u32,
-    /// Per family: its `__name__` label and its help text.
-    names: Vec<Pair>,
+    /// Per family: its `__name__` label for each [`Part`] but `Created` (a histogram's
+    /// `_bucket`, `_sum`, `_count`), and its help text.
+    names: Vec<[Pair; 4]>,
     help: Vec<u32>,
-    bucket_name: Pair,
-    sum_name: Pair,
-    count_name: Pair,
     buckets: Vec<Pair>,
     statuses: [Pair; 3],
     /// The constant labels, and what the table was built from, to build it again when
@@ -145,12 +142,8 @@ impl SeriesSymbols {
         let named = |t: &mut Interned, n: &str| [name, t.intern(n)];
         let names = Family::ALL
             .iter()
-            .map(|f| named(&mut t, f.name()))
+            .map(|f| f.part_names().map(|n| named(&mut t, n)))
             .collect();
-        let histogram = Family::RequestDuration.name();
-        let bucket_name = named(&mut t, &format!("{histogram}_bucket"));
-        let sum_name = named(&mut t, &format!("{histogram}_sum"));
-        let count_name = named(&mut t, &format!("{histogram}_count"));
         let help = Family::ALL.iter().map(|f| t.intern(f.help())).collect();
         let le = t.intern("le");
         let buckets = bucket_bounds().map(|b| [le, t.intern(&b)]).collect();
@@ -180,9 +173,6 @@ impl SeriesSymbols {
             target,
             names,
             help,
-            bucket_name,
-            sum_name,
-            count_name,
             buckets,
             statuses,
             consts,
@@ -395,11 +385,8 @@ impl FrameWriter<'_, '_> {
     fn write(&mut self, p: Pending, created_ms: Option<i64>) {
         let s = self.requests.symbols;
         let name = match p.part {
-            Part::Value => s.names[p.family as usize],
-            Part::Bucket => s.bucket_name,
-            Part::Sum => s.sum_name,
-            Part::Count => s.count_name,
             Part::Created => return,
+            part => s.names[p.family as usize][part as usize],
         };
         let [dc, role, server] = s.servers[p.server];
         let f = Sym::Fixed;
@@ -482,7 +469,7 @@ impl SeriesSink for FrameWriter<'_, '_> {
 
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
         let s = self.requests.symbols;
-        let [name, value_ref] = s.names[family as usize];
+        let [name, value_ref] = s.names[family as usize][Part::Value as usize];
         let mut labels = vec![
             Sym::Fixed(name),
             Sym::Fixed(value_ref),
@@ -561,7 +548,7 @@ mod tests {
     fn a_series_is_encoded_as_protobuf_says() {
         let symbols = SeriesSymbols::new(&[]);
         let mut w = RequestWriter::new(&symbols, 10);
-        let [name, up] = symbols.names[Family::Up as usize];
+        let [name, up] = symbols.names[Family::Up as usize][Part::Value as usize];
         w.series(
             &[Sym::Fixed(name), Sym::Fixed(up)],
             Family::Up,
