@@ -272,7 +272,11 @@ impl<'a> MetricWriter<'a> {
         }
         let histogram = std::mem::take(&mut self.histogram);
         let labels = self.labels;
-        self.push_metric(&[&labels.protobuf[server]], METRIC_HISTOGRAM, &histogram);
+        self.push_metric(
+            &[&labels.server(server).protobuf],
+            METRIC_HISTOGRAM,
+            &histogram,
+        );
         self.histogram = histogram;
     }
 }
@@ -309,7 +313,7 @@ impl SeriesSink for MetricWriter<'_> {
             return;
         }
         let field = value_field(family.kind());
-        let server_labels: &[u8] = &self.labels.protobuf[server];
+        let server_labels: &[u8] = &self.labels.server(server).protobuf;
         match extra {
             Extra::Status(class) => {
                 let status = std::mem::take(&mut self.statuses[class]);
@@ -327,7 +331,7 @@ impl SeriesSink for MetricWriter<'_> {
     fn incident_series(&mut self, _family: Family, kind: &str, target: &str, value: f64) {
         let kind = encode_label("kind", kind);
         let target = encode_label("target", target);
-        let consts = self.labels.consts_protobuf();
+        let consts = self.labels.renderer().consts_protobuf();
         self.push_value(&[&kind, &target, &consts], METRIC_GAUGE, value);
     }
 }

@@ -3,9 +3,9 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::exposition::ConstLabels;
+use crate::exposition::{ConstLabels, LabelCache, RenderLabels};
 use crate::model::server::{Z95, Z99};
-use crate::model::{Frame, Member, Timeline, shape};
+use crate::model::{Frame, Member, Timeline};
 use crate::units::format_instant;
 
 pub const HEADER: [&str; 15] = [
@@ -201,38 +201,18 @@ fn csv_fields<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     out
 }
 
-/// `,server,dc,role,` for machine `name` in `m`'s slot.
-fn prefix(m: &Member, name: &str) -> Vec<u8> {
-    let mut p = csv_fields([name, &m.dc, m.role.name()]);
-    p.push(b',');
-    p
-}
+/// Renders the part of each server's row that changes only when churn renames its
+/// machine: `,server,dc,role,`.
+#[derive(Debug, Clone, Copy)]
+struct RowPrefix;
 
-/// The part of each server's row that changes only when churn renames its machine:
-/// `,server,dc,role,`.
-struct RowPrefixes {
-    members: Vec<Member>,
-    born_ms: Vec<i64>,
-    prefixes: Vec<Vec<u8>>,
-}
+impl RenderLabels for RowPrefix {
+    type Rendered = Vec<u8>;
 
-impl RowPrefixes {
-    fn new(members: &[Member]) -> RowPrefixes {
-        RowPrefixes {
-            members: members.to_vec(),
-            born_ms: vec![shape::ORIGINAL; members.len()],
-            prefixes: members.iter().map(|m| prefix(m, &m.name)).collect(),
-        }
-    }
-
-    /// Renames the machines `frame` shows born since.
-    fn refresh(&mut self, frame: &Frame) {
-        if self.born_ms == frame.roster.born_ms {
-            return;
-        }
-        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
-            self.prefixes[i] = prefix(&self.members[i], &name);
-        }
+    fn render(&mut self, m: &Member, name: &str) -> Vec<u8> {
+        let mut p = csv_fields([name, &m.dc, m.role.name()]);
+        p.push(b',');
+        p
     }
 }
 
@@ -323,20 +303,22 @@ pub fn write_csv<W: Write>(
                 let (done, results) = std::sync::mpsc::sync_channel::<Vec<Rows>>(BLOCKS_AHEAD);
                 let suffix = &suffix;
                 scope.spawn(move || {
-                    let mut prefixes = RowPrefixes::new(timeline.members());
+                    let mut prefixes = LabelCache::render(timeline.members(), RowPrefix);
                     for block in blocks {
                         let rows = block
                             .iter()
                             .map(|&t| {
                                 let frame = timeline.at(t);
-                                prefixes.refresh(&frame);
+                                if !prefixes.is_current(&frame) {
+                                    prefixes.refresh(&frame);
+                                }
                                 let stamp = format_instant(t);
-                                let mut bytes = Vec::with_capacity(prefixes.prefixes.len() * 128);
+                                let mut bytes = Vec::with_capacity(prefixes.len() * 128);
                                 let count = push_rows(
                                     &mut bytes,
                                     stamp.as_bytes(),
                                     &frame,
-                                    &prefixes.prefixes,
+                                    prefixes.servers(),
                                     suffix,
                                 );
                                 Rows { bytes, count }
