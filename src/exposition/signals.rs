@@ -3,6 +3,10 @@
 //! encoder (text, OpenMetrics, protobuf, remote write 1.0 and 2.0, the OpenMetrics
 //! history) walks this table; none of them names a family's metadata itself, so a new
 //! gauge family is one entry here.
+//!
+//! The CSV history is not a walk of families: its columns are a fixed schema of their own
+//! (rates where the scrape has counters, latency percentiles, an error rate), which files
+//! already written and their readers depend on, so a new family adds no CSV column.
 
 use crate::model::Snapshot;
 use crate::model::server::{Counters, LATENCY_BUCKETS};

@@ -263,7 +263,8 @@ pub fn pieces(servers: usize, series_per_piece: usize) -> Vec<Piece> {
                 family,
                 servers: start..end,
             });
-            if end >= servers || family == Family::IncidentActive {
+            // A family without per-server series (the incidents') is one piece.
+            if end >= servers || family.series_per_server() == 0 {
                 break;
             }
             start = end;
