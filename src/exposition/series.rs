@@ -9,20 +9,7 @@
 use crate::model::server::{Counters, LATENCY_BUCKETS};
 use crate::model::{Frame, Incident};
 
-pub use super::signals::{BUCKET_COUNT, Dimension, Family, Kind, Read, STATUSES, Signal};
-
-/// Which of a family's names a series carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    /// The family's own name (`app_cpu_usage`, `app_requests_total`).
-    Value,
-    /// A histogram's `_bucket`, `_sum` and `_count`.
-    Bucket,
-    Sum,
-    Count,
-    /// OpenMetrics' `_created`: when a counter or histogram started from zero.
-    Created,
-}
+pub use super::signals::{BUCKET_COUNT, Dimension, Family, Kind, Part, Read, STATUSES, Signal};
 
 /// The label a series has beyond its server's (or its incident's) labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

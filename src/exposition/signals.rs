@@ -11,8 +11,6 @@
 use crate::model::Snapshot;
 use crate::model::server::{Counters, LATENCY_BUCKETS};
 
-use super::series::Part;
-
 /// What a family measures, as Prometheus types it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -51,6 +49,19 @@ pub const STATUSES: [&str; 3] = ["2xx", "4xx", "5xx"];
 
 /// The number of `le` values, `+Inf` included.
 pub const BUCKET_COUNT: usize = LATENCY_BUCKETS.len() + 1;
+
+/// Which of a family's names a series carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The family's own name (`app_cpu_usage`, `app_requests_total`).
+    Value,
+    /// A histogram's `_bucket`, `_sum` and `_count`.
+    Bucket,
+    Sum,
+    Count,
+    /// OpenMetrics' `_created`: when a counter or histogram started from zero.
+    Created,
+}
 
 /// Where a family's values come from in a frame of the model.
 #[derive(Debug, Clone, Copy)]
