@@ -27,6 +27,8 @@ pub struct ServerLabels {
 /// Renders the scrape's labels, and keeps what every server's series share.
 #[derive(Debug, Clone)]
 pub struct ScrapeLabels {
+    /// Per family, its series' names by [`Part`]: looked up once, not per series.
+    names: Vec<[&'static str; 5]>,
     /// `,le="0.005"` and so on, then `,le="+Inf"`.
     buckets: Vec<Box<[u8]>>,
     consts: ConstLabels,
@@ -89,7 +91,18 @@ impl ScrapeLabels {
         let buckets = bucket_bounds()
             .map(|le| format!(",le=\"{le}\"").into_bytes().into_boxed_slice())
             .collect();
+        let parts = [
+            Part::Value,
+            Part::Bucket,
+            Part::Sum,
+            Part::Count,
+            Part::Created,
+        ];
         ScrapeLabels {
+            names: Family::ALL
+                .iter()
+                .map(|f| parts.map(|part| f.part_name(part)))
+                .collect(),
             buckets,
             consts: consts.clone(),
             consts_text,
@@ -205,7 +218,7 @@ impl SeriesSink for SampleWriter<'_> {
         value: f64,
     ) {
         let labels = self.labels;
-        let name = family.part_name(part);
+        let name = labels.renderer().names[family as usize][part as usize];
         let extra: &[u8] = match extra {
             Extra::None => b"",
             Extra::Status(class) => STATUS_LABELS[class],
