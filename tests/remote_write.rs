@@ -683,7 +683,7 @@ fn a_2_0_request_decodes_independently_to_the_1_0_series_with_metadata() {
             let name = labels["__name__"].as_str();
             let family = family_of[name];
             let metadata = ts.metadata.as_ref().unwrap();
-            let kind = match family.kind() {
+            let kind = match family.kind().name() {
                 "counter" => 1,
                 "gauge" => 2,
                 "histogram" => 3,

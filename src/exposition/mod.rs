@@ -3,20 +3,23 @@
 //! labels are rendered once, and a scrape only copies bytes and formats numbers.
 
 mod series;
+mod signals;
 mod text;
 
+mod label_cache;
 mod labels;
 mod negotiate;
 mod protobuf;
 
+pub use label_cache::{LabelCache, RenderLabels};
 pub use labels::{ConstLabels, OWN_LABELS, parse_flag as parse_label};
 pub use negotiate::{Format, Negotiated, negotiate};
 pub use protobuf::{NATIVE_SCHEMA, PROTOBUF_CONTENT_TYPE, encode_fleet_protobuf};
 pub use series::{
-    BUCKET_COUNT, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
-    visit_family_servers,
+    BUCKET_COUNT, Dimension, Extra, Family, HistogramSample, Kind, Part, Read, STATUSES,
+    SeriesSink, Signal, bucket_bounds, visit_family, visit_family_servers,
 };
 pub use text::{
-    CONTENT_TYPE, FleetLabels, OPENMETRICS_CONTENT_TYPE, Piece, SampleWriter, TextFormat,
-    encode_fleet, encode_fleet_openmetrics, encode_piece, pieces,
+    CONTENT_TYPE, FleetLabels, OPENMETRICS_CONTENT_TYPE, Piece, SampleWriter, ScrapeLabels,
+    ServerLabels, TextFormat, encode_fleet, encode_fleet_openmetrics, encode_piece, pieces,
 };

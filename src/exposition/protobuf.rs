@@ -31,7 +31,9 @@ use crate::protobuf::{
     FIXED64, LEN, VARINT, encode_label, put_bytes, put_double, put_varint, tag, varint_len, zigzag,
 };
 
-use super::series::{BUCKET_COUNT, Extra, Family, Part, STATUSES, SeriesSink, visit_family};
+use super::series::{
+    BUCKET_COUNT, Extra, Family, HistogramSample, Kind, Part, STATUSES, SeriesSink, visit_family,
+};
 use super::text::FleetLabels;
 
 pub const PROTOBUF_CONTENT_TYPE: &str =
@@ -182,9 +184,6 @@ struct MetricWriter<'a> {
     metric: Vec<u8>,
     histogram: Vec<u8>,
     scratch: Vec<u8>,
-    /// The histogram whose parts are arriving (buckets, then sum, then count).
-    cumulative: [f64; BUCKET_COUNT],
-    sum: f64,
     native: Vec<u64>,
 }
 
@@ -197,8 +196,6 @@ impl<'a> MetricWriter<'a> {
             metric: Vec::with_capacity(128),
             histogram: Vec::with_capacity(512),
             scratch: Vec::with_capacity(256),
-            cumulative: [0.0; BUCKET_COUNT],
-            sum: 0.0,
             native: Vec::new(),
         }
     }
@@ -221,16 +218,16 @@ impl<'a> MetricWriter<'a> {
         self.push_metric(labels, field, &body);
     }
 
-    /// The histogram gathered from the walk's parts, classic and native.
-    fn push_histogram(&mut self, server: usize) {
-        native_counts(&self.cumulative, &mut self.native);
+    /// Server `server`'s histogram, classic and native.
+    fn push_histogram(&mut self, server: usize, sample: &HistogramSample) {
+        native_counts(&sample.cumulative, &mut self.native);
         let h = &mut self.histogram;
         h.clear();
         let native_count = self.native.iter().fold(0u64, |a, &n| a.saturating_add(n));
         h.push(SAMPLE_COUNT);
         put_varint(h, native_count);
-        put_double(h, SAMPLE_SUM, self.sum);
-        for (b, &cum) in self.cumulative.iter().enumerate() {
+        put_double(h, SAMPLE_SUM, sample.sum);
+        for (b, &cum) in sample.cumulative.iter().enumerate() {
             let upper = LATENCY_BUCKETS.get(b).copied().unwrap_or(f64::INFINITY);
             let s = &mut self.scratch;
             s.clear();
@@ -275,8 +272,29 @@ impl<'a> MetricWriter<'a> {
         }
         let histogram = std::mem::take(&mut self.histogram);
         let labels = self.labels;
-        self.push_metric(&[&labels.protobuf[server]], METRIC_HISTOGRAM, &histogram);
+        self.push_metric(
+            &[&labels.server(server).protobuf],
+            METRIC_HISTOGRAM,
+            &histogram,
+        );
         self.histogram = histogram;
+    }
+}
+
+/// The `Metric` field of a value of `kind`.
+fn value_field(kind: Kind) -> u8 {
+    match kind {
+        Kind::Counter => METRIC_COUNTER,
+        Kind::Gauge | Kind::Histogram => METRIC_GAUGE,
+    }
+}
+
+/// The `MetricFamily.type` of `kind`.
+fn metric_type(kind: Kind) -> u64 {
+    match kind {
+        Kind::Counter => COUNTER,
+        Kind::Gauge => GAUGE,
+        Kind::Histogram => HISTOGRAM,
     }
 }
 
@@ -289,42 +307,31 @@ impl SeriesSink for MetricWriter<'_> {
         extra: Extra,
         value: f64,
     ) {
-        let labels = self.labels;
-        match part {
-            Part::Value => {
-                let field = match family.kind() {
-                    "counter" => METRIC_COUNTER,
-                    _ => METRIC_GAUGE,
-                };
-                let server_labels: &[u8] = &labels.protobuf[server];
-                match extra {
-                    Extra::Status(class) => {
-                        let status = std::mem::take(&mut self.statuses[class]);
-                        self.push_value(&[server_labels, &status], field, value);
-                        self.statuses[class] = status;
-                    }
-                    _ => self.push_value(&[server_labels], field, value),
-                }
-            }
-            Part::Bucket => {
-                if let Extra::Le(b) = extra
-                    && let Some(slot) = self.cumulative.get_mut(b)
-                {
-                    *slot = value;
-                }
-            }
-            Part::Sum => self.sum = value,
-            // The count comes last of a histogram's parts: the histogram is complete.
-            Part::Count => self.push_histogram(server),
-            // The protobuf format's created timestamps are not read by Prometheus 2.x.
-            Part::Created => {}
+        // A histogram comes whole (`histogram_series`), and the protobuf format's created
+        // timestamps are not read by Prometheus 2.x: only values are written here.
+        if part != Part::Value {
+            return;
         }
+        let field = value_field(family.kind());
+        let server_labels: &[u8] = &self.labels.server(server).protobuf;
+        match extra {
+            Extra::Status(class) => {
+                let status = std::mem::take(&mut self.statuses[class]);
+                self.push_value(&[server_labels, &status], field, value);
+                self.statuses[class] = status;
+            }
+            _ => self.push_value(&[server_labels], field, value),
+        }
+    }
+
+    fn histogram_series(&mut self, _family: Family, server: usize, h: &HistogramSample) {
+        self.push_histogram(server, h);
     }
 
     fn incident_series(&mut self, _family: Family, kind: &str, target: &str, value: f64) {
         let kind = encode_label("kind", kind);
         let target = encode_label("target", target);
-        let consts = self.labels.consts_protobuf();
+        let consts = self.labels.renderer().consts_protobuf();
         self.push_value(&[&kind, &target, &consts], METRIC_GAUGE, value);
     }
 }
@@ -351,11 +358,7 @@ pub fn encode_fleet_protobuf(out: &mut Vec<u8>, frame: &Frame, labels: &FleetLab
     for family in Family::ALL {
         w.metrics.clear();
         visit_family(&mut w, family, frame, false);
-        let kind = match family.kind() {
-            "counter" => COUNTER,
-            "histogram" => HISTOGRAM,
-            _ => GAUGE,
-        };
+        let kind = metric_type(family.kind());
         put_family(out, family.name(), family.help(), kind, &w.metrics);
     }
     w.metrics.clear();
@@ -883,7 +886,13 @@ mod tests {
         let m = &members(&FleetParams::default(), 1, 0..1);
         let labels = FleetLabels::new(m);
         let mut w = MetricWriter::new(&labels);
-        w.push_histogram(0);
+        let empty = HistogramSample {
+            cumulative: [0.0; BUCKET_COUNT],
+            sum: 0.0,
+            count: 0.0,
+            created: None,
+        };
+        w.push_histogram(0, &empty);
         let metric = decode(&w.metrics[..]).pop().unwrap().1;
         let h = decode(metric.bytes())
             .into_iter()

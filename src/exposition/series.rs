@@ -7,20 +7,9 @@
 //! decides anything about the fleet itself.
 
 use crate::model::server::{Counters, LATENCY_BUCKETS};
-use crate::model::{Frame, Incident, Snapshot};
+use crate::model::{Frame, Incident};
 
-/// Which of a family's names a series carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    /// The family's own name (`app_cpu_usage`, `app_requests_total`).
-    Value,
-    /// A histogram's `_bucket`, `_sum` and `_count`.
-    Bucket,
-    Sum,
-    Count,
-    /// OpenMetrics' `_created`: when a counter or histogram started from zero.
-    Created,
-}
+pub use super::signals::{BUCKET_COUNT, Dimension, Family, Kind, Part, Read, STATUSES, Signal};
 
 /// The label a series has beyond its server's (or its incident's) labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,17 +21,23 @@ pub enum Extra {
     Le(usize),
 }
 
-pub const STATUSES: [&str; 3] = ["2xx", "4xx", "5xx"];
-
-/// The number of `le` values, `+Inf` included.
-pub const BUCKET_COUNT: usize = LATENCY_BUCKETS.len() + 1;
-
 /// The `le` label's values, `+Inf` last.
 pub fn bucket_bounds() -> impl Iterator<Item = String> {
     LATENCY_BUCKETS
         .iter()
         .map(|le| le.to_string())
         .chain(std::iter::once("+Inf".to_string()))
+}
+
+/// One server's histogram at a frame, whole.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramSample {
+    /// The cumulative counts of the `le` buckets, `+Inf` (the count) last.
+    pub cumulative: [f64; BUCKET_COUNT],
+    pub sum: f64,
+    pub count: f64,
+    /// When it started from zero, unix seconds, if the walk tells `_created`.
+    pub created: Option<f64>,
 }
 
 /// An encoder of series.
@@ -56,6 +51,21 @@ pub trait SeriesSink {
         extra: Extra,
         value: f64,
     );
+
+    /// One server's histogram. The text formats and remote write see it as its series:
+    /// the buckets, `_sum`, `_count`, then `_created` when told; an encoder with a
+    /// histogram message takes it whole.
+    #[inline]
+    fn histogram_series(&mut self, family: Family, server: usize, h: &HistogramSample) {
+        for (b, &count) in h.cumulative.iter().enumerate() {
+            self.server_series(family, server, Part::Bucket, Extra::Le(b), count);
+        }
+        self.server_series(family, server, Part::Sum, Extra::None, h.sum);
+        self.server_series(family, server, Part::Count, Extra::None, h.count);
+        if let Some(at) = h.created {
+            self.server_series(family, server, Part::Created, Extra::None, at);
+        }
+    }
 
     /// One `fleetsim_incident_active` series, labelled by kind and target.
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64);
@@ -72,6 +82,9 @@ pub fn visit_family(sink: &mut impl SeriesSink, family: Family, frame: &Frame, c
 /// [`visit_family`] for the servers in `servers` only (and the incident series with the
 /// range that starts at 0): a family's series can be encoded in pieces, in order, on
 /// several threads.
+///
+/// The family's table entry is read once; each way of reading the model has its own loop
+/// over the servers, monomorphised for the sink.
 pub fn visit_family_servers(
     sink: &mut impl SeriesSink,
     family: Family,
@@ -80,89 +93,104 @@ pub fn visit_family_servers(
     servers: std::ops::Range<usize>,
 ) {
     let servers = servers.start.min(frame.len())..servers.end.min(frame.len());
-    let gauge = |sink: &mut _, signal: fn(&Snapshot) -> &Vec<f64>| {
-        for i in servers.clone().filter(|&i| frame.up(i)) {
-            SeriesSink::server_series(
-                sink,
-                family,
-                i,
-                Part::Value,
-                Extra::None,
-                frame.value(i, signal),
-            );
-        }
+    let walk = Walk {
+        family,
+        frame,
+        created,
+        servers,
     };
-    let counter = |sink: &mut _, count: fn(&Counters) -> f64| {
-        for i in servers.clone().filter(|&i| frame.up(i)) {
-            SeriesSink::server_series(
-                sink,
-                family,
-                i,
-                Part::Value,
-                Extra::None,
-                frame.counter(i, count),
-            );
-            if created {
-                let at = frame.counter(i, |c| c.created);
-                SeriesSink::server_series(sink, family, i, Part::Created, Extra::None, at);
-            }
+    match family.signal().read {
+        Read::Up => walk.up(sink),
+        Read::Blended(signal) => walk.gauge(sink, |i| frame.value(i, signal)),
+        Read::Held(signal) => walk.gauge(sink, |i| signal(&frame.before)[i]),
+        Read::Counter(count) => walk.counter(sink, count),
+        Read::Histogram => walk.histogram(sink),
+        Read::Incidents => walk.incidents(sink),
+    }
+}
+
+/// One family's walk over a range of servers.
+struct Walk<'a> {
+    family: Family,
+    frame: &'a Frame,
+    created: bool,
+    servers: std::ops::Range<usize>,
+}
+
+impl Walk<'_> {
+    fn servers_up(&self) -> impl Iterator<Item = usize> + '_ {
+        self.servers.clone().filter(|&i| self.frame.up(i))
+    }
+
+    /// When server `i`'s counters started from zero, if the walk tells it.
+    fn created_at(&self, i: usize) -> Option<f64> {
+        self.created.then(|| self.frame.counter(i, |c| c.created))
+    }
+
+    /// Every server in the fleet, up or not.
+    fn up(&self, sink: &mut impl SeriesSink) {
+        for i in self.servers.clone().filter(|&i| self.frame.present(i)) {
+            let up = if self.frame.up(i) { 1.0 } else { 0.0 };
+            sink.server_series(self.family, i, Part::Value, Extra::None, up);
         }
-    };
-    match family {
-        Family::Up => {
-            for i in servers.filter(|&i| frame.present(i)) {
-                let up = if frame.up(i) { 1.0 } else { 0.0 };
-                sink.server_series(family, i, Part::Value, Extra::None, up);
-            }
+    }
+
+    fn gauge(&self, sink: &mut impl SeriesSink, value: impl Fn(usize) -> f64) {
+        for i in self.servers_up() {
+            sink.server_series(self.family, i, Part::Value, Extra::None, value(i));
         }
-        Family::Cpu => gauge(sink, |s| &s.cpu),
-        Family::Memory => gauge(sink, |s| &s.memory),
-        Family::Disk => gauge(sink, |s| &s.disk),
-        Family::RequestsPerSecond => gauge(sink, |s| &s.rps),
-        Family::Requests => {
-            for i in servers.clone().filter(|&i| frame.up(i)) {
-                for class in 0..STATUSES.len() {
-                    let count = frame.counter(i, |c| c.requests[class]);
-                    sink.server_series(family, i, Part::Value, Extra::Status(class), count);
-                    if created {
-                        let at = frame.counter(i, |c| c.created);
-                        sink.server_series(family, i, Part::Created, Extra::Status(class), at);
-                    }
+    }
+
+    /// A counter's series per server (one per status for [`Dimension::Status`]), each
+    /// followed by its `_created` when told.
+    fn counter(&self, sink: &mut impl SeriesSink, count: fn(&Counters, usize) -> f64) {
+        let by_status = self.family.dimension() == Dimension::Status;
+        let values = if by_status { STATUSES.len() } else { 1 };
+        for i in self.servers_up() {
+            for v in 0..values {
+                let extra = if by_status {
+                    Extra::Status(v)
+                } else {
+                    Extra::None
+                };
+                let value = self.frame.counter(i, |c| count(c, v));
+                sink.server_series(self.family, i, Part::Value, extra, value);
+                if let Some(at) = self.created_at(i) {
+                    sink.server_series(self.family, i, Part::Created, extra, at);
                 }
             }
         }
-        Family::RequestDuration => {
-            for i in servers.clone().filter(|&i| frame.up(i)) {
-                for b in 0..BUCKET_COUNT {
-                    let count = match LATENCY_BUCKETS.get(b) {
-                        Some(_) => frame.counter(i, |c| c.duration_buckets[b]),
-                        None => frame.counter(i, |c| c.duration_count),
-                    };
-                    sink.server_series(family, i, Part::Bucket, Extra::Le(b), count);
-                }
-                let sum = frame.counter(i, |c| c.duration_sum);
-                sink.server_series(family, i, Part::Sum, Extra::None, sum);
-                let count = frame.counter(i, |c| c.duration_count);
-                sink.server_series(family, i, Part::Count, Extra::None, count);
-                if created {
-                    let at = frame.counter(i, |c| c.created);
-                    sink.server_series(family, i, Part::Created, Extra::None, at);
-                }
+    }
+
+    fn histogram(&self, sink: &mut impl SeriesSink) {
+        for i in self.servers_up() {
+            let count = self.frame.counter(i, |c| c.duration_count);
+            let mut cumulative = [count; BUCKET_COUNT];
+            for (b, slot) in cumulative
+                .iter_mut()
+                .enumerate()
+                .take(LATENCY_BUCKETS.len())
+            {
+                *slot = self.frame.counter(i, |c| c.duration_buckets[b]);
             }
+            let h = HistogramSample {
+                cumulative,
+                sum: self.frame.counter(i, |c| c.duration_sum),
+                count,
+                created: self.created_at(i),
+            };
+            sink.histogram_series(self.family, i, &h);
         }
-        Family::NetworkReceive => counter(sink, |c| c.received_bytes),
-        Family::NetworkTransmit => counter(sink, |c| c.transmitted_bytes),
-        Family::LastDeploy => {
-            for i in servers.clone().filter(|&i| frame.up(i)) {
-                sink.server_series(family, i, Part::Value, Extra::None, frame.last_deploy(i));
-            }
+    }
+
+    /// The incidents' series go with the family's first piece.
+    fn incidents(&self, sink: &mut impl SeriesSink) {
+        if self.servers.start != 0 {
+            return;
         }
-        Family::IncidentActive if servers.start == 0 => {
-            for (kind, target) in incident_series(frame.active_incidents()) {
-                sink.incident_series(family, kind, &target, 1.0);
-            }
+        for (kind, target) in incident_series(self.frame.active_incidents()) {
+            sink.incident_series(self.family, kind, &target, 1.0);
         }
-        Family::IncidentActive => {}
     }
 }
 
@@ -177,121 +205,4 @@ fn incident_series(incidents: &[Incident]) -> Vec<(&'static str, String)> {
         }
     }
     seen
-}
-
-/// The fleet's metric families, in the order they are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Up,
-    Cpu,
-    Memory,
-    Disk,
-    RequestsPerSecond,
-    Requests,
-    RequestDuration,
-    NetworkReceive,
-    NetworkTransmit,
-    LastDeploy,
-    IncidentActive,
-}
-
-impl Family {
-    pub const ALL: [Family; 11] = [
-        Family::Up,
-        Family::Cpu,
-        Family::Memory,
-        Family::Disk,
-        Family::RequestsPerSecond,
-        Family::Requests,
-        Family::RequestDuration,
-        Family::NetworkReceive,
-        Family::NetworkTransmit,
-        Family::LastDeploy,
-        Family::IncidentActive,
-    ];
-
-    /// The name as the text format's HELP and TYPE lines give it (counters with `_total`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Up => "app_server_up",
-            Family::Cpu => "app_cpu_usage",
-            Family::Memory => "app_memory_usage",
-            Family::Disk => "app_disk_usage",
-            Family::RequestsPerSecond => "app_requests_per_second",
-            Family::Requests => "app_requests_total",
-            Family::RequestDuration => "app_request_duration_seconds",
-            Family::NetworkReceive => "app_network_receive_bytes_total",
-            Family::NetworkTransmit => "app_network_transmit_bytes_total",
-            Family::LastDeploy => "app_last_deploy_timestamp_seconds",
-            Family::IncidentActive => "fleetsim_incident_active",
-        }
-    }
-
-    /// The name as OpenMetrics gives it: a counter family is named without `_total`.
-    pub fn openmetrics_name(self) -> &'static str {
-        let name = self.name();
-        match self.kind() {
-            "counter" => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
-        }
-    }
-
-    /// OpenMetrics' `_created` sample of a counter or histogram: when it started from zero.
-    pub fn created_name(self) -> Option<&'static str> {
-        match self {
-            Family::Requests => Some("app_requests_created"),
-            Family::RequestDuration => Some("app_request_duration_seconds_created"),
-            Family::NetworkReceive => Some("app_network_receive_bytes_created"),
-            Family::NetworkTransmit => Some("app_network_transmit_bytes_created"),
-            _ => None,
-        }
-    }
-
-    /// About how many series a server has in this family, to cut a body into pieces of
-    /// similar size.
-    pub fn series_per_server(self) -> usize {
-        match self {
-            Family::Requests => STATUSES.len(),
-            Family::RequestDuration => BUCKET_COUNT + 2,
-            Family::IncidentActive => 0,
-            _ => 1,
-        }
-    }
-
-    pub fn kind(self) -> &'static str {
-        match self {
-            Family::Requests | Family::NetworkReceive | Family::NetworkTransmit => "counter",
-            Family::RequestDuration => "histogram",
-            _ => "gauge",
-        }
-    }
-
-    pub fn help(self) -> &'static str {
-        match self {
-            Family::Up => "Whether the server is up: 1 up, 0 down.",
-            Family::Cpu => "CPU used, percent (0 to 100).",
-            Family::Memory => "Memory used, percent (0 to 100).",
-            Family::Disk => "Disk space used, percent (0 to 100).",
-            Family::RequestsPerSecond => "Requests served, per second.",
-            Family::Requests => "Requests served, by status class (count).",
-            Family::RequestDuration => "Request duration, seconds.",
-            Family::NetworkReceive => "Network bytes received (bytes).",
-            Family::NetworkTransmit => "Network bytes sent (bytes).",
-            Family::LastDeploy => "Unix time of the last deploy of the server's role, seconds.",
-            Family::IncidentActive => "Incidents under way, by kind and target: 1 while active.",
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_familys_discriminant_is_its_place_in_all() {
-        // Encoders index their per-family tables with `family as usize`.
-        for (i, family) in Family::ALL.iter().enumerate() {
-            assert_eq!(*family as usize, i, "{family:?}");
-        }
-    }
 }

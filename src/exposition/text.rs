@@ -1,8 +1,9 @@
 use std::ops::Range;
 
-use crate::model::{Frame, Member, shape};
+use crate::model::{Frame, Member};
 use crate::protobuf::encode_label;
 
+use super::label_cache::{LabelCache, RenderLabels};
 use super::labels::ConstLabels;
 use super::series::{
     Extra, Family, Part, SeriesSink, bucket_bounds, visit_family, visit_family_servers,
@@ -11,21 +12,28 @@ use super::series::{
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Each server's labels, rendered once: `server="srv-01",dc="dc1",role="web"`, then the
-/// constant labels.
+/// constant labels, as text and as the protobuf exposition's `Metric.label` entries.
+pub type FleetLabels = LabelCache<ScrapeLabels>;
+
+/// One server's labels as the expositions copy them.
 #[derive(Debug, Clone)]
-pub struct FleetLabels {
-    servers: Vec<Box<[u8]>>,
+pub struct ServerLabels {
+    /// `server="srv-01",dc="dc1",role="web"` and the constant labels.
+    text: Box<[u8]>,
     /// The same labels as the protobuf exposition's `Metric.label` entries, tags included.
-    pub(super) protobuf: Vec<Box<[u8]>>,
+    pub(super) protobuf: Box<[u8]>,
+}
+
+/// Renders the scrape's labels, and keeps what every server's series share.
+#[derive(Debug, Clone)]
+pub struct ScrapeLabels {
+    /// Per family, its series' names by [`Part`]: looked up once, not per series.
+    names: Vec<[&'static str; 5]>,
     /// `,le="0.005"` and so on, then `,le="+Inf"`.
     buckets: Vec<Box<[u8]>>,
     consts: ConstLabels,
     /// The constant labels as text, each with its leading comma: `,env="test"`.
     consts_text: String,
-    /// The servers, and when the machine whose labels were rendered was born (churn gives
-    /// a slot new machines, with new names).
-    members: Vec<Member>,
-    born_ms: Vec<i64>,
 }
 
 fn escape_label_value(value: &str, out: &mut String) {
@@ -70,13 +78,8 @@ fn encode_server(m: &Member, name: &str, consts: &ConstLabels) -> Box<[u8]> {
         .collect()
 }
 
-impl FleetLabels {
-    pub fn new(members: &[Member]) -> FleetLabels {
-        FleetLabels::with_labels(members, &ConstLabels::default())
-    }
-
-    /// The servers' labels with `consts` added to each.
-    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> FleetLabels {
+impl ScrapeLabels {
+    pub fn new(consts: &ConstLabels) -> ScrapeLabels {
         let mut consts_text = String::new();
         for (name, value) in consts.iter() {
             consts_text.push(',');
@@ -85,40 +88,24 @@ impl FleetLabels {
             escape_label_value(value, &mut consts_text);
             consts_text.push('"');
         }
-        let servers = members
-            .iter()
-            .map(|m| render_server(m, &m.name, &consts_text))
-            .collect();
-        let protobuf = members
-            .iter()
-            .map(|m| encode_server(m, &m.name, consts))
-            .collect();
         let buckets = bucket_bounds()
             .map(|le| format!(",le=\"{le}\"").into_bytes().into_boxed_slice())
             .collect();
-        FleetLabels {
-            servers,
-            protobuf,
+        let parts = [
+            Part::Value,
+            Part::Bucket,
+            Part::Sum,
+            Part::Count,
+            Part::Created,
+        ];
+        ScrapeLabels {
+            names: Family::ALL
+                .iter()
+                .map(|f| parts.map(|part| f.part_name(part)))
+                .collect(),
             buckets,
             consts: consts.clone(),
             consts_text,
-            members: members.to_vec(),
-            born_ms: vec![shape::ORIGINAL; members.len()],
-        }
-    }
-
-    /// Whether the labels are those of `frame`'s machines.
-    pub fn is_current(&self, frame: &Frame) -> bool {
-        self.born_ms == frame.roster.born_ms
-    }
-
-    /// Renders again the labels of the servers whose machine `frame` shows is not the one
-    /// rendered: only those, so that churn costs what it changes.
-    pub fn refresh(&mut self, frame: &Frame) {
-        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
-            let m = &self.members[i];
-            self.servers[i] = render_server(m, &name, &self.consts_text);
-            self.protobuf[i] = encode_server(m, &name, &self.consts);
         }
     }
 
@@ -129,13 +116,27 @@ impl FleetLabels {
             .flat_map(|(label, value)| encode_label(label, value))
             .collect()
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.servers.len()
+impl RenderLabels for ScrapeLabels {
+    type Rendered = ServerLabels;
+
+    fn render(&mut self, member: &Member, name: &str) -> ServerLabels {
+        ServerLabels {
+            text: render_server(member, name, &self.consts_text),
+            protobuf: encode_server(member, name, &self.consts),
+        }
+    }
+}
+
+impl LabelCache<ScrapeLabels> {
+    pub fn new(members: &[Member]) -> FleetLabels {
+        FleetLabels::with_labels(members, &ConstLabels::default())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
+    /// The servers' labels with `consts` added to each.
+    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> FleetLabels {
+        LabelCache::render(members, ScrapeLabels::new(consts))
     }
 }
 
@@ -217,19 +218,13 @@ impl SeriesSink for SampleWriter<'_> {
         value: f64,
     ) {
         let labels = self.labels;
-        let name = match part {
-            Part::Value => family.name(),
-            Part::Bucket => "app_request_duration_seconds_bucket",
-            Part::Sum => "app_request_duration_seconds_sum",
-            Part::Count => "app_request_duration_seconds_count",
-            Part::Created => family.created_name().unwrap_or(family.name()),
-        };
+        let name = labels.renderer().names[family as usize][part as usize];
         let extra: &[u8] = match extra {
             Extra::None => b"",
             Extra::Status(class) => STATUS_LABELS[class],
-            Extra::Le(b) => &labels.buckets[b],
+            Extra::Le(b) => &labels.renderer().buckets[b],
         };
-        self.sample(name, &labels.servers[server], extra, value);
+        self.sample(name, &labels.server(server).text, extra, value);
     }
 
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
@@ -238,7 +233,7 @@ impl SeriesSink for SampleWriter<'_> {
         l.push_str("\",target=\"");
         escape_label_value(target, &mut l);
         l.push('"');
-        l.push_str(&self.labels.consts_text);
+        l.push_str(&self.labels.renderer().consts_text);
         self.sample(family.name(), l.as_bytes(), b"", value);
     }
 }
@@ -281,7 +276,8 @@ pub fn pieces(servers: usize, series_per_piece: usize) -> Vec<Piece> {
                 family,
                 servers: start..end,
             });
-            if end >= servers || family == Family::IncidentActive {
+            // A family without per-server series (the incidents') is one piece.
+            if end >= servers || family.series_per_server() == 0 {
                 break;
             }
             start = end;
@@ -305,8 +301,8 @@ pub fn encode_piece(
             TextFormat::OpenMetrics => (family.openmetrics_name(), "# TYPE ", "\n# HELP "),
         };
         let (a, b) = match format {
-            TextFormat::Text => (family.help(), family.kind()),
-            TextFormat::OpenMetrics => (family.kind(), family.help()),
+            TextFormat::Text => (family.help(), family.kind().name()),
+            TextFormat::OpenMetrics => (family.kind().name(), family.help()),
         };
         for part in [first, name, " ", a, second, name, " ", b, "\n"] {
             out.extend_from_slice(part.as_bytes());
@@ -376,7 +372,7 @@ mod tests {
 #[cfg(test)]
 mod churn_tests {
     use super::*;
-    use crate::model::{FleetParams, Schedule, ShapeSpec, Timeline, members};
+    use crate::model::{FleetParams, Schedule, ShapeSpec, Timeline, members, shape};
 
     #[test]
     fn only_the_servers_with_a_new_machine_are_rendered_again() {
@@ -402,17 +398,17 @@ mod churn_tests {
         assert!(!labels.is_current(&frame));
         labels.refresh(&frame);
         assert!(labels.is_current(&frame));
-        let pointers: Vec<*const u8> = labels.servers.iter().map(|s| s.as_ptr()).collect();
-        let born_before = labels.born_ms.clone();
+        let pointers: Vec<*const u8> = labels.servers().iter().map(|s| s.text.as_ptr()).collect();
+        let born_before = labels.born_ms().to_vec();
         // Ten minutes on, a churn interval has begun.
         let frame = timeline.at(t0 + 600_000);
         labels.refresh(&frame);
         let mut renamed = 0;
         for i in 0..fleet.len() {
-            let text = String::from_utf8(labels.servers[i].to_vec()).unwrap();
+            let text = String::from_utf8(labels.server(i).text.to_vec()).unwrap();
             let name = shape::identity(&fleet[i].name, frame.born_ms(i));
             assert!(text.starts_with(&format!("server=\"{name}\",")), "{text}");
-            let same = labels.servers[i].as_ptr() == pointers[i];
+            let same = labels.server(i).text.as_ptr() == pointers[i];
             let changed = born_before[i] != frame.born_ms(i);
             assert_eq!(same, !changed, "server {i}");
             renamed += changed as usize;

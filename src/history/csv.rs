@@ -1,11 +1,13 @@
 //! The CSV history: one row per server per instant, ordered by time then server.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::exposition::ConstLabels;
+use crate::exposition::{ConstLabels, LabelCache, RenderLabels};
 use crate::model::server::{Z95, Z99};
-use crate::model::{Frame, Member, Timeline, shape};
+use crate::model::{Frame, Member, Timeline};
 use crate::units::format_instant;
 
 pub const HEADER: [&str; 15] = [
@@ -201,38 +203,18 @@ fn csv_fields<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     out
 }
 
-/// `,server,dc,role,` for machine `name` in `m`'s slot.
-fn prefix(m: &Member, name: &str) -> Vec<u8> {
-    let mut p = csv_fields([name, &m.dc, m.role.name()]);
-    p.push(b',');
-    p
-}
+/// Renders the part of each server's row that changes only when churn renames its
+/// machine: `,server,dc,role,`.
+#[derive(Debug, Clone, Copy)]
+struct RowPrefix;
 
-/// The part of each server's row that changes only when churn renames its machine:
-/// `,server,dc,role,`.
-struct RowPrefixes {
-    members: Vec<Member>,
-    born_ms: Vec<i64>,
-    prefixes: Vec<Vec<u8>>,
-}
+impl RenderLabels for RowPrefix {
+    type Rendered = Vec<u8>;
 
-impl RowPrefixes {
-    fn new(members: &[Member]) -> RowPrefixes {
-        RowPrefixes {
-            members: members.to_vec(),
-            born_ms: vec![shape::ORIGINAL; members.len()],
-            prefixes: members.iter().map(|m| prefix(m, &m.name)).collect(),
-        }
-    }
-
-    /// Renames the machines `frame` shows born since.
-    fn refresh(&mut self, frame: &Frame) {
-        if self.born_ms == frame.roster.born_ms {
-            return;
-        }
-        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
-            self.prefixes[i] = prefix(&self.members[i], &name);
-        }
+    fn render(&mut self, m: &Member, name: &str) -> Vec<u8> {
+        let mut p = csv_fields([name, &m.dc, m.role.name()]);
+        p.push(b',');
+        p
     }
 }
 
@@ -282,6 +264,128 @@ struct Rows {
     count: u64,
 }
 
+/// The header line: the usual columns, then one per constant label, named by it.
+fn header(labels: &ConstLabels) -> String {
+    let mut header = HEADER.join(",");
+    for (name, _) in labels.iter() {
+        header.push(',');
+        header.push_str(name);
+    }
+    header.push('\n');
+    header
+}
+
+/// The constant labels' values, each after a comma: the end of every row.
+fn row_suffix(labels: &ConstLabels) -> Vec<u8> {
+    if labels.is_empty() {
+        Vec::new()
+    } else {
+        csv_fields(labels.iter().map(|(_, v)| v))
+    }
+}
+
+/// One slice's rows at each instant of `block`.
+fn slice_rows(
+    timeline: &mut Timeline,
+    prefixes: &mut LabelCache<RowPrefix>,
+    block: &[i64],
+    suffix: &[u8],
+) -> Vec<Rows> {
+    block
+        .iter()
+        .map(|&t| {
+            let frame = timeline.at(t);
+            if !prefixes.is_current(&frame) {
+                prefixes.refresh(&frame);
+            }
+            let stamp = format_instant(t);
+            let mut bytes = Vec::with_capacity(prefixes.len() * 128);
+            let count = push_rows(
+                &mut bytes,
+                stamp.as_bytes(),
+                &frame,
+                prefixes.servers(),
+                suffix,
+            );
+            Rows { bytes, count }
+        })
+        .collect()
+}
+
+/// A slice's thread: it is sent blocks of instants and answers with their rows.
+struct Slice {
+    work: SyncSender<Arc<[i64]>>,
+    results: Receiver<Vec<Rows>>,
+}
+
+impl Slice {
+    fn spawn<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        timeline: &'scope mut Timeline,
+        suffix: &'scope [u8],
+    ) -> Slice {
+        let (work, blocks) = sync_channel::<Arc<[i64]>>(BLOCKS_AHEAD);
+        let (done, results) = sync_channel::<Vec<Rows>>(BLOCKS_AHEAD);
+        scope.spawn(move || {
+            let mut prefixes = LabelCache::render(timeline.members(), RowPrefix);
+            for block in blocks {
+                let rows = slice_rows(timeline, &mut prefixes, &block, suffix);
+                if done.send(rows).is_err() {
+                    return; // the writer stopped
+                }
+            }
+        });
+        Slice { work, results }
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("a slice of the fleet stopped")
+}
+
+/// Keeps `BLOCKS_AHEAD` blocks of instants at the slices and writes their rows as they
+/// come back, instant by instant, the slices' parts in order. Returns the rows written,
+/// when the instants are done or `progress` says stop.
+fn interleave(
+    out: &mut impl Write,
+    slices: &[Slice],
+    instants: impl Iterator<Item = i64>,
+    per_block: usize,
+    progress: &mut impl FnMut(u64) -> bool,
+) -> io::Result<u64> {
+    let mut instants = instants.peekable();
+    let mut rows = 0u64;
+    let mut in_flight = VecDeque::new();
+    loop {
+        while in_flight.len() < BLOCKS_AHEAD && instants.peek().is_some() {
+            let block: Arc<[i64]> = instants.by_ref().take(per_block).collect();
+            for slice in slices {
+                slice.work.send(block.clone()).map_err(|_| stopped())?;
+            }
+            in_flight.push_back(block.len());
+        }
+        let Some(len) = in_flight.pop_front() else {
+            return Ok(rows);
+        };
+        let mut parts = Vec::with_capacity(slices.len());
+        for slice in slices {
+            parts.push(slice.results.recv().map_err(|_| stopped())?);
+        }
+        for j in 0..len {
+            let mut added = 0;
+            for part in &parts {
+                out.write_all(&part[j].bytes)?;
+                added += part[j].count;
+            }
+            rows += added;
+            if !progress(added) {
+                // Returning drops the channels, which stops the slices.
+                return Ok(rows);
+            }
+        }
+    }
+}
+
 /// Writes the header and a row per server per instant, in time then server order, with a
 /// column per constant label after the usual ones, named by the label; `progress` is told
 /// how many rows each instant added and returns false to stop early. Returns the rows
@@ -298,88 +402,16 @@ pub fn write_csv<W: Write>(
     instants: impl Iterator<Item = i64>,
     mut progress: impl FnMut(u64) -> bool,
 ) -> io::Result<u64> {
-    let mut header = HEADER.join(",");
-    for (name, _) in labels.iter() {
-        header.push(',');
-        header.push_str(name);
-    }
-    header.push('\n');
-    out.write_all(header.as_bytes())?;
-    let suffix = if labels.is_empty() {
-        Vec::new()
-    } else {
-        csv_fields(labels.iter().map(|(_, v)| v))
-    };
+    out.write_all(header(labels).as_bytes())?;
+    let suffix = row_suffix(labels);
     let servers: usize = slices.iter().map(|t| t.members().len()).sum();
     let per_block = (ROWS_AHEAD / servers.max(1)).clamp(1, 256);
-    let mut instants = instants.peekable();
-    let mut rows = 0u64;
-    std::thread::scope(|scope| -> io::Result<()> {
-        // Each slice's thread is sent blocks of instants and answers with their rows.
-        let workers: Vec<_> = slices
+    let rows = std::thread::scope(|scope| {
+        let workers: Vec<Slice> = slices
             .iter_mut()
-            .map(|timeline| {
-                let (work, blocks) = std::sync::mpsc::sync_channel::<Arc<[i64]>>(BLOCKS_AHEAD);
-                let (done, results) = std::sync::mpsc::sync_channel::<Vec<Rows>>(BLOCKS_AHEAD);
-                let suffix = &suffix;
-                scope.spawn(move || {
-                    let mut prefixes = RowPrefixes::new(timeline.members());
-                    for block in blocks {
-                        let rows = block
-                            .iter()
-                            .map(|&t| {
-                                let frame = timeline.at(t);
-                                prefixes.refresh(&frame);
-                                let stamp = format_instant(t);
-                                let mut bytes = Vec::with_capacity(prefixes.prefixes.len() * 128);
-                                let count = push_rows(
-                                    &mut bytes,
-                                    stamp.as_bytes(),
-                                    &frame,
-                                    &prefixes.prefixes,
-                                    suffix,
-                                );
-                                Rows { bytes, count }
-                            })
-                            .collect();
-                        if done.send(rows).is_err() {
-                            return; // the writer stopped
-                        }
-                    }
-                });
-                (work, results)
-            })
+            .map(|timeline| Slice::spawn(scope, timeline, &suffix))
             .collect();
-        let stopped = || io::Error::other("a slice of the fleet stopped");
-        let mut in_flight = std::collections::VecDeque::new();
-        loop {
-            while in_flight.len() < BLOCKS_AHEAD && instants.peek().is_some() {
-                let block: Arc<[i64]> = instants.by_ref().take(per_block).collect();
-                for (work, _) in &workers {
-                    work.send(block.clone()).map_err(|_| stopped())?;
-                }
-                in_flight.push_back(block.len());
-            }
-            let Some(len) = in_flight.pop_front() else {
-                return Ok(());
-            };
-            let mut parts = Vec::with_capacity(workers.len());
-            for (_, results) in &workers {
-                parts.push(results.recv().map_err(|_| stopped())?);
-            }
-            for j in 0..len {
-                let mut added = 0;
-                for part in &parts {
-                    out.write_all(&part[j].bytes)?;
-                    added += part[j].count;
-                }
-                rows += added;
-                if !progress(added) {
-                    // Dropping the channels stops the slices.
-                    return Ok(());
-                }
-            }
-        }
+        interleave(&mut out, &workers, instants, per_block, &mut progress)
     })?;
     out.flush()?;
     Ok(rows)

@@ -67,7 +67,7 @@ pub fn write_openmetrics<W: Write>(
     }
     for (family, spool) in Family::ALL.iter().zip(spools) {
         let name = family.openmetrics_name();
-        writeln!(out, "# TYPE {name} {}", family.kind())?;
+        writeln!(out, "# TYPE {name} {}", family.kind().name())?;
         writeln!(out, "# HELP {name} {}", family.help())?;
         let mut file = spool.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;

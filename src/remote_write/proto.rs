@@ -14,9 +14,10 @@
 //! and one sample. Constant labels are merged into that order once per server.
 
 use crate::exposition::{
-    ConstLabels, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+    ConstLabels, Extra, Family, LabelCache, Part, RenderLabels, STATUSES, SeriesSink,
+    bucket_bounds, visit_family,
 };
-use crate::model::{Frame, Member, shape};
+use crate::model::{Frame, Member};
 pub use crate::protobuf::encode_label;
 use crate::protobuf::{FIXED64, LEN, VARINT, put_varint, tag, varint_len};
 
@@ -92,30 +93,28 @@ impl RequestWriter {
 
 /// Each server's labels as encoded `Label` entries, and the fleet's names, `le`s and
 /// statuses, encoded once.
+pub type SeriesLabels = LabelCache<WriteLabels>;
+
+/// Renders remote write's labels, and keeps what every server's series share.
 #[derive(Debug, Clone)]
-pub struct SeriesLabels {
-    servers: Vec<ServerLabels>,
+pub struct WriteLabels {
     /// The constant labels, encoded, by name.
     consts: Vec<(String, Vec<u8>)>,
     /// The constant labels whose names sort before `__name__` (those that start with a
     /// capital letter), shared by every series.
     before_name: Vec<u8>,
-    names: Vec<Vec<u8>>,
+    /// Per family: its `__name__` label for each [`Part`] but `Created` (a histogram's
+    /// `_bucket`, `_sum`, `_count`).
+    names: Vec<[Vec<u8>; 4]>,
     /// `le="0.005"` and so on, then `le="+Inf"`, as the text exposition writes them.
     buckets: Vec<Vec<u8>>,
     statuses: [Vec<u8>; 3],
-    bucket_name: Vec<u8>,
-    sum_name: Vec<u8>,
-    count_name: Vec<u8>,
-    /// The servers, and when the machine whose labels were encoded was born.
-    members: Vec<Member>,
-    born_ms: Vec<i64>,
 }
 
 /// One server's labels and the constant labels after `__name__`, in name order, cut where
 /// a series' `le` and `status` go: `below_le`, `le`, `below_status`, `status`, `rest`.
 #[derive(Debug, Clone, Default)]
-struct ServerLabels {
+pub struct ServerLabels {
     below_le: Vec<u8>,
     below_status: Vec<u8>,
     rest: Vec<u8>,
@@ -151,20 +150,12 @@ impl ServerLabels {
     }
 }
 
-impl SeriesLabels {
-    pub fn new(members: &[Member]) -> SeriesLabels {
-        SeriesLabels::with_labels(members, &ConstLabels::default())
-    }
-
-    /// The servers' labels with `consts` added to each, merged into name order.
-    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> SeriesLabels {
+impl WriteLabels {
+    /// What every series shares, with `consts` merged into name order.
+    pub fn new(consts: &ConstLabels) -> WriteLabels {
         let consts: Vec<(String, Vec<u8>)> = consts
             .iter()
             .map(|(n, v)| (n.to_string(), encode_label(n, v)))
-            .collect();
-        let servers = members
-            .iter()
-            .map(|m| ServerLabels::new(m, &m.name, &consts))
             .collect();
         let before_name = consts
             .iter()
@@ -172,40 +163,35 @@ impl SeriesLabels {
             .flat_map(|(_, l)| l.iter().copied())
             .collect();
         let name = |n: &str| encode_label("__name__", n);
-        let histogram = Family::RequestDuration.name();
-        SeriesLabels {
-            servers,
+        WriteLabels {
             consts,
             before_name,
-            names: Family::ALL.iter().map(|f| name(f.name())).collect(),
+            names: Family::ALL
+                .iter()
+                .map(|f| f.part_names().map(name))
+                .collect(),
             buckets: bucket_bounds().map(|le| encode_label("le", &le)).collect(),
             statuses: STATUSES.map(|s| encode_label("status", s)),
-            bucket_name: name(&format!("{histogram}_bucket")),
-            sum_name: name(&format!("{histogram}_sum")),
-            count_name: name(&format!("{histogram}_count")),
-            members: members.to_vec(),
-            born_ms: vec![shape::ORIGINAL; members.len()],
         }
     }
+}
 
-    /// Whether the labels are those of `frame`'s machines.
-    pub fn is_current(&self, frame: &Frame) -> bool {
-        self.born_ms == frame.roster.born_ms
+impl RenderLabels for WriteLabels {
+    type Rendered = ServerLabels;
+
+    fn render(&mut self, member: &Member, name: &str) -> ServerLabels {
+        ServerLabels::new(member, name, &self.consts)
+    }
+}
+
+impl LabelCache<WriteLabels> {
+    pub fn new(members: &[Member]) -> SeriesLabels {
+        SeriesLabels::with_labels(members, &ConstLabels::default())
     }
 
-    /// Encodes again the labels of the servers whose machine changed, and only those.
-    pub fn refresh(&mut self, frame: &Frame) {
-        for (i, name) in shape::renamed(&self.members, &mut self.born_ms, &frame.roster) {
-            self.servers[i] = ServerLabels::new(&self.members[i], &name, &self.consts);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
+    /// The servers' labels with `consts` added to each, merged into name order.
+    pub fn with_labels(members: &[Member], consts: &ConstLabels) -> SeriesLabels {
+        LabelCache::render(members, WriteLabels::new(consts))
     }
 }
 
@@ -226,16 +212,13 @@ impl SeriesSink for FrameWriter<'_> {
         extra: Extra,
         value: f64,
     ) {
-        let labels = self.labels;
+        let labels = self.labels.renderer();
         let name = match part {
-            Part::Value => &labels.names[family as usize],
-            Part::Bucket => &labels.bucket_name,
-            Part::Sum => &labels.sum_name,
-            Part::Count => &labels.count_name,
             // Remote write has no `_created` series: the receiver sees resets itself.
             Part::Created => return,
+            part => &labels.names[family as usize][part as usize],
         };
-        let s = &labels.servers[server];
+        let s = self.labels.server(server);
         let before = &labels.before_name;
         // Label names sorted, as the spec asks: the server's and the constant labels,
         // with `le` or `status` merged in at their place.
@@ -274,13 +257,14 @@ impl SeriesSink for FrameWriter<'_> {
     }
 
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
-        let name = &self.labels.names[family as usize];
+        let labels = self.labels.renderer();
+        let name = &labels.names[family as usize][Part::Value as usize];
         let kind = encode_label("kind", kind);
         let target = encode_label("target", target);
         let mut all: Vec<(&str, &[u8])> =
             vec![("__name__", name), ("kind", &kind), ("target", &target)];
         all.extend(
-            self.labels
+            labels
                 .consts
                 .iter()
                 .map(|(n, l)| (n.as_str(), l.as_slice())),
@@ -412,7 +396,9 @@ mod tests {
 
     #[test]
     fn new_machines_are_pushed_under_their_new_names() {
-        use crate::model::{FleetParams, Schedule, SeriesMode, ShapeSpec, Timeline, members};
+        use crate::model::{
+            FleetParams, Schedule, SeriesMode, ShapeSpec, Timeline, members, shape,
+        };
         let params = FleetParams::default();
         let fleet = members(&params, 10, 0..10);
         let spec = ShapeSpec {

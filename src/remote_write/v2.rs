@@ -22,9 +22,10 @@
 use std::collections::HashMap;
 
 use crate::exposition::{
-    ConstLabels, Extra, Family, Part, STATUSES, SeriesSink, bucket_bounds, visit_family,
+    ConstLabels, Extra, Family, Kind, LabelCache, Part, RenderLabels, STATUSES, SeriesSink,
+    bucket_bounds, visit_family,
 };
-use crate::model::{Frame, Member, shape};
+use crate::model::{Frame, Member};
 use crate::protobuf::{LEN, VARINT, put_bytes, put_varint, tag, varint_len};
 
 use super::proto::encode_sample;
@@ -46,10 +47,9 @@ const TAG_HELP_REF: u8 = tag(3, VARINT);
 /// `Metadata.MetricType` of a family's series (its `_bucket`, `_sum` and `_count` too).
 fn metric_type(family: Family) -> u64 {
     match family.kind() {
-        "counter" => 1,
-        "gauge" => 2,
-        "histogram" => 3,
-        _ => 0,
+        Kind::Counter => 1,
+        Kind::Gauge => 2,
+        Kind::Histogram => 3,
     }
 }
 
@@ -71,6 +71,13 @@ impl Interned {
         t
     }
 
+    /// Forgets the strings interned after the first `len`.
+    fn truncate(&mut self, len: usize) {
+        for s in self.strings.drain(len.min(self.strings.len())..) {
+            self.index.remove(&s);
+        }
+    }
+
     fn intern(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.index.get(s) {
             return i;
@@ -86,71 +93,72 @@ impl Interned {
 type Pair = [u32; 2];
 
 /// The fleet's labels and metadata as refs into strings interned once per run.
+pub type SeriesSymbols = LabelCache<Symbols>;
+
+/// Interns the run's strings: what every series shares, then each server's `dc`, `role`
+/// and `server` values (a server's labels are the refs of those three).
 #[derive(Debug, Clone)]
-pub struct SeriesSymbols {
+pub struct Symbols {
     table: Interned,
-    /// Per server: the values of its `dc`, `role` and `server` labels.
-    servers: Vec<[u32; 3]>,
+    /// How many of the table's strings are not a server's: those kept when churn makes
+    /// every server be interned again.
+    shared: usize,
     dc: u32,
     role: u32,
     server: u32,
     kind: u32,
     target: u32,
-    /// Per family: its `__name__` label and its help text.
-    names: Vec<Pair>,
+    /// Per family: its `__name__` label for each [`Part`] but `Created` (a histogram's
+    /// `_bucket`, `_sum`, `_count`), and its help text.
+    names: Vec<[Pair; 4]>,
     help: Vec<u32>,
-    bucket_name: Pair,
-    sum_name: Pair,
-    count_name: Pair,
     buckets: Vec<Pair>,
     statuses: [Pair; 3],
-    /// The constant labels, and what the table was built from, to build it again when
-    /// churn renames machines.
     consts: Vec<Pair>,
-    const_labels: ConstLabels,
-    members: Vec<Member>,
-    born_ms: Vec<i64>,
 }
 
-impl SeriesSymbols {
+impl RenderLabels for Symbols {
+    type Rendered = [u32; 3];
+
+    /// Churn renames a few machines an interval; interning every server again (a few
+    /// milliseconds for 10,000 servers) keeps the table holding only the names in use,
+    /// where adding to it would grow it for as long as the run.
+    const RENDERS_ALL_AGAIN: bool = true;
+
+    fn render(&mut self, member: &Member, name: &str) -> [u32; 3] {
+        let t = &mut self.table;
+        [
+            t.intern(&member.dc),
+            t.intern(member.role.name()),
+            t.intern(name),
+        ]
+    }
+
+    fn forget_servers(&mut self) {
+        self.table.truncate(self.shared);
+    }
+}
+
+impl LabelCache<Symbols> {
     pub fn new(members: &[Member]) -> SeriesSymbols {
         SeriesSymbols::with_labels(members, &ConstLabels::default())
     }
 
     /// The symbols of `members`, each series also labelled with `consts`.
     pub fn with_labels(members: &[Member], consts: &ConstLabels) -> SeriesSymbols {
-        let born = vec![shape::ORIGINAL; members.len()];
-        SeriesSymbols::build(members, consts, born)
+        LabelCache::render(members, Symbols::new(consts))
     }
+}
 
-    /// Whether the table names `frame`'s machines.
-    pub fn is_current(&self, frame: &Frame) -> bool {
-        self.born_ms == frame.roster.born_ms
-    }
-
-    /// Builds the table again for `frame`'s machines. Churn renames a few machines an
-    /// interval; rebuilding (a few milliseconds for 10,000 servers) keeps the table holding
-    /// only the names in use, where adding to it would grow it for as long as the run.
-    pub fn refresh(&mut self, frame: &Frame) {
-        *self = SeriesSymbols::build(
-            &self.members,
-            &self.const_labels,
-            frame.roster.born_ms.clone(),
-        );
-    }
-
-    fn build(members: &[Member], const_labels: &ConstLabels, born_ms: Vec<i64>) -> SeriesSymbols {
+impl Symbols {
+    fn new(const_labels: &ConstLabels) -> Symbols {
         let mut t = Interned::new();
         let name = t.intern("__name__");
         let named = |t: &mut Interned, n: &str| [name, t.intern(n)];
         let names = Family::ALL
             .iter()
-            .map(|f| named(&mut t, f.name()))
+            .map(|f| f.part_names().map(|n| named(&mut t, n)))
             .collect();
-        let histogram = Family::RequestDuration.name();
-        let bucket_name = named(&mut t, &format!("{histogram}_bucket"));
-        let sum_name = named(&mut t, &format!("{histogram}_sum"));
-        let count_name = named(&mut t, &format!("{histogram}_count"));
         let help = Family::ALL.iter().map(|f| t.intern(f.help())).collect();
         let le = t.intern("le");
         let buckets = bucket_bounds().map(|b| [le, t.intern(&b)]).collect();
@@ -158,21 +166,13 @@ impl SeriesSymbols {
         let statuses = STATUSES.map(|s| [status, t.intern(s)]);
         let (dc, role, server) = (t.intern("dc"), t.intern("role"), t.intern("server"));
         let (kind, target) = (t.intern("kind"), t.intern("target"));
-        let servers = members
-            .iter()
-            .zip(&born_ms)
-            .map(|(m, &born)| {
-                let name = shape::identity(&m.name, born);
-                [t.intern(&m.dc), t.intern(m.role.name()), t.intern(&name)]
-            })
-            .collect();
         let consts = const_labels
             .iter()
             .map(|(n, v)| [t.intern(n), t.intern(v)])
             .collect();
-        SeriesSymbols {
+        Symbols {
+            shared: t.strings.len(),
             table: t,
-            servers,
             dc,
             role,
             server,
@@ -180,15 +180,9 @@ impl SeriesSymbols {
             target,
             names,
             help,
-            bucket_name,
-            sum_name,
-            count_name,
             buckets,
             statuses,
             consts,
-            const_labels: const_labels.clone(),
-            members: members.to_vec(),
-            born_ms,
         }
     }
 
@@ -207,14 +201,6 @@ impl SeriesSymbols {
         for (slot, pair) in labels.chunks_mut(2).zip(pairs) {
             slot.copy_from_slice(&pair);
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
     }
 }
 
@@ -257,7 +243,7 @@ impl<'a> RequestWriter<'a> {
             symbol_bytes: Vec::new(),
             series_bytes: Vec::new(),
             series: 0,
-            local: vec![0; symbols.table.strings.len()],
+            local: vec![0; symbols.renderer().table.strings.len()],
             sent: Vec::new(),
             extra: Vec::new(),
             next: 1,
@@ -290,7 +276,7 @@ impl<'a> RequestWriter<'a> {
     fn local(&mut self, sym: Sym) -> u32 {
         let global = match sym {
             Sym::Fixed(g) => g,
-            Sym::Text(s) => match self.symbols.table.index.get(s) {
+            Sym::Text(s) => match self.symbols.renderer().table.index.get(s) {
                 Some(&g) => g,
                 None => {
                     if let Some(&(_, i)) = self.extra.iter().find(|(e, _)| e == s) {
@@ -312,7 +298,7 @@ impl<'a> RequestWriter<'a> {
             *slot = self.next;
             self.next += 1;
             self.sent.push(global);
-            let text = &self.symbols.table.strings[global as usize];
+            let text = &self.symbols.renderer().table.strings[global as usize];
             put_bytes(&mut self.symbol_bytes, TAG_SYMBOLS, text.as_bytes());
         }
         *slot
@@ -337,7 +323,7 @@ impl<'a> RequestWriter<'a> {
             let i = self.local(l);
             put_varint(&mut refs, u64::from(i));
         }
-        let help = self.local(Sym::Fixed(self.symbols.help[family as usize]));
+        let help = self.local(Sym::Fixed(self.symbols.renderer().help[family as usize]));
         let kind = metric_type(family);
         let metadata_len = 2 + varint_len(kind) + varint_len(u64::from(help));
         let (sample, sample_len) = encode_sample(value, timestamp_ms);
@@ -393,15 +379,13 @@ struct FrameWriter<'w, 'a> {
 
 impl FrameWriter<'_, '_> {
     fn write(&mut self, p: Pending, created_ms: Option<i64>) {
-        let s = self.requests.symbols;
+        let cache = self.requests.symbols;
+        let s = cache.renderer();
         let name = match p.part {
-            Part::Value => s.names[p.family as usize],
-            Part::Bucket => s.bucket_name,
-            Part::Sum => s.sum_name,
-            Part::Count => s.count_name,
             Part::Created => return,
+            part => s.names[p.family as usize][part as usize],
         };
-        let [dc, role, server] = s.servers[p.server];
+        let [dc, role, server] = *cache.server(p.server);
         let f = Sym::Fixed;
         let mut labels = vec![f(0); 12 + 2 * s.consts.len()];
         let mut n = 0;
@@ -481,8 +465,8 @@ impl SeriesSink for FrameWriter<'_, '_> {
     }
 
     fn incident_series(&mut self, family: Family, kind: &str, target: &str, value: f64) {
-        let s = self.requests.symbols;
-        let [name, value_ref] = s.names[family as usize];
+        let s = self.requests.symbols.renderer();
+        let [name, value_ref] = s.names[family as usize][Part::Value as usize];
         let mut labels = vec![
             Sym::Fixed(name),
             Sym::Fixed(value_ref),
@@ -561,7 +545,7 @@ mod tests {
     fn a_series_is_encoded_as_protobuf_says() {
         let symbols = SeriesSymbols::new(&[]);
         let mut w = RequestWriter::new(&symbols, 10);
-        let [name, up] = symbols.names[Family::Up as usize];
+        let [name, up] = symbols.renderer().names[Family::Up as usize][Part::Value as usize];
         w.series(
             &[Sym::Fixed(name), Sym::Fixed(up)],
             Family::Up,
@@ -597,7 +581,11 @@ mod tests {
             let unique: std::collections::BTreeSet<&String> = sent.iter().collect();
             assert_eq!(unique.len(), sent.len(), "deduplicated");
             // Fewer than all 200 servers' names in a request of 1,000 series: a slice.
-            assert!(sent.len() < symbols.table.strings.len(), "{}", sent.len());
+            assert!(
+                sent.len() < symbols.renderer().table.strings.len(),
+                "{}",
+                sent.len()
+            );
         }
     }
 
