@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fleetsim::exposition::{
-    self, BUCKET_COUNT, Extra, Family, FleetLabels, NATIVE_SCHEMA, Part, STATUSES, SeriesSink,
-    TextFormat, visit_family,
+    self, BUCKET_COUNT, Extra, Family, FleetLabels, Kind, NATIVE_SCHEMA, Part, STATUSES,
+    SeriesSink, TextFormat, visit_family,
 };
 use fleetsim::gzip as body;
 use fleetsim::model::server::LATENCY_BUCKETS;
@@ -305,7 +305,7 @@ impl SeriesSink for ProstMetrics<'_> {
                 if let Extra::Status(class) = extra {
                     labels.push(label("status", STATUSES[class]));
                 }
-                let counter = family.kind() == "counter";
+                let counter = family.kind() == Kind::Counter;
                 self.metrics.push(value_metric(labels, counter, value));
             }
             Part::Bucket => {
@@ -347,9 +347,9 @@ fn prost_exposition(out: &mut Vec<u8>, frame: &Frame, servers: &[Vec<LabelPair>]
     for family in Family::ALL {
         visit_family(&mut sink, family, frame, false);
         let kind = match family.kind() {
-            "counter" => COUNTER,
-            "histogram" => HISTOGRAM,
-            _ => GAUGE,
+            Kind::Counter => COUNTER,
+            Kind::Histogram => HISTOGRAM,
+            Kind::Gauge => GAUGE,
         };
         let message = MetricFamily {
             name: Some(family.name().to_string()),
@@ -766,10 +766,9 @@ struct ProstV2<'a> {
 
 fn v2_type(family: Family) -> i32 {
     match family.kind() {
-        "counter" => 1,
-        "gauge" => 2,
-        "histogram" => 3,
-        _ => 0,
+        Kind::Counter => 1,
+        Kind::Gauge => 2,
+        Kind::Histogram => 3,
     }
 }
 
