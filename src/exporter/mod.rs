@@ -21,8 +21,7 @@ use crate::cli::{ExporterArgs, LogLevel};
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
 use crate::model::incidents::{Incident, IncidentSpec, Schedule};
-use crate::model::server::Counting;
-use crate::model::{self, Frame, Member, Timeline};
+use crate::model::{self, FleetSpec, Frame, Member, Timeline};
 
 pub use http::{Api, serve};
 pub use telemetry::Telemetry;
@@ -178,15 +177,10 @@ pub fn run(args: ExporterArgs) -> Result<()> {
         let run_start_ms = unix_now_ms();
         let members = model::members(&settings.params, settings.servers, settings.range.clone());
         let schedule = settings.schedule(run_start_ms, &members)?;
-        let mut timeline = Timeline::shaped(
-            &settings.params,
-            settings.seed,
-            members,
-            run_start_ms,
-            schedule,
-            settings.shape.clone(),
-            Counting::On,
-        );
+        let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
+            .schedule(schedule)
+            .shape(settings.shape.clone())
+            .timeline(run_start_ms);
         let frame = timeline.at(unix_now_ms());
         let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
         let telemetry = Telemetry::new(settings.range.len() as u32);

@@ -14,7 +14,7 @@ use crate::cli::{self, FleetSettings, Format, GenerateArgs};
 use crate::error::{Error, Result};
 use crate::exporter::unix_now_ms;
 use crate::model::server::Counting;
-use crate::model::{self, FleetParams, Member, Schedule, ShapeSpec, Timeline};
+use crate::model::{self, FleetParams, FleetSpec, Member, Schedule, ShapeSpec, Timeline};
 
 pub use self::csv::{HEADER, write_csv};
 pub use self::openmetrics::write_openmetrics;
@@ -53,15 +53,11 @@ pub fn csv_slices(
     members
         .chunks(per_slice)
         .map(|part| {
-            Timeline::shaped(
-                params,
-                seed,
-                part.to_vec(),
-                start,
-                schedule.clone(),
-                shape.clone(),
-                Counting::Off,
-            )
+            FleetSpec::new(params, seed, part.to_vec())
+                .schedule(schedule.clone())
+                .shape(shape.clone())
+                .counting(Counting::Off)
+                .timeline(start)
         })
         .collect()
 }
@@ -146,15 +142,10 @@ pub fn write_file(
             })
         }
         Format::OpenMetrics => {
-            let mut timeline = Timeline::shaped(
-                &settings.params,
-                settings.seed,
-                members,
-                start,
-                schedule,
-                settings.shape.clone(),
-                Counting::On,
-            );
+            let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
+                .schedule(schedule)
+                .shape(settings.shape.clone())
+                .timeline(start);
             let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
             write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
         }

@@ -21,26 +21,21 @@
 //! holds the users' incidents; [`RandomIncidents`] draws more at random, at
 //! `incidents.random_per_day`, from counter-based randomness (the same seed gives the same
 //! incidents whatever range of time is asked).
+//!
+//! What an active incident does to a server's signals is in `effects.rs`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fleet::{Member, name_width, server_name};
-use super::noise::Key;
+use super::identity::{Member, name_width, position_of, server_name};
+use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
 use crate::units::{parse_duration, parse_instant};
 
-/// Stream ids under the fleet's key (`fleet.rs` uses 1 and 2).
-const RANDOM: u64 = 3;
-const SHARES: u64 = 4;
-
 /// Ids of random incidents start here, far above any id a user is given.
 pub const RANDOM_ID_BASE: u64 = 1 << 40;
-
-/// How long memory and disk take to climb to their incident level.
-pub const RAMP_MS: i64 = 2 * 60_000;
 
 /// The shortest and longest random incident.
 const RANDOM_MIN_MS: i64 = 10 * 60_000;
@@ -196,21 +191,6 @@ pub struct Incident {
     pub intensity: f64,
 }
 
-/// The position in `members` of the server with index `index`: direct when the members
-/// are a fleet's servers in order (the usual case), by search otherwise.
-fn position_of(members: &[Member], index: u32) -> Option<usize> {
-    let direct = members
-        .first()
-        .and_then(|m| index.checked_sub(m.index))
-        .map(|offset| offset as usize);
-    if let Some(p) = direct
-        && members.get(p).is_some_and(|m| m.index == index)
-    {
-        return Some(p);
-    }
-    members.iter().position(|m| m.index == index)
-}
-
 impl Incident {
     /// Whether the incident is active at `time_ms`.
     pub fn active_at(&self, time_ms: i64) -> bool {
@@ -225,7 +205,7 @@ impl Incident {
             Target::Dc(dc) => member.dc == *dc,
             Target::Share(share) => {
                 Key::from_seed(seed)
-                    .with(SHARES)
+                    .stream(Stream::IncidentShares)
                     .with(self.id)
                     .draws(member.index as i64)
                     .uniform()
@@ -488,7 +468,7 @@ impl RandomIncidents {
             (3_600_000, 0.0)
         };
         RandomIncidents {
-            key: Key::from_seed(seed).with(RANDOM),
+            key: Key::from_seed(seed).stream(Stream::RandomIncidents),
             slot_ms,
             chance,
             size,
@@ -544,92 +524,6 @@ impl RandomIncidents {
     /// The incidents active at `time_ms`.
     pub fn active_at(&self, members: &[Member], time_ms: i64) -> Vec<Incident> {
         self.between(members, time_ms, time_ms + 1)
-    }
-}
-
-/// What a server's active incidents do to it at one instant, combined.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Effects {
-    /// An outage: the server is down.
-    pub down: bool,
-    /// Percent CPU at least.
-    pub cpu_floor: Option<f64>,
-    pub memory: Option<Push>,
-    pub disk: Option<Push>,
-    /// p99 latency at least, seconds.
-    pub p99_floor: Option<f64>,
-    /// Share of requests answered 5xx at least, 0 to 1.
-    pub server_error_floor: Option<f64>,
-}
-
-/// A signal pushed toward `level`: `ramp` (0 to 1) of the way there from its own value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Push {
-    pub level: f64,
-    pub ramp: f64,
-}
-
-impl Push {
-    /// The pushed value of a signal whose own value is `value`; never below it.
-    pub fn apply(&self, value: f64) -> f64 {
-        self.apply_with(value, 0.0)
-    }
-
-    /// Same, toward `level + wiggle`.
-    pub fn apply_with(&self, value: f64, wiggle: f64) -> f64 {
-        value.max(value + (self.level + wiggle - value) * self.ramp)
-    }
-
-    /// Two pushes at once: the higher level, the further ramp (at least each alone).
-    fn and(self, other: Option<Push>) -> Push {
-        match other {
-            None => self,
-            Some(o) => Push {
-                level: self.level.max(o.level),
-                ramp: self.ramp.max(o.ramp),
-            },
-        }
-    }
-}
-
-fn floor(current: Option<f64>, value: f64) -> Option<f64> {
-    Some(current.map_or(value, |c| c.max(value)))
-}
-
-impl Effects {
-    /// The effects at `time_ms` of those of `incidents` active then.
-    pub fn of<'a>(incidents: impl IntoIterator<Item = &'a Incident>, time_ms: i64) -> Effects {
-        let mut fx = Effects::default();
-        for inc in incidents {
-            if !inc.active_at(time_ms) {
-                continue;
-            }
-            let i = inc.intensity;
-            let ramp = ((time_ms - inc.start_ms) as f64 / RAMP_MS as f64).clamp(0.0, 1.0);
-            match inc.kind {
-                IncidentKind::CpuSpike => fx.cpu_floor = floor(fx.cpu_floor, 85.0 + 15.0 * i),
-                IncidentKind::MemoryLeak => {
-                    let push = Push {
-                        level: 92.0 + 8.0 * i,
-                        ramp,
-                    };
-                    fx.memory = Some(push.and(fx.memory));
-                }
-                IncidentKind::DiskFill => {
-                    let push = Push {
-                        level: 92.0 + 8.0 * i,
-                        ramp,
-                    };
-                    fx.disk = Some(push.and(fx.disk));
-                }
-                IncidentKind::LatencySpike => fx.p99_floor = floor(fx.p99_floor, 2.5 + 5.0 * i),
-                IncidentKind::ErrorBurst => {
-                    fx.server_error_floor = floor(fx.server_error_floor, 0.08 + 0.4 * i)
-                }
-                IncidentKind::Outage => fx.down = true,
-            }
-        }
-        fx
     }
 }
 

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::events::{Poisson, RestartEvents};
-use super::noise::Key;
+use super::noise::{Key, Stream};
 
 /// How the number of servers changes, after avalanche's `--series-operation-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -154,9 +154,6 @@ struct Churn {
     lookback: i64,
 }
 
-/// Stream id under the fleet's key (`fleet.rs` and `incidents.rs` use 1 to 4).
-const CHURN: u64 = 5;
-
 /// `born_ms` of a server whose machine was never replaced.
 pub const ORIGINAL: i64 = i64::MIN;
 
@@ -224,7 +221,7 @@ impl Shape {
         };
         let interval_ms = |d: Duration| (d.as_millis() as i64).max(step_ms);
         let churn = (spec.churn > 0.0).then(|| Churn {
-            key: Key::from_seed(seed).with(CHURN),
+            key: Key::from_seed(seed).stream(Stream::Churn),
             share: spec.churn.min(1.0),
             interval_ms: interval_ms(spec.churn_interval),
             lookback: (64.0 / spec.churn.max(MIN_CHURN)).ceil() as i64,

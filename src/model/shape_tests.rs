@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::server::Counting;
 use super::shape::{self, ORIGINAL};
 use super::*;
 
@@ -166,15 +165,9 @@ fn identities_name_the_slot_and_the_machines_birth() {
 }
 
 fn shaped_fleet(params: &FleetParams, spec: &ShapeSpec, size: u32, grid: i64) -> Fleet {
-    Fleet::at_grid_shaped(
-        params,
-        9,
-        members(params, size, 0..size),
-        grid,
-        Schedule::default(),
-        spec,
-        Counting::On,
-    )
+    FleetSpec::new(params, 9, members(params, size, 0..size))
+        .shape(spec.clone())
+        .fleet_at_grid(grid)
 }
 
 #[test]
@@ -274,15 +267,9 @@ fn a_shard_sees_the_whole_fleets_roster() {
         ..ShapeSpec::default()
     };
     let whole = shaped_fleet(&params, &spec, 12, MIDNIGHT + 40);
-    let slice = Fleet::at_grid_shaped(
-        &params,
-        9,
-        members(&params, 12, 4..8),
-        MIDNIGHT + 40,
-        Schedule::default(),
-        &spec,
-        Counting::On,
-    );
+    let slice = FleetSpec::new(&params, 9, members(&params, 12, 4..8))
+        .shape(spec)
+        .fleet_at_grid(MIDNIGHT + 40);
     assert_eq!(slice.roster().present, whole.roster().present[4..8]);
     assert_eq!(slice.roster().born_ms, whole.roster().born_ms[4..8]);
 }

@@ -16,7 +16,7 @@ const HOUR: i64 = 240;
 const DAY: i64 = 24 * HOUR;
 
 fn fleet(params: &FleetParams, seed: u64, size: u32, grid: i64) -> Fleet {
-    Fleet::at_grid(params, seed, members(params, size, 0..size), grid)
+    FleetSpec::new(params, seed, members(params, size, 0..size)).fleet_at_grid(grid)
 }
 
 /// Steps `fleet` `steps` times, handing each snapshot (after the step) to `f`.
@@ -166,9 +166,9 @@ fn readings_stay_within_bounds_for_two_days() {
 fn same_seed_gives_identical_snapshots_and_another_seed_does_not() {
     let params = FleetParams::default();
     let m = members(&params, 15, 0..15);
-    let mut a = Fleet::at_grid(&params, 7, m.clone(), MIDNIGHT + 1234);
-    let mut b = Fleet::at_grid(&params, 7, m.clone(), MIDNIGHT + 1234);
-    let mut other = Fleet::at_grid(&params, 8, m.clone(), MIDNIGHT + 1234);
+    let mut a = FleetSpec::new(&params, 7, m.clone()).fleet_at_grid(MIDNIGHT + 1234);
+    let mut b = FleetSpec::new(&params, 7, m.clone()).fleet_at_grid(MIDNIGHT + 1234);
+    let mut other = FleetSpec::new(&params, 8, m.clone()).fleet_at_grid(MIDNIGHT + 1234);
     assert_eq!(a.snapshot(), b.snapshot());
     for step in 0..600 {
         a.step();
@@ -220,8 +220,8 @@ fn a_larger_fleet_only_adds_servers() {
     // A slice of a fleet is those same servers.
     assert_eq!(members(&params, 50, 20..30), large_members[20..30].to_vec());
 
-    let mut small = Fleet::at_grid(&params, 11, small_members, MIDNIGHT + 777);
-    let mut large = Fleet::at_grid(&params, 11, large_members, MIDNIGHT + 777);
+    let mut small = FleetSpec::new(&params, 11, small_members).fleet_at_grid(MIDNIGHT + 777);
+    let mut large = FleetSpec::new(&params, 11, large_members).fleet_at_grid(MIDNIGHT + 777);
     let same = |s: &Snapshot, l: &Snapshot| {
         assert_eq!(s.grid, l.grid);
         assert_eq!(s.time_ms, l.time_ms);
@@ -284,12 +284,12 @@ fn warm_start_matches_stepping_from_an_earlier_warm_start() {
     let params = FleetParams::default();
     let m = members(&params, 30, 0..30);
     for (g, n) in [(MIDNIGHT + 100, 3_000), (MIDNIGHT + 3 * DAY + 17, 4_321)] {
-        let mut stepped = Fleet::at_grid(&params, 5, m.clone(), g);
+        let mut stepped = FleetSpec::new(&params, 5, m.clone()).fleet_at_grid(g);
         let mut restarts = 0;
         run(&mut stepped, n, |s| {
             restarts += s.restarted.iter().filter(|&&r| r).count();
         });
-        let direct = Fleet::at_grid(&params, 5, m.clone(), g + n as i64);
+        let direct = FleetSpec::new(&params, 5, m.clone()).fleet_at_grid(g + n as i64);
         assert_eq!(stepped.grid(), direct.grid());
         let diffs = differences(stepped.snapshot(), direct.snapshot(), &m, 1e-6);
         assert!(
@@ -354,7 +354,7 @@ fn warm_vs_stepped(
 ) -> (usize, Vec<String>) {
     let m = members(params, 12, 0..12);
     let start = MIDNIGHT + 50;
-    let mut stepped = Fleet::at_grid(params, 9, m.clone(), start);
+    let mut stepped = FleetSpec::new(params, 9, m.clone()).fleet_at_grid(start);
     let (mut checks, mut diffs) = (0, Vec::new());
     for step in 1..=days * DAY {
         stepped.step();
@@ -363,7 +363,7 @@ fn warm_vs_stepped(
             continue;
         }
         // A server's readings do not depend on the others: warm it alone.
-        let direct = Fleet::at_grid(params, 9, vec![m[i].clone()], start + step);
+        let direct = FleetSpec::new(params, 9, vec![m[i].clone()]).fleet_at_grid(start + step);
         let one = single(stepped.snapshot(), i);
         diffs.extend(differences(&one, direct.snapshot(), &m[i..=i], 1e-6));
         checks += 1;
@@ -432,7 +432,7 @@ fn cpu_follows_traffic_latency_follows_cpu_and_traffic_follows_the_day() {
     let m = members(&params, 30, 0..30);
     let web: Vec<usize> = (0..m.len()).filter(|&i| m[i].role == Role::Web).collect();
     assert!(web.len() >= 5, "only {} web servers", web.len());
-    let mut f = Fleet::at_grid(&params, 3, m.clone(), MIDNIGHT);
+    let mut f = FleetSpec::new(&params, 3, m.clone()).fleet_at_grid(MIDNIGHT);
     let mut cpu = vec![Vec::new(); m.len()];
     let mut rps = vec![Vec::new(); m.len()];
     let mut latency = vec![Vec::new(); m.len()];
@@ -565,7 +565,7 @@ fn memory_leaks_between_restarts_and_drops_at_them() {
     let workers: Vec<Member> = all.into_iter().filter(|m| m.role == Role::Worker).collect();
     assert!(workers.len() >= 8, "only {} workers", workers.len());
     let n = workers.len();
-    let mut f = Fleet::at_grid(&params, 13, workers, MIDNIGHT);
+    let mut f = FleetSpec::new(&params, 13, workers).fleet_at_grid(MIDNIGHT);
     let mut prev = f.snapshot().clone();
     let mut last_restart: Vec<Option<i64>> = vec![None; n];
     let (mut drops, mut rise, mut rise_steps) = (0, 0.0, 0);
@@ -759,8 +759,8 @@ fn timeline_blends_between_grid_points() {
     let m = members(&params, 12, 0..12);
     let step_ms = 15_000;
     let g0 = MIDNIGHT + 1_000;
-    let mut timeline = Timeline::new(&params, 4, m.clone(), g0 * step_ms);
-    let mut reference = Fleet::at_grid(&params, 4, m.clone(), g0);
+    let mut timeline = FleetSpec::new(&params, 4, m.clone()).timeline(g0 * step_ms);
+    let mut reference = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0);
     let mut checked_changes = 0;
     for k in 0..200i64 {
         let before = reference.snapshot().clone();
@@ -845,7 +845,7 @@ fn timeline_blends_between_grid_points() {
 
     // Going back in time starts afresh and gives the same values.
     let frame = timeline.at((g0 + 10) * step_ms);
-    let fresh = Fleet::at_grid(&params, 4, m.clone(), g0 + 10);
+    let fresh = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0 + 10);
     assert_eq!(*frame.before, *fresh.snapshot());
 }
 
@@ -855,7 +855,7 @@ fn timeline_blends_between_grid_points() {
 fn p95_lies_in_the_bucket_the_histogram_puts_it() {
     let params = FleetParams::default();
     let m = members(&params, 25, 0..25);
-    let mut f = Fleet::at_grid(&params, 17, m.clone(), MIDNIGHT + 9 * HOUR);
+    let mut f = FleetSpec::new(&params, 17, m.clone()).fleet_at_grid(MIDNIGHT + 9 * HOUR);
     let mut prev = f.snapshot().clone();
     let mut checked = 0;
     run(&mut f, 2 * HOUR as usize, |s| {
@@ -940,7 +940,9 @@ fn history(
     steps: usize,
     schedule: Schedule,
 ) -> Vec<Snapshot> {
-    let mut f = Fleet::at_grid_with(params, seed, m.to_vec(), g0, schedule);
+    let mut f = FleetSpec::new(params, seed, m.to_vec())
+        .schedule(schedule)
+        .fleet_at_grid(g0);
     let mut out = vec![f.snapshot().clone()];
     run(&mut f, steps, |s| out.push(s.clone()));
     out
@@ -1149,7 +1151,9 @@ fn warm_start_inside_and_after_incidents_matches_stepping_through_them() {
         // Long ago: replayed or forgotten, it must not matter.
         incident(7, IncidentKind::Outage, "server=srv-05", g0 - 6 * HOUR, 30),
     ]);
-    let mut stepped = Fleet::at_grid_with(&params, 9, m.clone(), g0, schedule.clone());
+    let mut stepped = FleetSpec::new(&params, 9, m.clone())
+        .schedule(schedule.clone())
+        .fleet_at_grid(g0);
     let (mut checks, mut diffs, mut down_checks, mut random_seen) = (0, Vec::new(), 0, 0);
     let mut restarts_after_outage = 0;
     let mut prev = stepped.snapshot().clone();
@@ -1171,7 +1175,9 @@ fn warm_start_inside_and_after_incidents_matches_stepping_through_them() {
         if !(near || step % 97 == 0) {
             continue;
         }
-        let direct = Fleet::at_grid_with(&params, 9, m.clone(), k, schedule.clone());
+        let direct = FleetSpec::new(&params, 9, m.clone())
+            .schedule(schedule.clone())
+            .fleet_at_grid(k);
         assert_eq!(direct.snapshot().incidents, s.incidents, "active at {k}");
         diffs.extend(differences(s, direct.snapshot(), &m, 1e-6));
         down_checks += s.up.iter().filter(|&&u| !u).count();
@@ -1217,7 +1223,9 @@ fn warm_start_of_single_servers_matches_stepping_through_outage_incidents() {
             })
             .collect(),
     );
-    let mut stepped = Fleet::at_grid_with(&params, 9, m.clone(), start, schedule.clone());
+    let mut stepped = FleetSpec::new(&params, 9, m.clone())
+        .schedule(schedule.clone())
+        .fleet_at_grid(start);
     let (mut checks, mut diffs, mut downs, mut in_incident) = (0, Vec::new(), 0, 0);
     for step in 1..=3 * DAY {
         stepped.step();
@@ -1225,13 +1233,9 @@ fn warm_start_of_single_servers_matches_stepping_through_outage_incidents() {
             continue;
         }
         let i = (step / 41) as usize % m.len();
-        let direct = Fleet::at_grid_with(
-            &params,
-            9,
-            vec![m[i].clone()],
-            start + step,
-            schedule.clone(),
-        );
+        let direct = FleetSpec::new(&params, 9, vec![m[i].clone()])
+            .schedule(schedule.clone())
+            .fleet_at_grid(start + step);
         let one = single(stepped.snapshot(), i);
         diffs.extend(differences(&one, direct.snapshot(), &m[i..=i], 1e-6));
         checks += 1;
@@ -1256,7 +1260,7 @@ fn a_schedule_change_takes_effect_from_the_next_grid_point_on() {
     let params = FleetParams::default();
     let m = members(&params, 10, 0..10);
     let g0 = MIDNIGHT + 7 * HOUR;
-    let mut f = Fleet::at_grid(&params, 3, m.clone(), g0);
+    let mut f = FleetSpec::new(&params, 3, m.clone()).fleet_at_grid(g0);
     run(&mut f, 100, |_| {});
     let now = (f.grid() + 1) * 15_000;
     let schedule = Schedule::new(vec![Incident {
@@ -1271,14 +1275,18 @@ fn a_schedule_change_takes_effect_from_the_next_grid_point_on() {
     assert_eq!(f.active_incidents(), &schedule.incidents[..]);
     for step in 0..HOUR {
         if step < 8 || step % 16 == 0 {
-            let direct = Fleet::at_grid_with(&params, 3, m.clone(), f.grid(), schedule.clone());
+            let direct = FleetSpec::new(&params, 3, m.clone())
+                .schedule(schedule.clone())
+                .fleet_at_grid(f.grid());
             let diffs = differences(f.snapshot(), direct.snapshot(), &m, 1e-6);
             assert!(diffs.is_empty(), "{}", report(&diffs));
         }
         f.step();
     }
     // Removing it brings the web servers back at the next grid point.
-    let mut f = Fleet::at_grid_with(&params, 3, m.clone(), g0 + 100 + 8, schedule.clone());
+    let mut f = FleetSpec::new(&params, 3, m.clone())
+        .schedule(schedule.clone())
+        .fleet_at_grid(g0 + 100 + 8);
     assert!(
         f.snapshot()
             .up
@@ -1305,9 +1313,11 @@ fn timeline_takes_a_schedule_and_frames_list_the_active_incidents() {
         ..incident(4, IncidentKind::CpuSpike, "server=srv-02", 0, 0)
     };
     let schedule = Schedule::new(vec![inc.clone()]);
-    let mut plain = Timeline::new(&params, 1, m.clone(), t0);
-    let mut empty = Timeline::with_schedule(&params, 1, m.clone(), t0, Schedule::default());
-    let mut timeline = Timeline::with_schedule(&params, 1, m.clone(), t0, schedule.clone());
+    let mut plain = FleetSpec::new(&params, 1, m.clone()).timeline(t0);
+    let mut empty = FleetSpec::new(&params, 1, m.clone()).timeline(t0);
+    let mut timeline = FleetSpec::new(&params, 1, m.clone())
+        .schedule(schedule.clone())
+        .timeline(t0);
     assert_eq!(timeline.schedule(), &schedule);
     for t in (t0..t0 + 15 * 60_000).step_by(5_000) {
         let frame = timeline.at(t);
@@ -1330,7 +1340,7 @@ fn timeline_takes_a_schedule_and_frames_list_the_active_incidents() {
     assert_eq!(frame.active_incidents(), &[inc.clone()][..]);
 
     // Set while running: from `schedule_effective_ms` on.
-    let mut live = Timeline::new(&params, 1, m.clone(), t0);
+    let mut live = FleetSpec::new(&params, 1, m.clone()).timeline(t0);
     live.at(t0 + 2_000);
     let from = live.schedule_effective_ms();
     assert!(from > t0 && from <= t0 + 30_000, "{from}");
@@ -1402,7 +1412,7 @@ fn random_incidents_are_drawn_from_the_seed_whatever_the_range() {
 
     // The fleet applies them: an outage is down, the others are listed while active.
     let g0 = MIDNIGHT;
-    let mut f = Fleet::at_grid(&params, 1, m.clone(), g0);
+    let mut f = FleetSpec::new(&params, 1, m.clone()).fleet_at_grid(g0);
     let mut outage_steps = 0;
     run(&mut f, 2 * DAY as usize, |s| {
         let expected: Vec<Incident> = all
@@ -1491,9 +1501,11 @@ fn a_fleet_stepped_on_every_core_equals_its_slices_stepped_alone() {
     };
     let size = 2_100;
     let start = MIDNIGHT + 4_321;
-    let mut whole = Fleet::at_grid(&params, 3, members(&params, size, 0..size), start);
-    let mut head = Fleet::at_grid(&params, 3, members(&params, size, 0..10), start);
-    let mut tail = Fleet::at_grid(&params, 3, members(&params, size, size - 10..size), start);
+    let mut whole =
+        FleetSpec::new(&params, 3, members(&params, size, 0..size)).fleet_at_grid(start);
+    let mut head = FleetSpec::new(&params, 3, members(&params, size, 0..10)).fleet_at_grid(start);
+    let mut tail =
+        FleetSpec::new(&params, 3, members(&params, size, size - 10..size)).fleet_at_grid(start);
     for _ in 0..40 {
         whole.step();
         head.step();
@@ -1546,22 +1558,16 @@ fn a_fleet_without_counters_shows_the_same_values_and_restarts() {
             MIDNIGHT + 9 * DAY + 1234,
         ] {
             let off = |grid| {
-                Fleet::at_grid_shaped(
-                    &params,
-                    5,
-                    m.clone(),
-                    grid,
-                    Schedule::default(),
-                    &Default::default(),
-                    Counting::Off,
-                )
+                FleetSpec::new(&params, 5, m.clone())
+                    .counting(Counting::Off)
+                    .fleet_at_grid(grid)
             };
             let mut stepped = off(g);
             let mut restarts = 0;
             for _ in 0..1_000 {
                 stepped.step();
                 if stepped.grid() % 97 == 0 {
-                    let on = Fleet::at_grid(&params, 5, m.clone(), stepped.grid());
+                    let on = FleetSpec::new(&params, 5, m.clone()).fleet_at_grid(stepped.grid());
                     for direct in [&on, &off(stepped.grid())] {
                         let mut a = stepped.snapshot().clone();
                         let mut b = direct.snapshot().clone();

@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 
-use super::fleet::{Fleet, Member, Snapshot};
+use super::fleet::{Fleet, Snapshot};
+use super::identity::Member;
 use super::incidents::{Incident, Schedule};
-use super::params::FleetParams;
-use super::server::Counting;
-use super::shape::{Roster, ShapeSpec};
+use super::server::Counters;
+use super::shape::Roster;
+use super::spec::FleetSpec;
 
 /// The fleet's values at one instant, as the grid points around it.
 #[derive(Debug, Clone)]
@@ -82,7 +83,7 @@ impl Frame {
 
     /// A counter of server `i`, blended.
     #[inline]
-    pub fn counter(&self, i: usize, counter: impl Fn(&super::server::Counters) -> f64) -> f64 {
+    pub fn counter(&self, i: usize, counter: impl Fn(&Counters) -> f64) -> f64 {
         let a = counter(&self.before.counters[i]);
         let b = counter(&self.after.counters[i]);
         a + (b - a) * self.blend[i]
@@ -102,13 +103,12 @@ impl Frame {
 /// A fleet that moves forward in time on request.
 #[derive(Debug)]
 pub struct Timeline {
-    params: FleetParams,
-    seed: u64,
-    counting: Counting,
+    /// What the fleet was made from, to make it afresh (its members and schedule are the
+    /// fleet's own, left empty here).
+    spec: FleetSpec,
     fleet: Fleet,
     before: Arc<Snapshot>,
     after: Arc<Snapshot>,
-    shape: ShapeSpec,
     /// The roster at `before`'s and `after`'s grid points.
     roster_before: Arc<Roster>,
     roster_after: Arc<Roster>,
@@ -117,59 +117,32 @@ pub struct Timeline {
 /// Past this many steps ahead, starting afresh is cheaper than stepping.
 const MAX_CATCH_UP_STEPS: i64 = 50_000;
 
+impl FleetSpec {
+    /// The fleet from `time_ms` on (the scheduled incidents before `time_ms` included, as
+    /// if it had been running).
+    pub fn timeline(self, time_ms: i64) -> Timeline {
+        Timeline::start(self, time_ms)
+    }
+}
+
 impl Timeline {
-    /// The fleet from `time_ms` on, with the random incidents of `params` only.
-    pub fn new(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Timeline {
-        Timeline::with_schedule(params, seed, members, time_ms, Schedule::default())
-    }
-
-    /// The fleet from `time_ms` on, with the incidents of `schedule` (those before
-    /// `time_ms` included, as if it had been running) and the random ones of `params`.
-    pub fn with_schedule(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        time_ms: i64,
-        schedule: Schedule,
-    ) -> Timeline {
-        Timeline::shaped(
-            params,
-            seed,
-            members,
-            time_ms,
-            schedule,
-            ShapeSpec::default(),
-            Counting::On,
-        )
-    }
-
-    /// The fleet from `time_ms` on, with `schedule`, shaped by `shape` (servers joining
-    /// and leaving, machines replaced) as if it had always been, with or without the
-    /// counters (see [`Counting`]).
-    pub fn shaped(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        time_ms: i64,
-        schedule: Schedule,
-        shape: ShapeSpec,
-        counting: Counting,
-    ) -> Timeline {
-        let mut fleet =
-            Fleet::at_time_shaped(params, seed, members, time_ms, schedule, &shape, counting);
+    fn start(mut spec: FleetSpec, time_ms: i64) -> Timeline {
+        let fleet_spec = FleetSpec {
+            members: std::mem::take(&mut spec.members),
+            schedule: std::mem::take(&mut spec.schedule),
+            ..spec.clone()
+        };
+        let mut fleet = fleet_spec.fleet_at_time(time_ms);
         let before = Arc::new(fleet.snapshot().clone());
         let roster_before = fleet.roster().clone();
         fleet.step();
         let after = Arc::new(fleet.snapshot().clone());
         let roster_after = fleet.roster().clone();
         Timeline {
-            params: params.clone(),
-            seed,
-            counting,
+            spec,
             fleet,
             before,
             after,
-            shape,
             roster_before,
             roster_after,
         }
@@ -204,15 +177,12 @@ impl Timeline {
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
-            *self = Timeline::shaped(
-                &self.params,
-                self.seed,
-                self.fleet.members().to_vec(),
-                time_ms,
-                self.fleet.schedule().clone(),
-                self.shape.clone(),
-                self.counting,
-            );
+            let spec = FleetSpec {
+                members: self.fleet.members().to_vec(),
+                schedule: self.fleet.schedule().clone(),
+                ..self.spec.clone()
+            };
+            *self = spec.timeline(time_ms);
         }
         while self.after.grid <= target {
             self.fleet.step();
