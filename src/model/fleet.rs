@@ -117,6 +117,24 @@ impl Snapshot {
     }
 }
 
+#[cfg(test)]
+/// The continuous signals of a snapshot, by name.
+pub(super) fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
+    [
+        ("cpu", &s.cpu),
+        ("memory", &s.memory),
+        ("disk", &s.disk),
+        ("rps", &s.rps),
+        ("latency_median", &s.latency_median),
+        ("latency_spread", &s.latency_spread),
+        ("server_error", &s.server_error),
+        ("client_error", &s.client_error),
+        ("receive_bps", &s.receive_bps),
+        ("transmit_bps", &s.transmit_bps),
+        ("last_deploy", &s.last_deploy),
+    ]
+}
+
 /// A role's deploys, shared by all its servers.
 #[derive(Debug, Clone)]
 struct RoleDeploys {

@@ -85,3 +85,82 @@ pub fn position_of(members: &[Member], index: u32) -> Option<usize> {
     }
     members.iter().position(|m| m.index == index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 9. Names and roles.
+
+    #[test]
+    fn names_are_padded_to_the_fleet_size() {
+        let params = FleetParams::default();
+        let names = |size: u32, range| -> Vec<String> {
+            members(&params, size, range)
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        let ten = names(10, 0..10);
+        assert_eq!(ten.first().unwrap(), "srv-01");
+        assert_eq!(ten[8], "srv-09");
+        assert_eq!(ten.last().unwrap(), "srv-10");
+        assert_eq!(names(1, 0..1), ["srv-01"]);
+        assert_eq!(names(9, 8..9), ["srv-09"]);
+        assert_eq!(names(100, 0..1), ["srv-001"]);
+        assert_eq!(names(100, 99..100), ["srv-100"]);
+        assert_eq!(names(101, 0..1), ["srv-001"]);
+        assert_eq!(names(10_000, 0..1), ["srv-00001"]);
+        assert_eq!(names(10_000, 9_999..10_000), ["srv-10000"]);
+        let all = members(&params, 10_000, 0..10_000);
+        let mut unique: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 10_000);
+        for (i, m) in all.iter().enumerate() {
+            assert_eq!(m.index as usize, i);
+            assert_eq!(m.dc, params.datacenters[i % 3]);
+        }
+    }
+
+    #[test]
+    fn roles_are_spread_by_weight() {
+        let params = FleetParams::default();
+        let all = members(&params, 1_000, 0..1_000);
+        let total: f64 = Role::ALL.iter().map(|&r| params.roles.get(r).weight).sum();
+        for role in Role::ALL {
+            let count = all.iter().filter(|m| m.role == role).count() as f64;
+            let expected = 1_000.0 * params.roles.get(role).weight / total;
+            assert!(
+                (count - expected).abs() < 0.1 * expected + 5.0,
+                "{} servers: {count}, expected {expected}",
+                role.name()
+            );
+        }
+        let web = all.iter().filter(|m| m.role == Role::Web).count() as f64 / 1_000.0;
+        assert!((web - 0.3).abs() < 0.03, "web share {web}");
+        // Any ten consecutive servers hold the roles in proportion to the weights 3, 3, 1, 1, 2.
+        for window in all.windows(10) {
+            for role in Role::ALL {
+                let count = window.iter().filter(|m| m.role == role).count() as f64;
+                assert_eq!(
+                    count,
+                    params.roles.get(role).weight,
+                    "{} servers in {}..={}",
+                    role.name(),
+                    window[0].name,
+                    window[9].name
+                );
+            }
+        }
+
+        // A role of weight 0 is left out.
+        let mut no_db = params.clone();
+        no_db.roles.db.weight = 0.0;
+        assert!(
+            members(&no_db, 1_000, 0..1_000)
+                .iter()
+                .all(|m| m.role != Role::Db)
+        );
+    }
+}

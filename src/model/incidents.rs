@@ -729,4 +729,89 @@ mod tests {
             }
         }
     }
+
+    use crate::model::identity::members;
+
+    /// An incident of `minutes` from grid point `start` (default resolution).
+    fn incident(id: u64, kind: IncidentKind, target: &str, start: i64, minutes: i64) -> Incident {
+        Incident {
+            id,
+            kind,
+            target: target.parse().unwrap(),
+            start_ms: start * 15_000,
+            end_ms: (start + minutes * 4) * 15_000,
+            intensity: 1.0,
+        }
+    }
+
+    #[test]
+    fn share_targets_pick_about_that_share_the_same_for_the_same_seed() {
+        let params = FleetParams::default();
+        let m = members(&params, 2_000, 0..2_000);
+        let share = incident(5, IncidentKind::ErrorBurst, "share=0.1", 0, 10);
+        let picked = share.targets(&m, 1);
+        assert!(
+            (150..=250).contains(&picked.len()),
+            "{} of 2000 servers for share=0.1",
+            picked.len()
+        );
+        assert_eq!(share.targets(&m, 1), picked, "same seed, same servers");
+        assert_ne!(share.targets(&m, 2), picked, "another seed, other servers");
+        let other_id = Incident {
+            id: 6,
+            ..share.clone()
+        };
+        assert_ne!(
+            other_id.targets(&m, 1),
+            picked,
+            "another incident, other servers"
+        );
+        for (p, member) in m.iter().enumerate() {
+            assert_eq!(share.matches(member, 1), picked.contains(&p));
+        }
+        // A server's draw does not depend on the fleet: a smaller fleet picks the same ones.
+        let small: Vec<usize> = picked.iter().copied().filter(|&p| p < 500).collect();
+        assert_eq!(share.targets(&m[..500], 1), small);
+        let all = Incident {
+            target: Target::Share(1.0),
+            ..share
+        };
+        assert_eq!(all.targets(&m, 1).len(), 2_000);
+    }
+
+    #[test]
+    fn targets_must_match_a_server() {
+        let params = FleetParams::default();
+        let m = members(&params, 10, 0..10);
+        let on = |target: &str| incident(1, IncidentKind::Outage, target, 0, 5);
+        for good in [
+            "server=srv-03",
+            "server=srv-10",
+            "role=cache",
+            "dc=dc3",
+            "share=0.5",
+        ] {
+            assert_eq!(on(good).check_target(&m, 1), Ok(()), "{good}");
+        }
+        assert_eq!(on("server=srv-03").targets(&m, 1), [2]);
+        assert_eq!(
+            on("server=srv-99").check_target(&m, 1),
+            Err("target `server=srv-99` matches no server".to_string())
+        );
+        for bad in ["server=srv-003", "server=web-1", "dc=dc4", "share=0.0001"] {
+            let e = on(bad).check_target(&m, 1).unwrap_err();
+            assert!(e.contains(bad) && e.contains("matches no server"), "{e}");
+        }
+        let mut no_db = params.clone();
+        no_db.roles.db.weight = 0.0;
+        let e = on("role=db")
+            .check_target(&members(&no_db, 10, 0..10), 1)
+            .unwrap_err();
+        assert!(e.contains("role=db"), "{e}");
+        let schedule = Schedule::new(vec![on("role=db"), on("server=srv-11")]);
+        assert_eq!(
+            schedule.check_targets(&m, 1),
+            Err("incident 2: target `server=srv-11` matches no server".to_string())
+        );
+    }
 }

@@ -23,6 +23,4 @@ pub use shape::{Roster, SeriesMode, Shape, ShapeSpec};
 pub use spec::FleetSpec;
 pub use timeline::{Frame, Timeline};
 #[cfg(test)]
-mod shape_tests;
-#[cfg(test)]
-mod tests;
+mod properties;

@@ -207,3 +207,111 @@ impl Timeline {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fleet::gauges;
+    use crate::model::{FleetParams, members};
+
+    /// 2024-03-01T00:00:00Z on the default 15 s grid: a UTC midnight.
+    const MIDNIGHT: i64 = 1_709_251_200 / 15;
+
+    // 10. Timeline.
+
+    #[test]
+    fn timeline_blends_between_grid_points() {
+        let params = FleetParams::default();
+        let m = members(&params, 12, 0..12);
+        let step_ms = 15_000;
+        let g0 = MIDNIGHT + 1_000;
+        let mut timeline = FleetSpec::new(&params, 4, m.clone()).timeline(g0 * step_ms);
+        let mut reference = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0);
+        let mut checked_changes = 0;
+        for k in 0..200i64 {
+            let before = reference.snapshot().clone();
+            reference.step();
+            let after = reference.snapshot().clone();
+            let t = (g0 + k) * step_ms;
+
+            // On the grid point: exactly that snapshot.
+            let frame = timeline.at(t);
+            assert_eq!(frame.len(), m.len());
+            for i in 0..m.len() {
+                assert_eq!(frame.up(i), before.up[i]);
+                for (name, values) in gauges(&before) {
+                    if name == "last_deploy" {
+                        continue;
+                    }
+                    let got = match name {
+                        "cpu" => frame.value(i, |s| &s.cpu),
+                        "memory" => frame.value(i, |s| &s.memory),
+                        "disk" => frame.value(i, |s| &s.disk),
+                        "rps" => frame.value(i, |s| &s.rps),
+                        "latency_median" => frame.value(i, |s| &s.latency_median),
+                        "latency_spread" => frame.value(i, |s| &s.latency_spread),
+                        "server_error" => frame.value(i, |s| &s.server_error),
+                        "client_error" => frame.value(i, |s| &s.client_error),
+                        "receive_bps" => frame.value(i, |s| &s.receive_bps),
+                        _ => frame.value(i, |s| &s.transmit_bps),
+                    };
+                    assert_eq!(
+                        got.to_bits(),
+                        values[i].to_bits(),
+                        "{name} of {i} at grid {}",
+                        g0 + k
+                    );
+                }
+                let count = frame.counter(i, |c| c.duration_count);
+                assert_eq!(count, before.counters[i].duration_count);
+                assert_eq!(frame.last_deploy(i), before.last_deploy[i]);
+            }
+
+            // Half way: between the two grid values.
+            let frame = timeline.at(t + step_ms / 2);
+            for i in 0..m.len() {
+                let (a, b) = (before.cpu[i], after.cpu[i]);
+                let got = frame.value(i, |s| &s.cpu);
+                assert!(
+                    got >= a.min(b) && got <= a.max(b),
+                    "cpu {got} not within [{a}, {b}]"
+                );
+                if before.up[i] == after.up[i] && !after.restarted[i] {
+                    assert!((got - (a + b) / 2.0).abs() <= 1e-9 * a.abs().max(1.0));
+                    let c = frame.counter(i, |c| c.duration_count);
+                    let (ca, cb) = (
+                        before.counters[i].duration_count,
+                        after.counters[i].duration_count,
+                    );
+                    assert!(c >= ca && c <= cb, "count {c} not within [{ca}, {cb}]");
+                } else {
+                    // A discrete change waits for the grid point.
+                    assert_eq!(got, a);
+                }
+            }
+
+            // One second later: an up server's values have moved.
+            let (f1, f2) = (timeline.at(t + 4_000), timeline.at(t + 5_000));
+            for i in 0..m.len() {
+                if before.up[i] && after.up[i] && !after.restarted[i] {
+                    checked_changes += 1;
+                    assert_ne!(
+                        f1.value(i, |s| &s.cpu),
+                        f2.value(i, |s| &s.cpu),
+                        "cpu of {i}"
+                    );
+                    assert_ne!(
+                        f1.counter(i, |c| c.requests[0]),
+                        f2.counter(i, |c| c.requests[0])
+                    );
+                }
+            }
+        }
+        assert!(checked_changes > 1_000);
+
+        // Going back in time starts afresh and gives the same values.
+        let frame = timeline.at((g0 + 10) * step_ms);
+        let fresh = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0 + 10);
+        assert_eq!(*frame.before, *fresh.snapshot());
+    }
+}

@@ -1,11 +1,14 @@
 // Parallel arrays are read by index: clearer here than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
-//! Properties of the whole model: bounds, determinism, warm starts, coupling, counters,
-//! events, names and the timeline. Each test simulates at most a few days of a small fleet.
+//! Properties of the whole model, across its files: bounds, determinism, warm starts that
+//! agree with stepping, coupling, counters, events, incidents, a fleet sliced or stepped on
+//! every core, and the load-test knobs. Each test simulates at most a few days of a small
+//! fleet. Tests of one file's code live in that file.
 
 use std::time::Duration;
 
+use super::fleet::gauges;
 use super::server::{Counters, LATENCY_BUCKETS, Z95};
 use super::*;
 
@@ -25,23 +28,6 @@ fn run(fleet: &mut Fleet, steps: usize, mut f: impl FnMut(&Snapshot)) {
         fleet.step();
         f(fleet.snapshot());
     }
-}
-
-/// The continuous signals of a snapshot, by name.
-fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
-    [
-        ("cpu", &s.cpu),
-        ("memory", &s.memory),
-        ("disk", &s.disk),
-        ("rps", &s.rps),
-        ("latency_median", &s.latency_median),
-        ("latency_spread", &s.latency_spread),
-        ("server_error", &s.server_error),
-        ("client_error", &s.client_error),
-        ("receive_bps", &s.receive_bps),
-        ("transmit_bps", &s.transmit_bps),
-        ("last_deploy", &s.last_deploy),
-    ]
 }
 
 /// Every counter of a server, by name.
@@ -677,179 +663,7 @@ fn default_fleet_is_almost_always_up() {
     );
 }
 
-// 9. Names and roles.
-
-#[test]
-fn names_are_padded_to_the_fleet_size() {
-    let params = FleetParams::default();
-    let names = |size: u32, range| -> Vec<String> {
-        members(&params, size, range)
-            .into_iter()
-            .map(|m| m.name)
-            .collect()
-    };
-    let ten = names(10, 0..10);
-    assert_eq!(ten.first().unwrap(), "srv-01");
-    assert_eq!(ten[8], "srv-09");
-    assert_eq!(ten.last().unwrap(), "srv-10");
-    assert_eq!(names(1, 0..1), ["srv-01"]);
-    assert_eq!(names(9, 8..9), ["srv-09"]);
-    assert_eq!(names(100, 0..1), ["srv-001"]);
-    assert_eq!(names(100, 99..100), ["srv-100"]);
-    assert_eq!(names(101, 0..1), ["srv-001"]);
-    assert_eq!(names(10_000, 0..1), ["srv-00001"]);
-    assert_eq!(names(10_000, 9_999..10_000), ["srv-10000"]);
-    let all = members(&params, 10_000, 0..10_000);
-    let mut unique: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 10_000);
-    for (i, m) in all.iter().enumerate() {
-        assert_eq!(m.index as usize, i);
-        assert_eq!(m.dc, params.datacenters[i % 3]);
-    }
-}
-
-#[test]
-fn roles_are_spread_by_weight() {
-    let params = FleetParams::default();
-    let all = members(&params, 1_000, 0..1_000);
-    let total: f64 = Role::ALL.iter().map(|&r| params.roles.get(r).weight).sum();
-    for role in Role::ALL {
-        let count = all.iter().filter(|m| m.role == role).count() as f64;
-        let expected = 1_000.0 * params.roles.get(role).weight / total;
-        assert!(
-            (count - expected).abs() < 0.1 * expected + 5.0,
-            "{} servers: {count}, expected {expected}",
-            role.name()
-        );
-    }
-    let web = all.iter().filter(|m| m.role == Role::Web).count() as f64 / 1_000.0;
-    assert!((web - 0.3).abs() < 0.03, "web share {web}");
-    // Any ten consecutive servers hold the roles in proportion to the weights 3, 3, 1, 1, 2.
-    for window in all.windows(10) {
-        for role in Role::ALL {
-            let count = window.iter().filter(|m| m.role == role).count() as f64;
-            assert_eq!(
-                count,
-                params.roles.get(role).weight,
-                "{} servers in {}..={}",
-                role.name(),
-                window[0].name,
-                window[9].name
-            );
-        }
-    }
-
-    // A role of weight 0 is left out.
-    let mut no_db = params.clone();
-    no_db.roles.db.weight = 0.0;
-    assert!(
-        members(&no_db, 1_000, 0..1_000)
-            .iter()
-            .all(|m| m.role != Role::Db)
-    );
-}
-
-// 10. Timeline.
-
-#[test]
-fn timeline_blends_between_grid_points() {
-    let params = FleetParams::default();
-    let m = members(&params, 12, 0..12);
-    let step_ms = 15_000;
-    let g0 = MIDNIGHT + 1_000;
-    let mut timeline = FleetSpec::new(&params, 4, m.clone()).timeline(g0 * step_ms);
-    let mut reference = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0);
-    let mut checked_changes = 0;
-    for k in 0..200i64 {
-        let before = reference.snapshot().clone();
-        reference.step();
-        let after = reference.snapshot().clone();
-        let t = (g0 + k) * step_ms;
-
-        // On the grid point: exactly that snapshot.
-        let frame = timeline.at(t);
-        assert_eq!(frame.len(), m.len());
-        for i in 0..m.len() {
-            assert_eq!(frame.up(i), before.up[i]);
-            for (name, values) in gauges(&before) {
-                if name == "last_deploy" {
-                    continue;
-                }
-                let got = match name {
-                    "cpu" => frame.value(i, |s| &s.cpu),
-                    "memory" => frame.value(i, |s| &s.memory),
-                    "disk" => frame.value(i, |s| &s.disk),
-                    "rps" => frame.value(i, |s| &s.rps),
-                    "latency_median" => frame.value(i, |s| &s.latency_median),
-                    "latency_spread" => frame.value(i, |s| &s.latency_spread),
-                    "server_error" => frame.value(i, |s| &s.server_error),
-                    "client_error" => frame.value(i, |s| &s.client_error),
-                    "receive_bps" => frame.value(i, |s| &s.receive_bps),
-                    _ => frame.value(i, |s| &s.transmit_bps),
-                };
-                assert_eq!(
-                    got.to_bits(),
-                    values[i].to_bits(),
-                    "{name} of {i} at grid {}",
-                    g0 + k
-                );
-            }
-            let count = frame.counter(i, |c| c.duration_count);
-            assert_eq!(count, before.counters[i].duration_count);
-            assert_eq!(frame.last_deploy(i), before.last_deploy[i]);
-        }
-
-        // Half way: between the two grid values.
-        let frame = timeline.at(t + step_ms / 2);
-        for i in 0..m.len() {
-            let (a, b) = (before.cpu[i], after.cpu[i]);
-            let got = frame.value(i, |s| &s.cpu);
-            assert!(
-                got >= a.min(b) && got <= a.max(b),
-                "cpu {got} not within [{a}, {b}]"
-            );
-            if before.up[i] == after.up[i] && !after.restarted[i] {
-                assert!((got - (a + b) / 2.0).abs() <= 1e-9 * a.abs().max(1.0));
-                let c = frame.counter(i, |c| c.duration_count);
-                let (ca, cb) = (
-                    before.counters[i].duration_count,
-                    after.counters[i].duration_count,
-                );
-                assert!(c >= ca && c <= cb, "count {c} not within [{ca}, {cb}]");
-            } else {
-                // A discrete change waits for the grid point.
-                assert_eq!(got, a);
-            }
-        }
-
-        // One second later: an up server's values have moved.
-        let (f1, f2) = (timeline.at(t + 4_000), timeline.at(t + 5_000));
-        for i in 0..m.len() {
-            if before.up[i] && after.up[i] && !after.restarted[i] {
-                checked_changes += 1;
-                assert_ne!(
-                    f1.value(i, |s| &s.cpu),
-                    f2.value(i, |s| &s.cpu),
-                    "cpu of {i}"
-                );
-                assert_ne!(
-                    f1.counter(i, |c| c.requests[0]),
-                    f2.counter(i, |c| c.requests[0])
-                );
-            }
-        }
-    }
-    assert!(checked_changes > 1_000);
-
-    // Going back in time starts afresh and gives the same values.
-    let frame = timeline.at((g0 + 10) * step_ms);
-    let fresh = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0 + 10);
-    assert_eq!(*frame.before, *fresh.snapshot());
-}
-
-// 11. Percentiles against the histogram.
+// 9. Percentiles against the histogram.
 
 #[test]
 fn p95_lies_in_the_bucket_the_histogram_puts_it() {
@@ -893,7 +707,7 @@ fn p95_lies_in_the_bucket_the_histogram_puts_it() {
     assert!(checked > 10_000, "only {checked} checks");
 }
 
-// 12. Incidents.
+// 10. Incidents.
 
 use super::incidents::{RANDOM_ID_BASE, RandomIncidents};
 use super::server::Z99;
@@ -1048,77 +862,6 @@ fn incidents_on_roles_and_datacenters_hit_exactly_those() {
             assert_eq!(s.disk[i] > 90.0, member.dc == "dc2", "{}", member.name);
         }
     }
-}
-
-#[test]
-fn share_targets_pick_about_that_share_the_same_for_the_same_seed() {
-    let params = FleetParams::default();
-    let m = members(&params, 2_000, 0..2_000);
-    let share = incident(5, IncidentKind::ErrorBurst, "share=0.1", 0, 10);
-    let picked = share.targets(&m, 1);
-    assert!(
-        (150..=250).contains(&picked.len()),
-        "{} of 2000 servers for share=0.1",
-        picked.len()
-    );
-    assert_eq!(share.targets(&m, 1), picked, "same seed, same servers");
-    assert_ne!(share.targets(&m, 2), picked, "another seed, other servers");
-    let other_id = Incident {
-        id: 6,
-        ..share.clone()
-    };
-    assert_ne!(
-        other_id.targets(&m, 1),
-        picked,
-        "another incident, other servers"
-    );
-    for (p, member) in m.iter().enumerate() {
-        assert_eq!(share.matches(member, 1), picked.contains(&p));
-    }
-    // A server's draw does not depend on the fleet: a smaller fleet picks the same ones.
-    let small: Vec<usize> = picked.iter().copied().filter(|&p| p < 500).collect();
-    assert_eq!(share.targets(&m[..500], 1), small);
-    let all = Incident {
-        target: Target::Share(1.0),
-        ..share
-    };
-    assert_eq!(all.targets(&m, 1).len(), 2_000);
-}
-
-#[test]
-fn targets_must_match_a_server() {
-    let params = FleetParams::default();
-    let m = members(&params, 10, 0..10);
-    let on = |target: &str| incident(1, IncidentKind::Outage, target, 0, 5);
-    for good in [
-        "server=srv-03",
-        "server=srv-10",
-        "role=cache",
-        "dc=dc3",
-        "share=0.5",
-    ] {
-        assert_eq!(on(good).check_target(&m, 1), Ok(()), "{good}");
-    }
-    assert_eq!(on("server=srv-03").targets(&m, 1), [2]);
-    assert_eq!(
-        on("server=srv-99").check_target(&m, 1),
-        Err("target `server=srv-99` matches no server".to_string())
-    );
-    for bad in ["server=srv-003", "server=web-1", "dc=dc4", "share=0.0001"] {
-        let e = on(bad).check_target(&m, 1).unwrap_err();
-        assert!(e.contains(bad) && e.contains("matches no server"), "{e}");
-    }
-    let mut no_db = params.clone();
-    no_db.roles.db.weight = 0.0;
-    let e = on("role=db")
-        .check_target(&members(&no_db, 10, 0..10), 1)
-        .unwrap_err();
-    assert!(e.contains("role=db"), "{e}");
-    let schedule = Schedule::new(vec![on("role=db"), on("server=srv-11")]);
-    assert_eq!(
-        schedule.check_targets(&m, 1),
-        Err("incident 2: target `server=srv-11` matches no server".to_string())
-    );
 }
 
 /// Default parameters with deploys every 6 hours and reboots every day (short replays),
@@ -1584,4 +1327,122 @@ fn a_fleet_without_counters_shows_the_same_values_and_restarts() {
             assert!(restarts > 0, "no restart in the window");
         }
     }
+}
+
+// Load-test knobs: servers joining, leaving and replaced.
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+const STEP_MS: i64 = 15_000;
+
+fn shaped_fleet(params: &FleetParams, spec: &ShapeSpec, size: u32, grid: i64) -> Fleet {
+    FleetSpec::new(params, 9, members(params, size, 0..size))
+        .shape(spec.clone())
+        .fleet_at_grid(grid)
+}
+
+#[test]
+fn joining_and_replaced_servers_start_as_new_machines() {
+    let params = FleetParams::default();
+    let spec = ShapeSpec {
+        mode: SeriesMode::DoubleHalve,
+        change_interval: minutes(30),
+        churn: 0.2,
+        churn_interval: minutes(20),
+        ..ShapeSpec::default()
+    };
+    let mut fleet = shaped_fleet(&params, &spec, 20, MIDNIGHT + 3);
+    let (mut joins, mut replacements) = (0, 0);
+    for _ in 0..6 * HOUR {
+        let before = fleet.roster().clone();
+        fleet.step();
+        let (s, r) = (fleet.snapshot(), fleet.roster());
+        for i in 0..20 {
+            let joined = r.present[i] && !before.present[i];
+            let replaced = r.born_ms[i] != before.born_ms[i];
+            if (joined || replaced) && s.up[i] {
+                assert!(s.restarted[i], "server {i} at grid {}", s.grid);
+                assert_eq!(s.counters[i].requests, [0.0; 3]);
+                assert_eq!(s.counters[i].created, (s.grid * STEP_MS) as f64 / 1000.0);
+                joins += joined as usize;
+                replacements += replaced as usize;
+            }
+            if replaced {
+                assert_eq!(r.born_ms[i] % (20 * 60_000), 0);
+            }
+        }
+        let count = r.present.iter().filter(|&&p| p).count();
+        assert!(count == 20 || count == 10, "{count} present");
+    }
+    assert!(joins >= 50, "{joins} joins");
+    assert!(replacements >= 50, "{replacements} replacements");
+}
+
+#[test]
+fn warm_start_matches_stepping_while_servers_join_leave_and_are_replaced() {
+    let params = FleetParams::default();
+    for spec in [
+        ShapeSpec {
+            mode: SeriesMode::GradualChange,
+            change_interval: minutes(15),
+            churn: 0.1,
+            churn_interval: minutes(10),
+            ..ShapeSpec::default()
+        },
+        ShapeSpec {
+            mode: SeriesMode::Spike,
+            change_interval: Duration::from_secs(45),
+            spike_multiplier: 3.0,
+            churn: 0.05,
+            churn_interval: Duration::from_secs(75),
+            ..ShapeSpec::default()
+        },
+    ] {
+        let start = MIDNIGHT + 2 * DAY + 11;
+        let mut stepped = shaped_fleet(&params, &spec, 24, start);
+        let mut restarts = 0;
+        for n in 1..=2 * HOUR {
+            stepped.step();
+            restarts += stepped.snapshot().restarted.iter().filter(|&&r| r).count();
+            if n % 97 != 0 {
+                continue;
+            }
+            let direct = shaped_fleet(&params, &spec, 24, start + n);
+            assert_eq!(stepped.roster(), direct.roster(), "{spec:?} at +{n}");
+            let (a, b) = (stepped.snapshot(), direct.snapshot());
+            assert_eq!(a.up, b.up, "{spec:?} at +{n}");
+            assert_eq!(a.restarted, b.restarted, "{spec:?} at +{n}");
+            for i in 0..a.len() {
+                let (x, y) = (&a.counters[i], &b.counters[i]);
+                assert_eq!(x.created, y.created, "server {i} at +{n}");
+                let close = (x.duration_count - y.duration_count).abs()
+                    <= 1e-6 * x.duration_count.abs().max(1.0);
+                assert!(close, "server {i} at +{n}: {x:?} vs {y:?}");
+                let cpu = (a.cpu[i] - b.cpu[i]).abs() <= 1e-6 * a.cpu[i].abs().max(1.0);
+                assert!(cpu, "server {i} at +{n}: cpu {} vs {}", a.cpu[i], b.cpu[i]);
+            }
+        }
+        assert!(
+            restarts > 20,
+            "{restarts} restarts: the window proves little"
+        );
+    }
+}
+
+#[test]
+fn a_shard_sees_the_whole_fleets_roster() {
+    let params = FleetParams::default();
+    let spec = ShapeSpec {
+        mode: SeriesMode::DoubleHalve,
+        churn: 0.3,
+        ..ShapeSpec::default()
+    };
+    let whole = shaped_fleet(&params, &spec, 12, MIDNIGHT + 40);
+    let slice = FleetSpec::new(&params, 9, members(&params, 12, 4..8))
+        .shape(spec)
+        .fleet_at_grid(MIDNIGHT + 40);
+    assert_eq!(slice.roster().present, whole.roster().present[4..8]);
+    assert_eq!(slice.roster().born_ms, whole.roster().born_ms[4..8]);
 }
