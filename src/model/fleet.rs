@@ -230,6 +230,8 @@ fn role_deploys(
         .collect()
 }
 
+/// Each server's plan, from its role and its own key (by index, so a larger fleet only
+/// adds plans).
 fn server_plans(spec: &FleetSpec, fleet_key: Key, step_secs: f64) -> Vec<ServerPlan> {
     spec.members
         .iter()
@@ -300,6 +302,8 @@ impl FleetSpec {
 }
 
 impl Fleet {
+    /// The fleet at `grid` as if it had always been running: every server replays its
+    /// recent past, under the incidents of that past.
     fn warm_start(spec: FleetSpec, grid: i64) -> Fleet {
         let seed = spec.seed;
         let step_ms = resolution_ms(&spec.params);
