@@ -32,7 +32,7 @@ use fleetsim::exposition::{
 };
 use fleetsim::gzip as body;
 use fleetsim::model::server::LATENCY_BUCKETS;
-use fleetsim::model::{FleetParams, Frame, Member, Timeline, members};
+use fleetsim::model::{FleetParams, FleetSpec, Frame, Member, members};
 use fleetsim::remote_write::{self, SeriesLabels, SeriesSymbols};
 use prost::Message;
 
@@ -42,7 +42,7 @@ const T0: i64 = 1_795_521_600_000;
 
 fn frame() -> (Frame, Vec<Member>) {
     let params = FleetParams::default();
-    let mut tl = Timeline::new(&params, 1, members(&params, SERVERS, 0..SERVERS), T0);
+    let mut tl = FleetSpec::new(&params, 1, members(&params, SERVERS, 0..SERVERS)).timeline(T0);
     let frame = tl.at(T0);
     (frame, tl.members().to_vec())
 }

@@ -17,7 +17,7 @@ use fleetsim::exposition::ConstLabels;
 use fleetsim::exposition::{self, FleetLabels, TextFormat, encode_fleet};
 use fleetsim::gzip as body;
 use fleetsim::history::{csv_slices, instants, write_csv};
-use fleetsim::model::{FleetParams, Schedule, ShapeSpec, Timeline, members};
+use fleetsim::model::{FleetParams, FleetSpec, Schedule, ShapeSpec, Timeline, members};
 
 /// The model's default grid: 15 s.
 const STEP_MS: i64 = 15_000;
@@ -26,7 +26,7 @@ const T0: i64 = 1_795_521_600_000;
 
 fn timeline(servers: u32, time_ms: i64) -> Timeline {
     let params = FleetParams::default();
-    Timeline::new(&params, 1, members(&params, servers, 0..servers), time_ms)
+    FleetSpec::new(&params, 1, members(&params, servers, 0..servers)).timeline(time_ms)
 }
 
 /// (a) The text exposition of a 10,000-server frame: what a scrape encodes.

@@ -10,8 +10,7 @@ use std::process::Command;
 use fleetsim::exposition::{
     ConstLabels, FleetLabels, encode_fleet, encode_fleet_openmetrics, encode_fleet_protobuf,
 };
-use fleetsim::model::server::Counting;
-use fleetsim::model::{Frame, Member, Timeline, members};
+use fleetsim::model::{FleetSpec, Frame, Member, members};
 use fleetsim::remote_write::{SeriesLabels, SeriesSymbols, v2, write_requests};
 use fleetsim::units::parse_instant;
 
@@ -63,15 +62,10 @@ fn golden_fleet() -> (
     let run_start = parse_instant(RUN_START).unwrap();
     let members = members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(run_start, &members).unwrap();
-    let mut timeline = Timeline::shaped(
-        &settings.params,
-        settings.seed,
-        members,
-        run_start,
-        schedule,
-        settings.shape.clone(),
-        Counting::On,
-    );
+    let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
+        .schedule(schedule)
+        .shape(settings.shape.clone())
+        .timeline(run_start);
     let frame = timeline.at(parse_instant(INSTANT).unwrap());
     (frame, settings.labels.clone(), timeline.members().to_vec())
 }
@@ -197,7 +191,7 @@ fn openmetrics_history_matches_the_golden_file() {
 fn exposition_matches_the_golden_file() {
     let params = fleetsim::model::FleetParams::default();
     let at = parse_instant("2026-11-24T12:00:07.500Z").unwrap();
-    let mut timeline = Timeline::new(&params, 42, members(&params, 3, 0..3), at);
+    let mut timeline = FleetSpec::new(&params, 42, members(&params, 3, 0..3)).timeline(at);
     let frame = timeline.at(at);
     let mut out = Vec::new();
     encode_fleet(&mut out, &frame, &FleetLabels::new(timeline.members()));

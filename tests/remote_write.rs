@@ -570,7 +570,7 @@ type Requests = Vec<(Vec<u8>, usize)>;
 /// A frame with an outage (a server down) and an incident on a role (a label value that
 /// is no server's, dc's or role's), as both protocols encode it.
 fn both_encodings() -> (i64, Requests, Requests) {
-    use fleetsim::model::{FleetParams, IncidentSpec, Schedule, Timeline, members};
+    use fleetsim::model::{FleetParams, FleetSpec, IncidentSpec, Schedule, members};
     use fleetsim::remote_write::{SeriesLabels, SeriesSymbols, v2, write_requests};
     let params = FleetParams::default();
     let t0 = 1_795_521_600_000;
@@ -587,7 +587,9 @@ fn both_encodings() -> (i64, Requests, Requests) {
         spec("cpu_spike", "role=db".into()),
     ];
     let schedule = Schedule::from_specs(&specs, t0, t0).unwrap();
-    let mut timeline = Timeline::with_schedule(&params, 1, fleet, t0, schedule);
+    let mut timeline = FleetSpec::new(&params, 1, fleet)
+        .schedule(schedule)
+        .timeline(t0);
     let frame = timeline.at(t0 + 7_500);
     assert!(!frame.active_incidents().is_empty());
     assert!((0..frame.len()).any(|i| !frame.up(i)), "a server is down");

@@ -21,8 +21,7 @@ use crate::clock::unix_now_ms;
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
 use crate::model::incidents::{Incident, IncidentSpec, Schedule};
-use crate::model::server::Counting;
-use crate::model::{self, Frame, Member, Timeline};
+use crate::model::{self, FleetSpec, Frame, Member, Timeline};
 use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
 
 pub use http::{Api, serve};
@@ -228,15 +227,10 @@ fn warm_up(settings: &FleetSettings) -> Result<(Timeline, Arc<Shared>)> {
     let run_start_ms = unix_now_ms();
     let members = model::members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(run_start_ms, &members)?;
-    let mut timeline = Timeline::shaped(
-        &settings.params,
-        settings.seed,
-        members,
-        run_start_ms,
-        schedule,
-        settings.shape.clone(),
-        Counting::On,
-    );
+    let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
+        .schedule(schedule)
+        .shape(settings.shape.clone())
+        .timeline(run_start_ms);
     let frame = timeline.at(unix_now_ms());
     let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
     let telemetry = Telemetry::new(settings.range.len() as u32);

@@ -117,7 +117,7 @@ impl<R: RenderLabels> LabelCache<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FleetParams, Schedule, ShapeSpec, Timeline, members};
+    use crate::model::{FleetParams, FleetSpec, ShapeSpec, Timeline, members};
 
     /// Renders a server as its name, counting the renders.
     #[derive(Debug, Clone, Default)]
@@ -159,15 +159,10 @@ mod tests {
             churn_interval: std::time::Duration::from_secs(600),
             ..ShapeSpec::default()
         };
-        let timeline = Timeline::shaped(
-            &params,
-            3,
-            fleet.clone(),
-            T0,
-            Schedule::default(),
-            spec,
-            Default::default(),
-        );
+        let timeline = FleetSpec::new(&params, 3, fleet.clone())
+            .shape(spec)
+            .counting(Default::default())
+            .timeline(T0);
         (fleet, timeline)
     }
 

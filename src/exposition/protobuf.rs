@@ -382,7 +382,7 @@ mod tests {
 
     use super::*;
     use crate::exposition::encode_fleet;
-    use crate::model::{FleetParams, Timeline, members};
+    use crate::model::{FleetParams, FleetSpec, Timeline, members};
 
     /// A field's value as the wire has it.
     #[derive(Debug, Clone)]
@@ -710,7 +710,7 @@ mod tests {
 
     fn timeline(servers: u32, at: i64) -> Timeline {
         let params = FleetParams::default();
-        Timeline::new(&params, 7, members(&params, servers, 0..servers), at)
+        FleetSpec::new(&params, 7, members(&params, servers, 0..servers)).timeline(at)
     }
 
     /// 2026-11-24T12:00:00Z.

@@ -336,14 +336,15 @@ pub fn encode_fleet_openmetrics(out: &mut Vec<u8>, frame: &Frame, labels: &Fleet
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FleetParams, Timeline, members};
+    use crate::model::{FleetParams, FleetSpec, members};
 
     #[test]
     fn pieces_of_any_size_join_to_the_whole_body() {
         let params = FleetParams::default();
         let servers = 37;
         let t0 = 1_795_521_600_000;
-        let mut timeline = Timeline::new(&params, 3, members(&params, servers, 0..servers), t0);
+        let mut timeline =
+            FleetSpec::new(&params, 3, members(&params, servers, 0..servers)).timeline(t0);
         let frame = timeline.at(t0 + 4_000);
         let labels = FleetLabels::new(timeline.members());
         for format in [TextFormat::Text, TextFormat::OpenMetrics] {
@@ -372,7 +373,7 @@ mod tests {
 #[cfg(test)]
 mod churn_tests {
     use super::*;
-    use crate::model::{FleetParams, Schedule, ShapeSpec, Timeline, members, shape};
+    use crate::model::{FleetParams, FleetSpec, ShapeSpec, members, shape};
 
     #[test]
     fn only_the_servers_with_a_new_machine_are_rendered_again() {
@@ -384,15 +385,9 @@ mod churn_tests {
             ..ShapeSpec::default()
         };
         let t0 = 1_800_000_000_000;
-        let mut timeline = Timeline::shaped(
-            &params,
-            3,
-            fleet.clone(),
-            t0,
-            Schedule::default(),
-            spec,
-            Default::default(),
-        );
+        let mut timeline = FleetSpec::new(&params, 3, fleet.clone())
+            .shape(spec)
+            .timeline(t0);
         let mut labels = FleetLabels::with_labels(&fleet, &ConstLabels::default());
         let frame = timeline.at(t0);
         assert!(!labels.is_current(&frame));

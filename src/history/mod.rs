@@ -14,7 +14,7 @@ use tempfile::NamedTempFile;
 
 use crate::error::{Error, Result};
 use crate::model::server::Counting;
-use crate::model::{self, FleetParams, Member, Schedule, ShapeSpec, Timeline};
+use crate::model::{self, FleetParams, FleetSpec, Member, Schedule, ShapeSpec, Timeline};
 use crate::settings::{Format, GenerateSettings};
 
 pub use self::csv::{HEADER, write_csv};
@@ -50,15 +50,11 @@ pub fn csv_slices(
     members
         .chunks(per_slice)
         .map(|part| {
-            Timeline::shaped(
-                params,
-                seed,
-                part.to_vec(),
-                start,
-                schedule.clone(),
-                shape.clone(),
-                Counting::Off,
-            )
+            FleetSpec::new(params, seed, part.to_vec())
+                .schedule(schedule.clone())
+                .shape(shape.clone())
+                .counting(Counting::Off)
+                .timeline(start)
         })
         .collect()
 }
@@ -170,15 +166,10 @@ fn write_rows(
             })
         }
         Format::OpenMetrics => {
-            let mut timeline = Timeline::shaped(
-                &settings.params,
-                settings.seed,
-                members,
-                start,
-                schedule,
-                settings.shape.clone(),
-                Counting::On,
-            );
+            let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
+                .schedule(schedule)
+                .shape(settings.shape.clone())
+                .timeline(start);
             let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
             write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
         }

@@ -1,23 +1,22 @@
-//! The fleet: who the servers are, and their readings at each grid point, kept as flat
-//! arrays per signal so that writers and the exposition read them without building objects.
+//! The fleet: its servers' readings at each grid point, kept as flat arrays per signal
+//! so that writers and the exposition read them without building objects.
 
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::effects::Effects;
 use super::events::Poisson;
-use super::incidents::{Effects, Incident, RandomIncidents, Schedule};
-use super::noise::Key;
+use super::identity::Member;
+use super::incidents::{Incident, RandomIncidents, Schedule};
+use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
-use super::server::{Counters, Counting, Reading, ServerPlan, ServerState};
-use super::shape::{Restarts, Roster, Shape, ShapeSpec};
+use super::server::{Counters, Reading, ServerPlan, ServerState};
+use super::shape::{Changes, Restarts, Roster, Shape};
+use super::spec::FleetSpec;
 
 /// From this many servers on, a step is shared among the cores (below it, starting the
 /// threads costs more than it saves).
 const PARALLEL_STEP_MIN: usize = 2_000;
-
-/// Stream ids under the fleet's key (`incidents.rs` uses 3 and 4).
-const SERVERS: u64 = 1;
-const DEPLOYS: u64 = 2;
 
 /// How much further back than the servers' replay a warm start looks for random incidents
 /// (an outage incident just before the replay moves it back).
@@ -25,69 +24,6 @@ const RANDOM_MARGIN_MS: i64 = 86_400_000;
 
 /// How far back a role's last deploy is looked for.
 const DEPLOY_HORIZON_SECS: f64 = 365.0 * 86_400.0;
-
-/// One server's identity. Its index alone decides its name, role and datacenter, so a larger
-/// fleet only adds servers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub index: u32,
-    pub name: String,
-    pub role: Role,
-    pub dc: String,
-    /// The size of the whole fleet this server belongs to (a process may simulate only a
-    /// slice of it): what fleet-wide draws, such as random incidents' targets, range over.
-    pub fleet_size: u32,
-}
-
-/// The servers of a fleet of `size` servers, those with indices in `range`.
-///
-/// Roles follow a smooth weighted round robin over the roles' weights: any stretch of the
-/// fleet holds the roles in proportion (weights 3, 3, 1, 1, 2 put all five roles in every
-/// ten servers), and a server's role depends only on its index, never on the fleet size.
-pub fn members(params: &FleetParams, size: u32, range: Range<u32>) -> Vec<Member> {
-    let width = name_width(size);
-    let weights: Vec<f64> = Role::ALL
-        .iter()
-        .map(|&r| params.roles.get(r).weight.max(0.0))
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut credit = vec![0.0; weights.len()];
-    let mut role_of_next = move || {
-        for (c, w) in credit.iter_mut().zip(&weights) {
-            *c += w;
-        }
-        let (best, _) =
-            credit.iter().enumerate().fold(
-                (0, f64::MIN),
-                |acc, (i, &c)| if c > acc.1 { (i, c) } else { acc },
-            );
-        credit[best] -= total;
-        Role::ALL[best]
-    };
-    let dcs = &params.datacenters;
-    (0..range.end)
-        .map(|index| (index, role_of_next()))
-        .filter(|(index, _)| range.contains(index))
-        .map(|(index, role)| Member {
-            index,
-            name: server_name(index, width),
-            role,
-            dc: dcs[index as usize % dcs.len()].clone(),
-            fleet_size: size,
-        })
-        .collect()
-}
-
-/// How many digits server numbers have in a fleet of `size`: enough for the largest, and at
-/// least two, so that names sort.
-pub fn name_width(size: u32) -> usize {
-    size.max(1).to_string().len().max(2)
-}
-
-/// The name of the server with `index`, its number padded to `width` digits: `srv-03`.
-pub fn server_name(index: u32, width: usize) -> String {
-    format!("srv-{:0width$}", index as u64 + 1)
-}
 
 /// Every server's readings at one grid point, one array per signal.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -181,6 +117,24 @@ impl Snapshot {
     }
 }
 
+#[cfg(test)]
+/// The continuous signals of a snapshot, by name.
+pub(super) fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
+    [
+        ("cpu", &s.cpu),
+        ("memory", &s.memory),
+        ("disk", &s.disk),
+        ("rps", &s.rps),
+        ("latency_median", &s.latency_median),
+        ("latency_spread", &s.latency_spread),
+        ("server_error", &s.server_error),
+        ("client_error", &s.client_error),
+        ("receive_bps", &s.receive_bps),
+        ("transmit_bps", &s.transmit_bps),
+        ("last_deploy", &s.last_deploy),
+    ]
+}
+
 /// A role's deploys, shared by all its servers.
 #[derive(Debug, Clone)]
 struct RoleDeploys {
@@ -222,76 +176,151 @@ fn hitting<'a>(hits: &[(usize, &'a Incident)], position: usize) -> Vec<&'a Incid
         .collect()
 }
 
+/// The pairs (position, incident) of `scheduled` (with the positions each hits) and of
+/// `random`, sorted by position (stably: for one server, in that order).
+fn sorted_hits<'a>(
+    scheduled: impl Iterator<Item = (&'a Incident, &'a Vec<usize>)>,
+    random: &'a [Incident],
+    members: &[Member],
+    seed: u64,
+) -> Hits<'a> {
+    let mut hits: Hits = scheduled
+        .flat_map(|(i, positions)| positions.iter().map(move |&p| (p, i)))
+        .collect();
+    for incident in random {
+        hits.extend(
+            incident
+                .targets(members, seed)
+                .into_iter()
+                .map(|p| (p, incident)),
+        );
+    }
+    hits.sort_by_key(|&(p, _)| p);
+    hits
+}
+
+/// The positions in `members` each of the schedule's incidents hits.
+fn schedule_hits(schedule: &Schedule, members: &[Member], seed: u64) -> Vec<Vec<usize>> {
+    schedule
+        .incidents
+        .iter()
+        .map(|i| i.targets(members, seed))
+        .collect()
+}
+
+/// Each role's deploys, and its last one at or before `grid`.
+fn role_deploys(
+    params: &FleetParams,
+    fleet_key: Key,
+    step_secs: f64,
+    grid: i64,
+) -> Vec<RoleDeploys> {
+    Role::ALL
+        .iter()
+        .map(|&role| {
+            let mean = params.roles.get(role).lifecycle.deploy_every.as_secs_f64() / step_secs;
+            let key = fleet_key.stream(Stream::Deploys).with(role.index() as u64);
+            let events = Poisson::new(key, mean);
+            let horizon = (DEPLOY_HORIZON_SECS / step_secs) as i64;
+            let last = events
+                .last_at_or_before(grid, horizon)
+                .unwrap_or(grid - horizon);
+            RoleDeploys { events, last }
+        })
+        .collect()
+}
+
+/// Each server's plan, from its role and its own key (by index, so a larger fleet only
+/// adds plans).
+fn server_plans(spec: &FleetSpec, fleet_key: Key, step_secs: f64) -> Vec<ServerPlan> {
+    spec.members
+        .iter()
+        .map(|m| {
+            let key = fleet_key.stream(Stream::Servers).with(m.index as u64);
+            ServerPlan::new(spec.params.roles.get(m.role), key, step_secs).counting(spec.counting)
+        })
+        .collect()
+}
+
+/// What a warm start computes for one server: its state and reading at the start, and
+/// when its machine was born.
+type Warmed = (ServerState, Reading, i64);
+
+/// Every server warmed to `grid`. Warming replays each server's recent past: servers are
+/// independent, so the work is shared among the cores, and the result is the same
+/// whatever their number.
+fn warm_servers(
+    grid: i64,
+    members: &[Member],
+    plans: &[ServerPlan],
+    deploys: &[RoleDeploys],
+    shape: &Shape,
+    hits: &[(usize, &Incident)],
+) -> Vec<Warmed> {
+    let warm = |range: Range<usize>| -> Vec<Warmed> {
+        range
+            .map(|i| {
+                let restarts = Restarts {
+                    deploys: &deploys[members[i].role.index()].events,
+                    shape,
+                    index: members[i].index,
+                };
+                let (state, reading) = plans[i].warm(grid, &restarts, &hitting(hits, i));
+                // Finding the last new machine looks back over intervals: shared too.
+                (state, reading, shape.born_ms(members[i].index, grid))
+            })
+            .collect()
+    };
+    let threads = crate::cores();
+    let chunk = members.len().div_ceil(threads).max(64);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..members.len())
+            .step_by(chunk)
+            .map(|from| {
+                let to = (from + chunk).min(members.len());
+                scope.spawn(move || warm(from..to))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("warming a server does not panic"))
+            .collect()
+    })
+}
+
+impl FleetSpec {
+    /// The fleet as it is at grid point `grid` (unix time `grid * resolution`).
+    pub fn fleet_at_grid(self, grid: i64) -> Fleet {
+        Fleet::warm_start(self, grid)
+    }
+
+    /// The fleet at the last grid point at or before `time_ms`.
+    pub fn fleet_at_time(self, time_ms: i64) -> Fleet {
+        let grid = time_ms.div_euclid(resolution_ms(&self.params));
+        self.fleet_at_grid(grid)
+    }
+}
+
 impl Fleet {
-    /// The fleet as it is at grid point `grid` (unix time `grid * resolution`), with the
-    /// random incidents of `params` and no scheduled ones.
-    pub fn at_grid(params: &FleetParams, seed: u64, members: Vec<Member>, grid: i64) -> Fleet {
-        Fleet::at_grid_with(params, seed, members, grid, Schedule::default())
-    }
-
-    /// The fleet at grid point `grid` with the incidents of `schedule` (and the random
-    /// ones of `params`), as if they had always been scheduled: those in the past are
-    /// replayed (an outage restarts the server, as it would have).
-    pub fn at_grid_with(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        grid: i64,
-        schedule: Schedule,
-    ) -> Fleet {
-        Fleet::at_grid_shaped(
-            params,
-            seed,
-            members,
-            grid,
-            schedule,
-            &ShapeSpec::default(),
-            Counting::On,
-        )
-    }
-
-    /// The fleet at grid point `grid` with `schedule`, shaped by `spec` (servers joining and
-    /// leaving, machines replaced) as if it had always been, with or without the counters
-    /// (without them the warm start is far shorter, and every step cheaper).
-    pub fn at_grid_shaped(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        grid: i64,
-        schedule: Schedule,
-        spec: &ShapeSpec,
-        counting: Counting,
-    ) -> Fleet {
-        let step_ms = resolution_ms(params);
-        let size = members.first().map_or(0, |m| m.fleet_size);
-        let shape = Shape::new(spec, size, seed, step_ms);
+    /// The fleet at `grid` as if it had always been running: every server replays its
+    /// recent past, under the incidents of that past.
+    fn warm_start(spec: FleetSpec, grid: i64) -> Fleet {
+        let seed = spec.seed;
+        let step_ms = resolution_ms(&spec.params);
+        let size = spec.members.first().map_or(0, |m| m.fleet_size);
+        let shape = Shape::new(&spec.shape, size, seed, step_ms);
         let step_secs = step_ms as f64 / 1000.0;
         let fleet_key = Key::from_seed(seed);
-        let deploys: Vec<RoleDeploys> = Role::ALL
-            .iter()
-            .map(|&role| {
-                let mean = params.roles.get(role).lifecycle.deploy_every.as_secs_f64() / step_secs;
-                let events = Poisson::new(fleet_key.with(DEPLOYS).with(role.index() as u64), mean);
-                let horizon = (DEPLOY_HORIZON_SECS / step_secs) as i64;
-                let last = events
-                    .last_at_or_before(grid, horizon)
-                    .unwrap_or(grid - horizon);
-                RoleDeploys { events, last }
-            })
-            .collect();
-        let plans: Vec<ServerPlan> = members
-            .iter()
-            .map(|m| {
-                let key = fleet_key.with(SERVERS).with(m.index as u64);
-                ServerPlan::new(params.roles.get(m.role), key, step_secs).counting(counting)
-            })
-            .collect();
-        let hits: Vec<Vec<usize>> = schedule
-            .incidents
-            .iter()
-            .map(|i| i.targets(&members, seed))
-            .collect();
-        let random = RandomIncidents::new(params, seed, &members);
+        let deploys = role_deploys(&spec.params, fleet_key, step_secs, grid);
+        let plans = server_plans(&spec, fleet_key, step_secs);
+        let FleetSpec {
+            params,
+            members,
+            schedule,
+            ..
+        } = spec;
+        let hits = schedule_hits(&schedule, &members, seed);
+        let random = RandomIncidents::new(&params, seed, &members);
         let replay = plans
             .iter()
             .map(ServerPlan::replay_steps)
@@ -302,121 +331,50 @@ impl Fleet {
             (grid - replay) * step_ms - RANDOM_MARGIN_MS,
             (grid + 1) * step_ms,
         );
-        let mut all_hits: Hits = schedule
-            .incidents
-            .iter()
-            .zip(&hits)
-            .flat_map(|(i, hits)| hits.iter().map(move |&p| (p, i)))
-            .collect();
-        for incident in &past_random {
-            all_hits.extend(
-                incident
-                    .targets(&members, seed)
-                    .into_iter()
-                    .map(|p| (p, incident)),
-            );
-        }
-        all_hits.sort_by_key(|&(p, _)| p);
-        // Warming replays each server's recent past: servers are independent, so the work
-        // is shared among the cores, and the result is the same whatever their number.
-        let all_hits = &all_hits;
-        let shape_ref = &shape;
-        let warm = |range: Range<usize>| -> Vec<(ServerState, Reading, i64)> {
-            range
-                .map(|i| {
-                    let restarts = Restarts {
-                        deploys: &deploys[members[i].role.index()].events,
-                        shape: shape_ref,
-                        index: members[i].index,
-                    };
-                    let (state, reading) = plans[i].warm(grid, &restarts, &hitting(all_hits, i));
-                    // Finding the last new machine looks back over intervals: shared too.
-                    (state, reading, shape_ref.born_ms(members[i].index, grid))
-                })
-                .collect()
-        };
-        let threads = crate::cores();
-        let chunk = members.len().div_ceil(threads).max(64);
-        let warmed: Vec<(ServerState, Reading, i64)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..members.len())
-                .step_by(chunk)
-                .map(|from| {
-                    let to = (from + chunk).min(members.len());
-                    scope.spawn(move || warm(from..to))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("warming a server does not panic"))
-                .collect()
-        });
-        let mut states = Vec::with_capacity(members.len());
-        let mut current = Snapshot::with_capacity(members.len());
-        current.grid = grid;
-        current.time_ms = grid * step_ms;
-        let mut roster = Roster::full(members.len());
-        for (i, (m, (state, reading, born))) in members.iter().zip(warmed).enumerate() {
-            current.push(&reading, deploys[m.role.index()].last as f64 * step_secs);
-            states.push(state);
-            roster.present[i] = shape.present(m.index, grid);
-            roster.born_ms[i] = born;
-        }
-        let now = grid * step_ms;
-        current.incidents = active_incidents(&schedule, &past_random, now);
-        Fleet {
+        let all_hits = sorted_hits(
+            schedule.incidents.iter().zip(&hits),
+            &past_random,
+            &members,
+            seed,
+        );
+        let warmed = warm_servers(grid, &members, &plans, &deploys, &shape, &all_hits);
+        let mut fleet = Fleet {
             step_ms,
             seed,
+            states: Vec::with_capacity(members.len()),
+            current: Snapshot::with_capacity(members.len()),
+            roster: Arc::new(Roster::full(members.len())),
             members,
             plans,
-            states,
             deploys,
             grid,
-            current,
             schedule,
             hits,
             random,
             shape,
-            roster: Arc::new(roster),
+        };
+        fleet.start_from(warmed, &past_random);
+        fleet
+    }
+
+    /// Takes the warmed servers as the current grid point's.
+    fn start_from(&mut self, warmed: Vec<Warmed>, past_random: &[Incident]) {
+        let step_secs = self.step_ms as f64 / 1000.0;
+        let grid = self.grid;
+        self.current.grid = grid;
+        self.current.time_ms = grid * self.step_ms;
+        let roster = Arc::make_mut(&mut self.roster);
+        for (i, (m, (state, reading, born))) in self.members.iter().zip(warmed).enumerate() {
+            self.current.push(
+                &reading,
+                self.deploys[m.role.index()].last as f64 * step_secs,
+            );
+            self.states.push(state);
+            roster.present[i] = self.shape.present(m.index, grid);
+            roster.born_ms[i] = born;
         }
-    }
-
-    /// The fleet at the last grid point at or before `time_ms`.
-    pub fn at_time(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Fleet {
-        Fleet::at_time_with(params, seed, members, time_ms, Schedule::default())
-    }
-
-    /// The fleet at the last grid point at or before `time_ms`, with `schedule`.
-    pub fn at_time_with(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        time_ms: i64,
-        schedule: Schedule,
-    ) -> Fleet {
-        Fleet::at_time_shaped(
-            params,
-            seed,
-            members,
-            time_ms,
-            schedule,
-            &ShapeSpec::default(),
-            Counting::On,
-        )
-    }
-
-    /// The fleet at the last grid point at or before `time_ms`, with `schedule`, shaped by
-    /// `spec`.
-    pub fn at_time_shaped(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        time_ms: i64,
-        schedule: Schedule,
-        spec: &ShapeSpec,
-        counting: Counting,
-    ) -> Fleet {
-        let grid = time_ms.div_euclid(resolution_ms(params));
-        Fleet::at_grid_shaped(params, seed, members, grid, schedule, spec, counting)
+        let now = grid * self.step_ms;
+        self.current.incidents = active_incidents(&self.schedule, past_random, now);
     }
 
     /// Replaces the scheduled incidents: the next steps follow the new schedule (what the
@@ -425,11 +383,7 @@ impl Fleet {
         if schedule == self.schedule {
             return;
         }
-        self.hits = schedule
-            .incidents
-            .iter()
-            .map(|i| i.targets(&self.members, self.seed))
-            .collect();
+        self.hits = schedule_hits(&schedule, &self.members, self.seed);
         self.schedule = schedule;
     }
 
@@ -446,9 +400,31 @@ impl Fleet {
     pub fn step(&mut self) {
         self.grid += 1;
         let k = self.grid;
-        let step_secs = self.step_ms as f64 / 1000.0;
-        let deployed: Vec<bool> = self
-            .deploys
+        let deployed = self.deploy_at(k);
+        let now = k * self.step_ms;
+        let random = self.random.active_at(&self.members, now);
+        let effects = self.effects_at(now, &random);
+        let changes = self.shape.changes_at(k);
+        let inputs = StepInputs {
+            k,
+            members: &self.members,
+            plans: &self.plans,
+            shape: &self.shape,
+            changes: &changes,
+            deployed: &deployed,
+            effects: &effects,
+            waves: &self.role_waves(k),
+        };
+        let readings = inputs.step_all(&mut self.states);
+        self.record(&readings, &random);
+        if !changes.is_none() {
+            self.apply_changes(&changes);
+        }
+    }
+
+    /// Whether each role deploys at `k` (noting it as the role's last deploy).
+    fn deploy_at(&mut self, k: i64) -> Vec<bool> {
+        self.deploys
             .iter_mut()
             .map(|d| {
                 let now = d.events.at(k);
@@ -457,101 +433,62 @@ impl Fleet {
                 }
                 now
             })
-            .collect();
-        let now = k * self.step_ms;
-        let random = self.random.active_at(&self.members, now);
-        let mut hits: Hits = Vec::new();
-        for (incident, positions) in self.schedule.incidents.iter().zip(&self.hits) {
-            if incident.active_at(now) {
-                hits.extend(positions.iter().map(|&p| (p, incident)));
-            }
-        }
-        for incident in &random {
-            hits.extend(
-                incident
-                    .targets(&self.members, self.seed)
-                    .into_iter()
-                    .map(|p| (p, incident)),
-            );
-        }
-        hits.sort_by_key(|&(p, _)| p);
-        // The few servers under an incident, with what it does to them.
-        let mut effects: Vec<(usize, Effects)> = Vec::new();
-        for chunk in hits.chunk_by(|a, b| a.0 == b.0) {
-            effects.push((
-                chunk[0].0,
-                Effects::of(chunk.iter().map(|&(_, incident)| incident), now),
-            ));
-        }
-        let none = Effects::default();
-        // Every server of a role has the role's wave.
+            .collect()
+    }
+
+    /// The few servers under an incident at `now`, with what it does to them, by position.
+    fn effects_at(&self, now: i64, random: &[Incident]) -> Vec<(usize, Effects)> {
+        let scheduled = self
+            .schedule
+            .incidents
+            .iter()
+            .zip(&self.hits)
+            .filter(|(incident, _)| incident.active_at(now));
+        let hits = sorted_hits(scheduled, random, &self.members, self.seed);
+        hits.chunk_by(|a, b| a.0 == b.0)
+            .map(|chunk| {
+                let incidents = chunk.iter().map(|&(_, incident)| incident);
+                (chunk[0].0, Effects::of(incidents, now))
+            })
+            .collect()
+    }
+
+    /// Every server of a role has the role's wave.
+    fn role_waves(&self, k: i64) -> [f64; Role::ALL.len()] {
         let mut waves = [1.0; Role::ALL.len()];
         for role in Role::ALL {
             if let Some(i) = self.members.iter().position(|m| m.role == role) {
                 waves[role.index()] = self.plans[i].wave(k);
             }
         }
-        let waves = &waves;
-        let members = &self.members;
-        let plans = &self.plans;
-        let changes = self.shape.changes_at(k);
-        let shape = &self.shape;
-        let step_range = |from: usize, states: &mut [ServerState]| -> Vec<Reading> {
-            states
-                .iter_mut()
-                .enumerate()
-                .map(|(offset, state)| {
-                    let i = from + offset;
-                    let fx = effects
-                        .binary_search_by_key(&i, |(p, _)| *p)
-                        .map_or(&none, |at| &effects[at].1);
-                    // Joining the fleet, or a new machine, restarts the process as a deploy does.
-                    let restart = deployed[members[i].role.index()]
-                        || (!changes.is_none() && shape.joined(&changes, members[i].index));
-                    plans[i].step_in_wave(state, k, restart, fx, waves[members[i].role.index()])
-                })
-                .collect()
-        };
-        // Servers are independent: a large fleet is stepped on every core, in fixed
-        // slices, and the result is the same whatever their number.
-        let threads = crate::cores();
-        let readings: Vec<Reading> = if self.states.len() >= PARALLEL_STEP_MIN && threads > 1 {
-            let chunk = self.states.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .states
-                    .chunks_mut(chunk)
-                    .enumerate()
-                    .map(|(c, states)| scope.spawn(move || step_range(c * chunk, states)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("stepping a server does not panic"))
-                    .collect()
-            })
-        } else {
-            step_range(0, &mut self.states)
-        };
+        waves
+    }
 
+    /// Makes `readings` the current snapshot, at the new grid point.
+    fn record(&mut self, readings: &[Reading], random: &[Incident]) {
+        let step_secs = self.step_ms as f64 / 1000.0;
+        let now = self.grid * self.step_ms;
         let snap = &mut self.current;
         snap.clear();
-        snap.grid = k;
+        snap.grid = self.grid;
         snap.time_ms = now;
-        for (m, reading) in self.members.iter().zip(&readings) {
+        for (m, reading) in self.members.iter().zip(readings) {
             snap.push(
                 reading,
                 self.deploys[m.role.index()].last as f64 * step_secs,
             );
         }
-        snap.incidents = active_incidents(&self.schedule, &random, now);
-        if !changes.is_none() {
-            let count = self.shape.count_at(k);
-            let roster = Arc::make_mut(&mut self.roster);
-            for (i, m) in self.members.iter().enumerate() {
-                roster.present[i] = m.index < count;
-                if let Some(born) = self.shape.replaced(&changes, m.index) {
-                    roster.born_ms[i] = born;
-                }
+        snap.incidents = active_incidents(&self.schedule, random, now);
+    }
+
+    /// Who is in the fleet after `changes` (servers joining or leaving, machines replaced).
+    fn apply_changes(&mut self, changes: &Changes) {
+        let count = self.shape.count_at(self.grid);
+        let roster = Arc::make_mut(&mut self.roster);
+        for (i, m) in self.members.iter().enumerate() {
+            roster.present[i] = m.index < count;
+            if let Some(born) = self.shape.replaced(changes, m.index) {
+                roster.born_ms[i] = born;
             }
         }
     }
@@ -601,4 +538,64 @@ fn active_incidents(schedule: &Schedule, random: &[Incident], time_ms: i64) -> V
 /// The grid resolution in milliseconds (at least 1).
 pub fn resolution_ms(params: &FleetParams) -> i64 {
     (params.resolution.as_millis() as i64).max(1)
+}
+
+/// What every server's step to grid point `k` reads besides its own state.
+struct StepInputs<'a> {
+    k: i64,
+    members: &'a [Member],
+    plans: &'a [ServerPlan],
+    shape: &'a Shape,
+    changes: &'a Changes,
+    /// Per role.
+    deployed: &'a [bool],
+    /// By position, sorted.
+    effects: &'a [(usize, Effects)],
+    /// Per role.
+    waves: &'a [f64; Role::ALL.len()],
+}
+
+impl StepInputs<'_> {
+    /// Steps every server. Servers are independent: a large fleet is stepped on every core,
+    /// in fixed slices, and the result is the same whatever their number.
+    fn step_all(&self, states: &mut [ServerState]) -> Vec<Reading> {
+        let threads = crate::cores();
+        if states.len() < PARALLEL_STEP_MIN || threads <= 1 {
+            return self.step_range(0, states);
+        }
+        let chunk = states.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = states
+                .chunks_mut(chunk)
+                .enumerate()
+                .map(|(c, states)| scope.spawn(move || self.step_range(c * chunk, states)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("stepping a server does not panic"))
+                .collect()
+        })
+    }
+
+    /// Steps the servers from position `from` on whose states are `states`.
+    fn step_range(&self, from: usize, states: &mut [ServerState]) -> Vec<Reading> {
+        let none = Effects::default();
+        states
+            .iter_mut()
+            .enumerate()
+            .map(|(offset, state)| {
+                let i = from + offset;
+                let fx = self
+                    .effects
+                    .binary_search_by_key(&i, |(p, _)| *p)
+                    .map_or(&none, |at| &self.effects[at].1);
+                let role = self.members[i].role.index();
+                // Joining the fleet, or a new machine, restarts the process as a deploy does.
+                let restart = self.deployed[role]
+                    || (!self.changes.is_none()
+                        && self.shape.joined(self.changes, self.members[i].index));
+                self.plans[i].step_in_wave(state, self.k, restart, fx, self.waves[role])
+            })
+            .collect()
+    }
 }

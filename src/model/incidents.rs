@@ -21,26 +21,21 @@
 //! holds the users' incidents; [`RandomIncidents`] draws more at random, at
 //! `incidents.random_per_day`, from counter-based randomness (the same seed gives the same
 //! incidents whatever range of time is asked).
+//!
+//! What an active incident does to a server's signals is in `effects.rs`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fleet::{Member, name_width, server_name};
-use super::noise::Key;
+use super::identity::{Member, name_width, position_of, server_name};
+use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
 use crate::units::{parse_duration, parse_instant};
 
-/// Stream ids under the fleet's key (`fleet.rs` uses 1 and 2).
-const RANDOM: u64 = 3;
-const SHARES: u64 = 4;
-
 /// Ids of random incidents start here, far above any id a user is given.
 pub const RANDOM_ID_BASE: u64 = 1 << 40;
-
-/// How long memory and disk take to climb to their incident level.
-pub const RAMP_MS: i64 = 2 * 60_000;
 
 /// The shortest and longest random incident.
 const RANDOM_MIN_MS: i64 = 10 * 60_000;
@@ -196,21 +191,6 @@ pub struct Incident {
     pub intensity: f64,
 }
 
-/// The position in `members` of the server with index `index`: direct when the members
-/// are a fleet's servers in order (the usual case), by search otherwise.
-fn position_of(members: &[Member], index: u32) -> Option<usize> {
-    let direct = members
-        .first()
-        .and_then(|m| index.checked_sub(m.index))
-        .map(|offset| offset as usize);
-    if let Some(p) = direct
-        && members.get(p).is_some_and(|m| m.index == index)
-    {
-        return Some(p);
-    }
-    members.iter().position(|m| m.index == index)
-}
-
 impl Incident {
     /// Whether the incident is active at `time_ms`.
     pub fn active_at(&self, time_ms: i64) -> bool {
@@ -225,7 +205,7 @@ impl Incident {
             Target::Dc(dc) => member.dc == *dc,
             Target::Share(share) => {
                 Key::from_seed(seed)
-                    .with(SHARES)
+                    .stream(Stream::IncidentShares)
                     .with(self.id)
                     .draws(member.index as i64)
                     .uniform()
@@ -488,7 +468,7 @@ impl RandomIncidents {
             (3_600_000, 0.0)
         };
         RandomIncidents {
-            key: Key::from_seed(seed).with(RANDOM),
+            key: Key::from_seed(seed).stream(Stream::RandomIncidents),
             slot_ms,
             chance,
             size,
@@ -544,92 +524,6 @@ impl RandomIncidents {
     /// The incidents active at `time_ms`.
     pub fn active_at(&self, members: &[Member], time_ms: i64) -> Vec<Incident> {
         self.between(members, time_ms, time_ms + 1)
-    }
-}
-
-/// What a server's active incidents do to it at one instant, combined.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Effects {
-    /// An outage: the server is down.
-    pub down: bool,
-    /// Percent CPU at least.
-    pub cpu_floor: Option<f64>,
-    pub memory: Option<Push>,
-    pub disk: Option<Push>,
-    /// p99 latency at least, seconds.
-    pub p99_floor: Option<f64>,
-    /// Share of requests answered 5xx at least, 0 to 1.
-    pub server_error_floor: Option<f64>,
-}
-
-/// A signal pushed toward `level`: `ramp` (0 to 1) of the way there from its own value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Push {
-    pub level: f64,
-    pub ramp: f64,
-}
-
-impl Push {
-    /// The pushed value of a signal whose own value is `value`; never below it.
-    pub fn apply(&self, value: f64) -> f64 {
-        self.apply_with(value, 0.0)
-    }
-
-    /// Same, toward `level + wiggle`.
-    pub fn apply_with(&self, value: f64, wiggle: f64) -> f64 {
-        value.max(value + (self.level + wiggle - value) * self.ramp)
-    }
-
-    /// Two pushes at once: the higher level, the further ramp (at least each alone).
-    fn and(self, other: Option<Push>) -> Push {
-        match other {
-            None => self,
-            Some(o) => Push {
-                level: self.level.max(o.level),
-                ramp: self.ramp.max(o.ramp),
-            },
-        }
-    }
-}
-
-fn floor(current: Option<f64>, value: f64) -> Option<f64> {
-    Some(current.map_or(value, |c| c.max(value)))
-}
-
-impl Effects {
-    /// The effects at `time_ms` of those of `incidents` active then.
-    pub fn of<'a>(incidents: impl IntoIterator<Item = &'a Incident>, time_ms: i64) -> Effects {
-        let mut fx = Effects::default();
-        for inc in incidents {
-            if !inc.active_at(time_ms) {
-                continue;
-            }
-            let i = inc.intensity;
-            let ramp = ((time_ms - inc.start_ms) as f64 / RAMP_MS as f64).clamp(0.0, 1.0);
-            match inc.kind {
-                IncidentKind::CpuSpike => fx.cpu_floor = floor(fx.cpu_floor, 85.0 + 15.0 * i),
-                IncidentKind::MemoryLeak => {
-                    let push = Push {
-                        level: 92.0 + 8.0 * i,
-                        ramp,
-                    };
-                    fx.memory = Some(push.and(fx.memory));
-                }
-                IncidentKind::DiskFill => {
-                    let push = Push {
-                        level: 92.0 + 8.0 * i,
-                        ramp,
-                    };
-                    fx.disk = Some(push.and(fx.disk));
-                }
-                IncidentKind::LatencySpike => fx.p99_floor = floor(fx.p99_floor, 2.5 + 5.0 * i),
-                IncidentKind::ErrorBurst => {
-                    fx.server_error_floor = floor(fx.server_error_floor, 0.08 + 0.4 * i)
-                }
-                IncidentKind::Outage => fx.down = true,
-            }
-        }
-        fx
     }
 }
 
@@ -834,5 +728,90 @@ mod tests {
                 assert_eq!(i.active_at(k * step), (a..b).contains(&k), "{k} on {step}");
             }
         }
+    }
+
+    use crate::model::identity::members;
+
+    /// An incident of `minutes` from grid point `start` (default resolution).
+    fn incident(id: u64, kind: IncidentKind, target: &str, start: i64, minutes: i64) -> Incident {
+        Incident {
+            id,
+            kind,
+            target: target.parse().unwrap(),
+            start_ms: start * 15_000,
+            end_ms: (start + minutes * 4) * 15_000,
+            intensity: 1.0,
+        }
+    }
+
+    #[test]
+    fn share_targets_pick_about_that_share_the_same_for_the_same_seed() {
+        let params = FleetParams::default();
+        let m = members(&params, 2_000, 0..2_000);
+        let share = incident(5, IncidentKind::ErrorBurst, "share=0.1", 0, 10);
+        let picked = share.targets(&m, 1);
+        assert!(
+            (150..=250).contains(&picked.len()),
+            "{} of 2000 servers for share=0.1",
+            picked.len()
+        );
+        assert_eq!(share.targets(&m, 1), picked, "same seed, same servers");
+        assert_ne!(share.targets(&m, 2), picked, "another seed, other servers");
+        let other_id = Incident {
+            id: 6,
+            ..share.clone()
+        };
+        assert_ne!(
+            other_id.targets(&m, 1),
+            picked,
+            "another incident, other servers"
+        );
+        for (p, member) in m.iter().enumerate() {
+            assert_eq!(share.matches(member, 1), picked.contains(&p));
+        }
+        // A server's draw does not depend on the fleet: a smaller fleet picks the same ones.
+        let small: Vec<usize> = picked.iter().copied().filter(|&p| p < 500).collect();
+        assert_eq!(share.targets(&m[..500], 1), small);
+        let all = Incident {
+            target: Target::Share(1.0),
+            ..share
+        };
+        assert_eq!(all.targets(&m, 1).len(), 2_000);
+    }
+
+    #[test]
+    fn targets_must_match_a_server() {
+        let params = FleetParams::default();
+        let m = members(&params, 10, 0..10);
+        let on = |target: &str| incident(1, IncidentKind::Outage, target, 0, 5);
+        for good in [
+            "server=srv-03",
+            "server=srv-10",
+            "role=cache",
+            "dc=dc3",
+            "share=0.5",
+        ] {
+            assert_eq!(on(good).check_target(&m, 1), Ok(()), "{good}");
+        }
+        assert_eq!(on("server=srv-03").targets(&m, 1), [2]);
+        assert_eq!(
+            on("server=srv-99").check_target(&m, 1),
+            Err("target `server=srv-99` matches no server".to_string())
+        );
+        for bad in ["server=srv-003", "server=web-1", "dc=dc4", "share=0.0001"] {
+            let e = on(bad).check_target(&m, 1).unwrap_err();
+            assert!(e.contains(bad) && e.contains("matches no server"), "{e}");
+        }
+        let mut no_db = params.clone();
+        no_db.roles.db.weight = 0.0;
+        let e = on("role=db")
+            .check_target(&members(&no_db, 10, 0..10), 1)
+            .unwrap_err();
+        assert!(e.contains("role=db"), "{e}");
+        let schedule = Schedule::new(vec![on("role=db"), on("server=srv-11")]);
+        assert_eq!(
+            schedule.check_targets(&m, 1),
+            Err("incident 2: target `server=srv-11` matches no server".to_string())
+        );
     }
 }

@@ -20,6 +20,49 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Every random stream the model draws from, in one place so that no two uses share
+/// draws. A stream hangs under the fleet's key (`Key::from_seed`) or under one server's key
+/// (`Stream::Servers` then the server's index); ids need only differ among streams under
+/// the same key, and each id is fixed for good: changing one changes every draw below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Under the fleet's key: one key per server, by index.
+    Servers,
+    /// Under the fleet's key: one deploy process per role, by role index.
+    Deploys,
+    /// Under the fleet's key: the slots of random incidents.
+    RandomIncidents,
+    /// Under the fleet's key: which servers an incident's `share=` target holds.
+    IncidentShares,
+    /// Under the fleet's key: which machines are replaced in each churn interval.
+    Churn,
+    /// Under a server's key: the walks' normal draws, one set per grid point.
+    Walks,
+    /// Under a server's key: outages.
+    Outages,
+    /// Under a server's key: disk cleanups.
+    Cleanups,
+    /// Under a server's key: the phases of periodic events (rotation, reboots).
+    Phases,
+}
+
+impl Stream {
+    /// The id mixed into the key.
+    pub const fn id(self) -> u64 {
+        match self {
+            Stream::Servers => 1,
+            Stream::Deploys => 2,
+            Stream::RandomIncidents => 3,
+            Stream::IncidentShares => 4,
+            Stream::Churn => 5,
+            Stream::Walks => 1,
+            Stream::Outages => 2,
+            Stream::Cleanups => 3,
+            Stream::Phases => 4,
+        }
+    }
+}
+
 /// A named random stream: derived from the seed and refined by stream ids and indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key(u64);
@@ -29,9 +72,15 @@ impl Key {
         Key(mix(seed ^ GOLDEN))
     }
 
-    /// A sub-stream: `key.with(SERVER).with(index)` is the stream of one server.
+    /// A sub-stream by number: `key.stream(Stream::Servers).with(index)` is the key of
+    /// one server.
     pub fn with(self, part: u64) -> Key {
         Key(mix(self.0 ^ mix(part.wrapping_add(GOLDEN))))
+    }
+
+    /// The sub-stream `stream` of this key.
+    pub fn stream(self, stream: Stream) -> Key {
+        self.with(stream.id())
     }
 
     /// The draws of this stream at one index (a grid point, an event slot).

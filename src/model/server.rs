@@ -5,14 +5,15 @@
 //! CPU follows traffic; latency and the 5xx share grow as the CPU saturates; memory and disk
 //! grow with uptime and time since cleanup; the counters add what happened in the step.
 //!
-//! Incidents act on top (see `incidents.rs`): an outage takes the server down with the
+//! Incidents act on top (see `effects.rs`): an outage takes the server down with the
 //! other outages; the other kinds override a signal once it has been computed (the CPU
 //! before latency and errors are derived from it, so that they follow). They never touch
 //! the walks, so a server is itself again once its incident is over.
 
+use super::effects::Effects;
 use super::events::{Outages, Periodic, Poisson, RestartEvents};
-use super::incidents::{Effects, Incident, IncidentKind};
-use super::noise::Key;
+use super::incidents::{Incident, IncidentKind};
+use super::noise::{Key, Stream};
 use super::params::{RoleParams, WalkParams};
 use super::walk::Walk;
 
@@ -24,12 +25,6 @@ pub const LATENCY_BUCKETS: [f64; 11] = [
 /// z-scores of the 95th and 99th percentiles of a normal distribution.
 pub const Z95: f64 = 1.644_853_626_951_472_2;
 pub const Z99: f64 = 2.326_347_874_040_841;
-
-/// Stream ids under a server's key, so that each use has its own draws.
-const WALKS: u64 = 1;
-const OUTAGES: u64 = 2;
-const CLEANUPS: u64 = 3;
-const PHASES: u64 = 4;
 
 /// The per-server constants: parameters turned into per-step factors, and event processes.
 #[derive(Debug, Clone)]
@@ -231,13 +226,13 @@ impl ServerPlan {
             .iter()
             .map(|w| w.reversion.as_secs_f64())
             .fold(0.0, f64::max);
-        let mut phases = server_key.with(PHASES).draws(0);
+        let mut phases = server_key.stream(Stream::Phases).draws(0);
         let reboot_steps = steps_of(role.lifecycle.reboot_every, step_secs).round() as i64;
         let rotate_steps = steps_of(role.disk.rotate_every, step_secs).round() as i64;
         let leak_per_step = role.memory.leak_per_hour * step_secs / 3600.0;
         let headroom = role.memory.restart_at - role.memory.base;
         ServerPlan {
-            walks_key: server_key.with(WALKS),
+            walks_key: server_key.stream(Stream::Walks),
             step_secs,
             step_ms: ((step_secs * 1000.0).round() as i64).max(1),
             load: walk(&role.traffic.load),
@@ -266,12 +261,12 @@ impl ServerPlan {
             request_bytes: role.network.request_bytes,
             response_bytes: role.network.response_bytes,
             outages: Outages::new(
-                server_key.with(OUTAGES),
+                server_key.stream(Stream::Outages),
                 steps_of(role.lifecycle.mtbf, step_secs),
                 steps_of(role.lifecycle.mttr, step_secs),
             ),
             cleanups: Poisson::new(
-                server_key.with(CLEANUPS),
+                server_key.stream(Stream::Cleanups),
                 steps_of(role.disk.cleanup_every, step_secs),
             ),
             rotation: Periodic::new(
@@ -502,19 +497,55 @@ impl ServerPlan {
         wave: f64,
     ) -> Reading {
         let rps = (self.rps * wave * s.load).max(0.0);
+        let cpu = self.cpu(rps, s, fx);
+        let busy = (cpu / 100.0).min(0.98);
+        let (latency_median, latency_spread) = self.latency(busy, s, fx);
+        let (server_error, client_error) = self.errors(busy, s, fx);
+        let mut reading = Reading {
+            up: s.up,
+            restarted,
+            cpu,
+            memory: self.memory(k, s, fx),
+            disk: self.disk(k, s, fx),
+            rps,
+            latency_median,
+            latency_spread,
+            server_error,
+            client_error,
+            receive_bps: self.network_base + rps * self.request_bytes,
+            transmit_bps: self.network_base + rps * self.response_bytes,
+            counters: Counters::default(),
+        };
+        if s.up && !restarted && self.counting == Counting::On {
+            self.count(&mut s.counters, &reading);
+        }
+        reading.counters = s.counters;
+        reading
+    }
 
+    /// CPU follows traffic, up to saturation; a CPU incident holds it above its floor.
+    fn cpu(&self, rps: f64, s: &ServerState, fx: &Effects) -> f64 {
         let mut cpu =
             (self.cpu_idle + (100.0 - self.cpu_idle) * rps / self.saturation_rps + s.cpu_noise)
                 .clamp(0.0, 100.0);
         if let Some(floor) = fx.cpu_floor {
             cpu = cpu.max(floor).min(100.0);
         }
-        let busy = (cpu / 100.0).min(0.98);
+        cpu
+    }
+
+    /// The median and spread of request durations: they grow as the CPU saturates.
+    fn latency(&self, busy: f64, s: &ServerState, fx: &Effects) -> (f64, f64) {
         let mut latency_median = self.latency_base_s * libm::exp(s.latency_noise) / (1.0 - busy);
         let latency_spread = self.latency_spread * (1.0 + 0.5 * busy);
         if let Some(p99) = fx.p99_floor {
             latency_median = latency_median.max(p99 / libm::exp(Z99 * latency_spread));
         }
+        (latency_median, latency_spread)
+    }
+
+    /// The shares of requests answered 5xx and 4xx: 5xx grow past 80% busy.
+    fn errors(&self, busy: f64, s: &ServerState, fx: &Effects) -> (f64, f64) {
         let overload = ((busy - 0.8) / 0.2).max(0.0);
         let error_factor = libm::exp(s.error_noise);
         let mut server_error = (self.server_error * error_factor
@@ -524,60 +555,55 @@ impl ServerPlan {
             server_error = server_error.max(floor).min(1.0);
         }
         let client_error = (self.client_error * error_factor).min(1.0 - server_error);
+        (server_error, client_error)
+    }
 
-        let mut memory =
+    /// Memory grows with uptime (the leak).
+    fn memory(&self, k: i64, s: &ServerState, fx: &Effects) -> f64 {
+        let memory =
             (self.memory_base + self.leak_per_step * (k - s.restarted_at) as f64 + s.memory_noise)
                 .clamp(0.0, 100.0);
-        if let Some(push) = fx.memory {
+        match fx.memory {
             // Held near its level, with a little of the walk's wiggle (a point at most).
-            let wiggle = (0.2 * s.memory_noise).clamp(-1.0, 1.0);
-            memory = push.apply_with(memory, wiggle).clamp(0.0, 100.0);
-        }
-        let mut disk =
-            (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
-                .clamp(0.0, 100.0);
-        if let Some(push) = fx.disk {
-            let wiggle = (0.5 * s.disk_noise).clamp(-1.0, 1.0);
-            disk = push.apply_with(disk, wiggle).clamp(0.0, 100.0);
-        }
-        let receive_bps = self.network_base + rps * self.request_bytes;
-        let transmit_bps = self.network_base + rps * self.response_bytes;
-
-        if s.up && !restarted && self.counting == Counting::On {
-            let c = &mut s.counters;
-            let requests = rps * self.step_secs;
-            let failed = requests * server_error;
-            let refused = requests * client_error;
-            c.requests[0] += (requests - failed - refused).max(0.0);
-            c.requests[1] += refused;
-            c.requests[2] += failed;
-            c.received_bytes += receive_bps * self.step_secs;
-            c.transmitted_bytes += transmit_bps * self.step_secs;
-            let ln_median = libm::log(latency_median);
-            for (count, ln_le) in c.duration_buckets.iter_mut().zip(ln_buckets()) {
-                *count += requests * phi((ln_le - ln_median) / latency_spread);
+            Some(push) => {
+                let wiggle = (0.2 * s.memory_noise).clamp(-1.0, 1.0);
+                push.apply_with(memory, wiggle).clamp(0.0, 100.0)
             }
-            c.duration_count += requests;
-            // Mean of a log-normal: median * exp(sigma^2 / 2).
-            c.duration_sum +=
-                requests * latency_median * libm::exp(latency_spread * latency_spread / 2.0);
+            None => memory,
         }
+    }
 
-        Reading {
-            up: s.up,
-            restarted,
-            cpu,
-            memory,
-            disk,
-            rps,
-            latency_median,
-            latency_spread,
-            server_error,
-            client_error,
-            receive_bps,
-            transmit_bps,
-            counters: s.counters,
+    /// Disk grows with the time since the last cleanup.
+    fn disk(&self, k: i64, s: &ServerState, fx: &Effects) -> f64 {
+        let disk = (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
+            .clamp(0.0, 100.0);
+        match fx.disk {
+            Some(push) => {
+                let wiggle = (0.5 * s.disk_noise).clamp(-1.0, 1.0);
+                push.apply_with(disk, wiggle).clamp(0.0, 100.0)
+            }
+            None => disk,
         }
+    }
+
+    /// Adds to the counters what the step's `reading` says happened during it.
+    fn count(&self, c: &mut Counters, r: &Reading) {
+        let requests = r.rps * self.step_secs;
+        let failed = requests * r.server_error;
+        let refused = requests * r.client_error;
+        c.requests[0] += (requests - failed - refused).max(0.0);
+        c.requests[1] += refused;
+        c.requests[2] += failed;
+        c.received_bytes += r.receive_bps * self.step_secs;
+        c.transmitted_bytes += r.transmit_bps * self.step_secs;
+        let ln_median = libm::log(r.latency_median);
+        for (count, ln_le) in c.duration_buckets.iter_mut().zip(ln_buckets()) {
+            *count += requests * phi((ln_le - ln_median) / r.latency_spread);
+        }
+        c.duration_count += requests;
+        // Mean of a log-normal: median * exp(sigma^2 / 2).
+        c.duration_sum +=
+            requests * r.latency_median * libm::exp(r.latency_spread * r.latency_spread / 2.0);
     }
 }
 

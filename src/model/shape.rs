@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::events::{Poisson, RestartEvents};
-use super::noise::Key;
+use super::noise::{Key, Stream};
 
 /// How the number of servers changes, after avalanche's `--series-operation-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -154,9 +154,6 @@ struct Churn {
     lookback: i64,
 }
 
-/// Stream id under the fleet's key (`fleet.rs` and `incidents.rs` use 1 to 4).
-const CHURN: u64 = 5;
-
 /// `born_ms` of a server whose machine was never replaced.
 pub const ORIGINAL: i64 = i64::MIN;
 
@@ -224,7 +221,7 @@ impl Shape {
         };
         let interval_ms = |d: Duration| (d.as_millis() as i64).max(step_ms);
         let churn = (spec.churn > 0.0).then(|| Churn {
-            key: Key::from_seed(seed).with(CHURN),
+            key: Key::from_seed(seed).stream(Stream::Churn),
             share: spec.churn.min(1.0),
             interval_ms: interval_ms(spec.churn_interval),
             lookback: (64.0 / spec.churn.max(MIN_CHURN)).ceil() as i64,
@@ -482,5 +479,227 @@ impl RestartEvents for Restarts<'_> {
             return deploy;
         }
         deploy.max(self.shape.last_join_at_or_before(self.index, k, horizon))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // The load-test knobs: the count of servers over time in each mode, churn, and the
+    // names of new machines (warm starts while servers come and go are in `properties.rs`).
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::shape;
+
+    /// 2024-03-01T00:00:00Z on the default 15 s grid: a UTC midnight.
+    const MIDNIGHT: i64 = 1_709_251_200 / 15;
+    const STEP_MS: i64 = 15_000;
+    const HOUR: i64 = 240;
+    const DAY: i64 = 24 * HOUR;
+
+    fn spec(mode: SeriesMode, interval: Duration) -> ShapeSpec {
+        ShapeSpec {
+            mode,
+            change_interval: interval,
+            ..ShapeSpec::default()
+        }
+    }
+
+    fn minutes(n: u64) -> Duration {
+        Duration::from_secs(60 * n)
+    }
+
+    /// The count at each grid point of a day, with the grid points where it changes.
+    fn day_of_counts(shape: &Shape) -> (Vec<u32>, Vec<i64>) {
+        let counts: Vec<u32> = (MIDNIGHT..MIDNIGHT + DAY)
+            .map(|g| shape.count_at(g))
+            .collect();
+        let changes = (1..counts.len())
+            .filter(|&i| counts[i] != counts[i - 1])
+            .map(|i| MIDNIGHT + i as i64)
+            .collect();
+        (counts, changes)
+    }
+
+    #[test]
+    fn double_halve_alternates_every_server_and_half_of_them() {
+        let shape = Shape::new(&spec(SeriesMode::DoubleHalve, minutes(10)), 40, 1, STEP_MS);
+        let (counts, changes) = day_of_counts(&shape);
+        for (g, &k) in (MIDNIGHT..).zip(&counts) {
+            let interval = g * STEP_MS / 600_000;
+            assert_eq!(k, if interval % 2 == 0 { 40 } else { 20 }, "grid {g}");
+        }
+        // Every ten minutes, on the epoch's ten minutes.
+        assert_eq!(changes.len(), 6 * 24 - 1);
+        assert!(changes.iter().all(|g| (g * STEP_MS) % 600_000 == 0));
+    }
+
+    #[test]
+    fn spike_reaches_every_server_for_its_window_and_the_base_between() {
+        let mut s = spec(SeriesMode::Spike, minutes(30));
+        s.spike_multiplier = 4.0;
+        let shape = Shape::new(&s, 100, 1, STEP_MS);
+        let (counts, changes) = day_of_counts(&shape);
+        let spiked = counts.iter().filter(|&&k| k == 100).count();
+        let base = counts.iter().filter(|&&k| k == 25).count();
+        assert_eq!(spiked + base, counts.len(), "only the base and the peak");
+        // Half the time at the peak, in windows of the interval.
+        assert_eq!(spiked, counts.len() / 2);
+        assert_eq!(changes.len(), 2 * 24 - 1);
+        for pair in changes.windows(2) {
+            assert_eq!(pair[1] - pair[0], 30 * 60_000 / STEP_MS);
+        }
+    }
+
+    #[test]
+    fn gradual_change_ramps_monotonically_between_its_bounds() {
+        let mut s = spec(SeriesMode::GradualChange, minutes(5));
+        s.min_servers = Some(10);
+        s.change_rate = Some(25);
+        let shape = Shape::new(&s, 100, 1, STEP_MS);
+        let (counts, changes) = day_of_counts(&shape);
+        assert_eq!(counts.iter().min(), Some(&10));
+        assert_eq!(counts.iter().max(), Some(&100));
+        // Per interval: up by the rate (the last step clipped at the top), then down again,
+        // turning only at the bounds.
+        let per_interval: Vec<i64> = changes.iter().map(|&g| shape.count_at(g) as i64).collect();
+        let mut rising = per_interval[1] > per_interval[0];
+        for pair in per_interval.windows(2) {
+            let step = pair[1] - pair[0];
+            assert!(step != 0 && step.abs() <= 25, "{pair:?}");
+            if (step > 0) != rising {
+                let turned_at = pair[0];
+                assert!(turned_at == 100 || turned_at == 10, "turned at {turned_at}");
+                rising = step > 0;
+            }
+        }
+        // The defaults: a tenth of the fleet, in avalanche's proportions.
+        let shape = Shape::new(&spec(SeriesMode::GradualChange, minutes(5)), 50, 1, STEP_MS);
+        let (counts, _) = day_of_counts(&shape);
+        assert_eq!(counts.iter().min(), Some(&5));
+        assert_eq!(counts.iter().max(), Some(&50));
+    }
+
+    #[test]
+    fn no_mode_keeps_every_server() {
+        let shape = Shape::new(&ShapeSpec::default(), 7, 1, STEP_MS);
+        assert!(shape.is_off());
+        let (counts, changes) = day_of_counts(&shape);
+        assert!(counts.iter().all(|&k| k == 7) && changes.is_empty());
+    }
+
+    fn churned(share: f64, seed: u64) -> Shape {
+        let s = ShapeSpec {
+            churn: share,
+            churn_interval: minutes(10),
+            ..ShapeSpec::default()
+        };
+        Shape::new(&s, 200, seed, STEP_MS)
+    }
+
+    #[test]
+    fn churn_replaces_about_its_share_each_interval_the_same_for_the_same_seed() {
+        let shape = churned(0.1, 3);
+        let per_interval = 600_000 / STEP_MS;
+        let first = MIDNIGHT;
+        let mut total = 0;
+        let mut sets = Vec::new();
+        for n in 0..144 {
+            let g = first + n * per_interval;
+            let changes = shape.changes_at(g);
+            assert!(
+                changes.churn_interval.is_some(),
+                "an interval starts at {g}"
+            );
+            assert!(shape.changes_at(g + 1).is_none());
+            let replaced: Vec<u32> = (0..200).filter(|&i| shape.joined(&changes, i)).collect();
+            total += replaced.len();
+            sets.push(replaced);
+        }
+        let mean = total as f64 / 144.0;
+        assert!(
+            (mean - 20.0).abs() < 2.0,
+            "mean replaced per interval {mean}"
+        );
+        // Not the same servers every time.
+        assert_ne!(sets[0], sets[1]);
+        let again = churned(0.1, 3);
+        let other = churned(0.1, 4);
+        let at = |s: &Shape| {
+            let c = s.changes_at(first);
+            (0..200).filter(|&i| s.joined(&c, i)).collect::<Vec<u32>>()
+        };
+        assert_eq!(at(&again), sets[0]);
+        assert_ne!(at(&other), sets[0]);
+    }
+
+    #[test]
+    fn identities_name_the_slot_and_the_machines_birth() {
+        assert_eq!(shape::identity("srv-0042", ORIGINAL), "srv-0042");
+        let t = 1_764_587_400_000; // 2025-12-01T11:10:00Z
+        assert_eq!(shape::identity("srv-0042", t), "srv-0042-20251201t1110");
+        assert_eq!(
+            shape::identity("srv-0042", t + 30_000),
+            "srv-0042-20251201t111030"
+        );
+        let s = churned(0.5, 1);
+        let born = s.born_ms(7, MIDNIGHT + 5);
+        assert_ne!(born, ORIGINAL);
+        assert_eq!(born % 600_000, 0, "born at the start of a churn interval");
+        assert!(born <= (MIDNIGHT + 5) * STEP_MS);
+    }
+
+    #[test]
+    fn the_last_join_agrees_with_scanning_the_grid() {
+        let mut found = 0;
+        for (mode, churn, min, rate) in [
+            (SeriesMode::GradualChange, 0.02, None, None),
+            (SeriesMode::GradualChange, 0.0, Some(4), Some(7)),
+            (SeriesMode::DoubleHalve, 0.0, None, None),
+            (SeriesMode::Spike, 0.01, None, None),
+            (SeriesMode::Off, 0.05, None, None),
+        ] {
+            let spec = ShapeSpec {
+                mode,
+                change_interval: minutes(3),
+                min_servers: min,
+                change_rate: rate,
+                spike_multiplier: 2.5,
+                churn,
+                churn_interval: minutes(7),
+            };
+            let shape = Shape::new(&spec, 30, 2, STEP_MS);
+            for index in 0..30 {
+                for g in [MIDNIGHT, MIDNIGHT + 1_234, MIDNIGHT + DAY + 77] {
+                    let scanned = (g - 2 * HOUR..=g)
+                        .rev()
+                        .find(|&k| shape.joined_at(index, k));
+                    assert_eq!(
+                        shape.last_join_at_or_before(index, g, 2 * HOUR),
+                        scanned,
+                        "{mode:?}: server {index} at {g}"
+                    );
+                    found += scanned.is_some() as usize;
+                }
+            }
+        }
+        assert!(found >= 100, "{found}");
+    }
+
+    #[test]
+    fn an_empty_fleet_has_a_shape_in_every_mode() {
+        for mode in [
+            SeriesMode::Off,
+            SeriesMode::GradualChange,
+            SeriesMode::DoubleHalve,
+            SeriesMode::Spike,
+        ] {
+            let shape = Shape::new(&spec(mode, minutes(1)), 0, 1, STEP_MS);
+            assert!(
+                (MIDNIGHT..MIDNIGHT + HOUR).all(|g| !shape.present(0, g)),
+                "{mode:?}"
+            );
+        }
     }
 }

@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 
-use super::fleet::{Fleet, Member, Snapshot};
+use super::fleet::{Fleet, Snapshot};
+use super::identity::Member;
 use super::incidents::{Incident, Schedule};
-use super::params::FleetParams;
-use super::server::Counting;
-use super::shape::{Roster, ShapeSpec};
+use super::server::Counters;
+use super::shape::Roster;
+use super::spec::FleetSpec;
 
 /// The fleet's values at one instant, as the grid points around it.
 #[derive(Debug, Clone)]
@@ -82,7 +83,7 @@ impl Frame {
 
     /// A counter of server `i`, blended.
     #[inline]
-    pub fn counter(&self, i: usize, counter: impl Fn(&super::server::Counters) -> f64) -> f64 {
+    pub fn counter(&self, i: usize, counter: impl Fn(&Counters) -> f64) -> f64 {
         let a = counter(&self.before.counters[i]);
         let b = counter(&self.after.counters[i]);
         a + (b - a) * self.blend[i]
@@ -102,13 +103,12 @@ impl Frame {
 /// A fleet that moves forward in time on request.
 #[derive(Debug)]
 pub struct Timeline {
-    params: FleetParams,
-    seed: u64,
-    counting: Counting,
+    /// What the fleet was made from, to make it afresh (its members and schedule are the
+    /// fleet's own, left empty here).
+    spec: FleetSpec,
     fleet: Fleet,
     before: Arc<Snapshot>,
     after: Arc<Snapshot>,
-    shape: ShapeSpec,
     /// The roster at `before`'s and `after`'s grid points.
     roster_before: Arc<Roster>,
     roster_after: Arc<Roster>,
@@ -117,59 +117,32 @@ pub struct Timeline {
 /// Past this many steps ahead, starting afresh is cheaper than stepping.
 const MAX_CATCH_UP_STEPS: i64 = 50_000;
 
+impl FleetSpec {
+    /// The fleet from `time_ms` on (the scheduled incidents before `time_ms` included, as
+    /// if it had been running).
+    pub fn timeline(self, time_ms: i64) -> Timeline {
+        Timeline::start(self, time_ms)
+    }
+}
+
 impl Timeline {
-    /// The fleet from `time_ms` on, with the random incidents of `params` only.
-    pub fn new(params: &FleetParams, seed: u64, members: Vec<Member>, time_ms: i64) -> Timeline {
-        Timeline::with_schedule(params, seed, members, time_ms, Schedule::default())
-    }
-
-    /// The fleet from `time_ms` on, with the incidents of `schedule` (those before
-    /// `time_ms` included, as if it had been running) and the random ones of `params`.
-    pub fn with_schedule(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        time_ms: i64,
-        schedule: Schedule,
-    ) -> Timeline {
-        Timeline::shaped(
-            params,
-            seed,
-            members,
-            time_ms,
-            schedule,
-            ShapeSpec::default(),
-            Counting::On,
-        )
-    }
-
-    /// The fleet from `time_ms` on, with `schedule`, shaped by `shape` (servers joining
-    /// and leaving, machines replaced) as if it had always been, with or without the
-    /// counters (see [`Counting`]).
-    pub fn shaped(
-        params: &FleetParams,
-        seed: u64,
-        members: Vec<Member>,
-        time_ms: i64,
-        schedule: Schedule,
-        shape: ShapeSpec,
-        counting: Counting,
-    ) -> Timeline {
-        let mut fleet =
-            Fleet::at_time_shaped(params, seed, members, time_ms, schedule, &shape, counting);
+    fn start(mut spec: FleetSpec, time_ms: i64) -> Timeline {
+        let fleet_spec = FleetSpec {
+            members: std::mem::take(&mut spec.members),
+            schedule: std::mem::take(&mut spec.schedule),
+            ..spec.clone()
+        };
+        let mut fleet = fleet_spec.fleet_at_time(time_ms);
         let before = Arc::new(fleet.snapshot().clone());
         let roster_before = fleet.roster().clone();
         fleet.step();
         let after = Arc::new(fleet.snapshot().clone());
         let roster_after = fleet.roster().clone();
         Timeline {
-            params: params.clone(),
-            seed,
-            counting,
+            spec,
             fleet,
             before,
             after,
-            shape,
             roster_before,
             roster_after,
         }
@@ -204,15 +177,12 @@ impl Timeline {
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
-            *self = Timeline::shaped(
-                &self.params,
-                self.seed,
-                self.fleet.members().to_vec(),
-                time_ms,
-                self.fleet.schedule().clone(),
-                self.shape.clone(),
-                self.counting,
-            );
+            let spec = FleetSpec {
+                members: self.fleet.members().to_vec(),
+                schedule: self.fleet.schedule().clone(),
+                ..self.spec.clone()
+            };
+            *self = spec.timeline(time_ms);
         }
         while self.after.grid <= target {
             self.fleet.step();
@@ -235,5 +205,113 @@ impl Timeline {
             self.after.clone(),
             self.roster_before.clone(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fleet::gauges;
+    use crate::model::{FleetParams, members};
+
+    /// 2024-03-01T00:00:00Z on the default 15 s grid: a UTC midnight.
+    const MIDNIGHT: i64 = 1_709_251_200 / 15;
+
+    // 10. Timeline.
+
+    #[test]
+    fn timeline_blends_between_grid_points() {
+        let params = FleetParams::default();
+        let m = members(&params, 12, 0..12);
+        let step_ms = 15_000;
+        let g0 = MIDNIGHT + 1_000;
+        let mut timeline = FleetSpec::new(&params, 4, m.clone()).timeline(g0 * step_ms);
+        let mut reference = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0);
+        let mut checked_changes = 0;
+        for k in 0..200i64 {
+            let before = reference.snapshot().clone();
+            reference.step();
+            let after = reference.snapshot().clone();
+            let t = (g0 + k) * step_ms;
+
+            // On the grid point: exactly that snapshot.
+            let frame = timeline.at(t);
+            assert_eq!(frame.len(), m.len());
+            for i in 0..m.len() {
+                assert_eq!(frame.up(i), before.up[i]);
+                for (name, values) in gauges(&before) {
+                    if name == "last_deploy" {
+                        continue;
+                    }
+                    let got = match name {
+                        "cpu" => frame.value(i, |s| &s.cpu),
+                        "memory" => frame.value(i, |s| &s.memory),
+                        "disk" => frame.value(i, |s| &s.disk),
+                        "rps" => frame.value(i, |s| &s.rps),
+                        "latency_median" => frame.value(i, |s| &s.latency_median),
+                        "latency_spread" => frame.value(i, |s| &s.latency_spread),
+                        "server_error" => frame.value(i, |s| &s.server_error),
+                        "client_error" => frame.value(i, |s| &s.client_error),
+                        "receive_bps" => frame.value(i, |s| &s.receive_bps),
+                        _ => frame.value(i, |s| &s.transmit_bps),
+                    };
+                    assert_eq!(
+                        got.to_bits(),
+                        values[i].to_bits(),
+                        "{name} of {i} at grid {}",
+                        g0 + k
+                    );
+                }
+                let count = frame.counter(i, |c| c.duration_count);
+                assert_eq!(count, before.counters[i].duration_count);
+                assert_eq!(frame.last_deploy(i), before.last_deploy[i]);
+            }
+
+            // Half way: between the two grid values.
+            let frame = timeline.at(t + step_ms / 2);
+            for i in 0..m.len() {
+                let (a, b) = (before.cpu[i], after.cpu[i]);
+                let got = frame.value(i, |s| &s.cpu);
+                assert!(
+                    got >= a.min(b) && got <= a.max(b),
+                    "cpu {got} not within [{a}, {b}]"
+                );
+                if before.up[i] == after.up[i] && !after.restarted[i] {
+                    assert!((got - (a + b) / 2.0).abs() <= 1e-9 * a.abs().max(1.0));
+                    let c = frame.counter(i, |c| c.duration_count);
+                    let (ca, cb) = (
+                        before.counters[i].duration_count,
+                        after.counters[i].duration_count,
+                    );
+                    assert!(c >= ca && c <= cb, "count {c} not within [{ca}, {cb}]");
+                } else {
+                    // A discrete change waits for the grid point.
+                    assert_eq!(got, a);
+                }
+            }
+
+            // One second later: an up server's values have moved.
+            let (f1, f2) = (timeline.at(t + 4_000), timeline.at(t + 5_000));
+            for i in 0..m.len() {
+                if before.up[i] && after.up[i] && !after.restarted[i] {
+                    checked_changes += 1;
+                    assert_ne!(
+                        f1.value(i, |s| &s.cpu),
+                        f2.value(i, |s| &s.cpu),
+                        "cpu of {i}"
+                    );
+                    assert_ne!(
+                        f1.counter(i, |c| c.requests[0]),
+                        f2.counter(i, |c| c.requests[0])
+                    );
+                }
+            }
+        }
+        assert!(checked_changes > 1_000);
+
+        // Going back in time starts afresh and gives the same values.
+        let frame = timeline.at((g0 + 10) * step_ms);
+        let fresh = FleetSpec::new(&params, 4, m.clone()).fleet_at_grid(g0 + 10);
+        assert_eq!(*frame.before, *fresh.snapshot());
     }
 }

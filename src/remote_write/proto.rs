@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn constant_labels_are_merged_in_name_order() {
-        use crate::model::{FleetParams, Timeline, members};
+        use crate::model::{FleetParams, FleetSpec, members};
         let params = FleetParams::default();
         let fleet = members(&params, 3, 0..3);
         let consts = ConstLabels::new(
@@ -371,7 +371,7 @@ mod tests {
         )
         .unwrap();
         let labels = SeriesLabels::with_labels(&fleet, &consts);
-        let mut timeline = Timeline::new(&params, 1, fleet, 1_800_000_000_000);
+        let mut timeline = FleetSpec::new(&params, 1, fleet).timeline(1_800_000_000_000);
         let frame = timeline.at(1_800_000_000_000);
         let requests = write_requests(&frame, &labels, usize::MAX);
         let all = label_names(&requests[0].0);
@@ -396,9 +396,7 @@ mod tests {
 
     #[test]
     fn new_machines_are_pushed_under_their_new_names() {
-        use crate::model::{
-            FleetParams, Schedule, SeriesMode, ShapeSpec, Timeline, members, shape,
-        };
+        use crate::model::{FleetParams, FleetSpec, SeriesMode, ShapeSpec, members, shape};
         let params = FleetParams::default();
         let fleet = members(&params, 10, 0..10);
         let spec = ShapeSpec {
@@ -409,15 +407,9 @@ mod tests {
         // An even ten-minute interval (a multiple of 20 minutes): every server is in.
         let t = 1_800_000_000_000;
         assert_eq!(t % 1_200_000, 0);
-        let mut timeline = Timeline::shaped(
-            &params,
-            1,
-            fleet.clone(),
-            t,
-            Schedule::default(),
-            spec,
-            Default::default(),
-        );
+        let mut timeline = FleetSpec::new(&params, 1, fleet.clone())
+            .shape(spec)
+            .timeline(t);
         let frame = timeline.at(t);
         let mut labels = SeriesLabels::new(&fleet);
         assert!(!labels.is_current(&frame));

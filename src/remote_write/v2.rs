@@ -508,12 +508,12 @@ pub fn write_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FleetParams, Timeline, members};
+    use crate::model::{FleetParams, FleetSpec, members};
 
     fn frame(servers: u32) -> (Frame, SeriesSymbols) {
         let params = FleetParams::default();
         let t0 = 1_795_521_600_000;
-        let mut tl = Timeline::new(&params, 1, members(&params, servers, 0..servers), t0);
+        let mut tl = FleetSpec::new(&params, 1, members(&params, servers, 0..servers)).timeline(t0);
         let symbols = SeriesSymbols::new(tl.members());
         (tl.at(t0 + 7_500), symbols)
     }

@@ -1,11 +1,14 @@
 // Parallel arrays are read by index: clearer here than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
-//! Properties of the whole model: bounds, determinism, warm starts, coupling, counters,
-//! events, names and the timeline. Each test simulates at most a few days of a small fleet.
+//! Properties of the whole model, across its files: bounds, determinism, warm starts that
+//! agree with stepping, coupling, counters, events, incidents, a fleet sliced or stepped on
+//! every core, and the load-test knobs. Each test simulates at most a few days of a small
+//! fleet. Tests of one file's code live in that file.
 
 use std::time::Duration;
 
+use super::fleet::gauges;
 use super::server::{Counters, LATENCY_BUCKETS, Z95};
 use super::*;
 
@@ -16,7 +19,7 @@ const HOUR: i64 = 240;
 const DAY: i64 = 24 * HOUR;
 
 fn fleet(params: &FleetParams, seed: u64, size: u32, grid: i64) -> Fleet {
-    Fleet::at_grid(params, seed, members(params, size, 0..size), grid)
+    FleetSpec::new(params, seed, members(params, size, 0..size)).fleet_at_grid(grid)
 }
 
 /// Steps `fleet` `steps` times, handing each snapshot (after the step) to `f`.
@@ -25,23 +28,6 @@ fn run(fleet: &mut Fleet, steps: usize, mut f: impl FnMut(&Snapshot)) {
         fleet.step();
         f(fleet.snapshot());
     }
-}
-
-/// The continuous signals of a snapshot, by name.
-fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
-    [
-        ("cpu", &s.cpu),
-        ("memory", &s.memory),
-        ("disk", &s.disk),
-        ("rps", &s.rps),
-        ("latency_median", &s.latency_median),
-        ("latency_spread", &s.latency_spread),
-        ("server_error", &s.server_error),
-        ("client_error", &s.client_error),
-        ("receive_bps", &s.receive_bps),
-        ("transmit_bps", &s.transmit_bps),
-        ("last_deploy", &s.last_deploy),
-    ]
 }
 
 /// Every counter of a server, by name.
@@ -166,9 +152,9 @@ fn readings_stay_within_bounds_for_two_days() {
 fn same_seed_gives_identical_snapshots_and_another_seed_does_not() {
     let params = FleetParams::default();
     let m = members(&params, 15, 0..15);
-    let mut a = Fleet::at_grid(&params, 7, m.clone(), MIDNIGHT + 1234);
-    let mut b = Fleet::at_grid(&params, 7, m.clone(), MIDNIGHT + 1234);
-    let mut other = Fleet::at_grid(&params, 8, m.clone(), MIDNIGHT + 1234);
+    let mut a = FleetSpec::new(&params, 7, m.clone()).fleet_at_grid(MIDNIGHT + 1234);
+    let mut b = FleetSpec::new(&params, 7, m.clone()).fleet_at_grid(MIDNIGHT + 1234);
+    let mut other = FleetSpec::new(&params, 8, m.clone()).fleet_at_grid(MIDNIGHT + 1234);
     assert_eq!(a.snapshot(), b.snapshot());
     for step in 0..600 {
         a.step();
@@ -220,8 +206,8 @@ fn a_larger_fleet_only_adds_servers() {
     // A slice of a fleet is those same servers.
     assert_eq!(members(&params, 50, 20..30), large_members[20..30].to_vec());
 
-    let mut small = Fleet::at_grid(&params, 11, small_members, MIDNIGHT + 777);
-    let mut large = Fleet::at_grid(&params, 11, large_members, MIDNIGHT + 777);
+    let mut small = FleetSpec::new(&params, 11, small_members).fleet_at_grid(MIDNIGHT + 777);
+    let mut large = FleetSpec::new(&params, 11, large_members).fleet_at_grid(MIDNIGHT + 777);
     let same = |s: &Snapshot, l: &Snapshot| {
         assert_eq!(s.grid, l.grid);
         assert_eq!(s.time_ms, l.time_ms);
@@ -284,12 +270,12 @@ fn warm_start_matches_stepping_from_an_earlier_warm_start() {
     let params = FleetParams::default();
     let m = members(&params, 30, 0..30);
     for (g, n) in [(MIDNIGHT + 100, 3_000), (MIDNIGHT + 3 * DAY + 17, 4_321)] {
-        let mut stepped = Fleet::at_grid(&params, 5, m.clone(), g);
+        let mut stepped = FleetSpec::new(&params, 5, m.clone()).fleet_at_grid(g);
         let mut restarts = 0;
         run(&mut stepped, n, |s| {
             restarts += s.restarted.iter().filter(|&&r| r).count();
         });
-        let direct = Fleet::at_grid(&params, 5, m.clone(), g + n as i64);
+        let direct = FleetSpec::new(&params, 5, m.clone()).fleet_at_grid(g + n as i64);
         assert_eq!(stepped.grid(), direct.grid());
         let diffs = differences(stepped.snapshot(), direct.snapshot(), &m, 1e-6);
         assert!(
@@ -354,7 +340,7 @@ fn warm_vs_stepped(
 ) -> (usize, Vec<String>) {
     let m = members(params, 12, 0..12);
     let start = MIDNIGHT + 50;
-    let mut stepped = Fleet::at_grid(params, 9, m.clone(), start);
+    let mut stepped = FleetSpec::new(params, 9, m.clone()).fleet_at_grid(start);
     let (mut checks, mut diffs) = (0, Vec::new());
     for step in 1..=days * DAY {
         stepped.step();
@@ -363,7 +349,7 @@ fn warm_vs_stepped(
             continue;
         }
         // A server's readings do not depend on the others: warm it alone.
-        let direct = Fleet::at_grid(params, 9, vec![m[i].clone()], start + step);
+        let direct = FleetSpec::new(params, 9, vec![m[i].clone()]).fleet_at_grid(start + step);
         let one = single(stepped.snapshot(), i);
         diffs.extend(differences(&one, direct.snapshot(), &m[i..=i], 1e-6));
         checks += 1;
@@ -432,7 +418,7 @@ fn cpu_follows_traffic_latency_follows_cpu_and_traffic_follows_the_day() {
     let m = members(&params, 30, 0..30);
     let web: Vec<usize> = (0..m.len()).filter(|&i| m[i].role == Role::Web).collect();
     assert!(web.len() >= 5, "only {} web servers", web.len());
-    let mut f = Fleet::at_grid(&params, 3, m.clone(), MIDNIGHT);
+    let mut f = FleetSpec::new(&params, 3, m.clone()).fleet_at_grid(MIDNIGHT);
     let mut cpu = vec![Vec::new(); m.len()];
     let mut rps = vec![Vec::new(); m.len()];
     let mut latency = vec![Vec::new(); m.len()];
@@ -565,7 +551,7 @@ fn memory_leaks_between_restarts_and_drops_at_them() {
     let workers: Vec<Member> = all.into_iter().filter(|m| m.role == Role::Worker).collect();
     assert!(workers.len() >= 8, "only {} workers", workers.len());
     let n = workers.len();
-    let mut f = Fleet::at_grid(&params, 13, workers, MIDNIGHT);
+    let mut f = FleetSpec::new(&params, 13, workers).fleet_at_grid(MIDNIGHT);
     let mut prev = f.snapshot().clone();
     let mut last_restart: Vec<Option<i64>> = vec![None; n];
     let (mut drops, mut rise, mut rise_steps) = (0, 0.0, 0);
@@ -677,185 +663,13 @@ fn default_fleet_is_almost_always_up() {
     );
 }
 
-// 9. Names and roles.
-
-#[test]
-fn names_are_padded_to_the_fleet_size() {
-    let params = FleetParams::default();
-    let names = |size: u32, range| -> Vec<String> {
-        members(&params, size, range)
-            .into_iter()
-            .map(|m| m.name)
-            .collect()
-    };
-    let ten = names(10, 0..10);
-    assert_eq!(ten.first().unwrap(), "srv-01");
-    assert_eq!(ten[8], "srv-09");
-    assert_eq!(ten.last().unwrap(), "srv-10");
-    assert_eq!(names(1, 0..1), ["srv-01"]);
-    assert_eq!(names(9, 8..9), ["srv-09"]);
-    assert_eq!(names(100, 0..1), ["srv-001"]);
-    assert_eq!(names(100, 99..100), ["srv-100"]);
-    assert_eq!(names(101, 0..1), ["srv-001"]);
-    assert_eq!(names(10_000, 0..1), ["srv-00001"]);
-    assert_eq!(names(10_000, 9_999..10_000), ["srv-10000"]);
-    let all = members(&params, 10_000, 0..10_000);
-    let mut unique: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 10_000);
-    for (i, m) in all.iter().enumerate() {
-        assert_eq!(m.index as usize, i);
-        assert_eq!(m.dc, params.datacenters[i % 3]);
-    }
-}
-
-#[test]
-fn roles_are_spread_by_weight() {
-    let params = FleetParams::default();
-    let all = members(&params, 1_000, 0..1_000);
-    let total: f64 = Role::ALL.iter().map(|&r| params.roles.get(r).weight).sum();
-    for role in Role::ALL {
-        let count = all.iter().filter(|m| m.role == role).count() as f64;
-        let expected = 1_000.0 * params.roles.get(role).weight / total;
-        assert!(
-            (count - expected).abs() < 0.1 * expected + 5.0,
-            "{} servers: {count}, expected {expected}",
-            role.name()
-        );
-    }
-    let web = all.iter().filter(|m| m.role == Role::Web).count() as f64 / 1_000.0;
-    assert!((web - 0.3).abs() < 0.03, "web share {web}");
-    // Any ten consecutive servers hold the roles in proportion to the weights 3, 3, 1, 1, 2.
-    for window in all.windows(10) {
-        for role in Role::ALL {
-            let count = window.iter().filter(|m| m.role == role).count() as f64;
-            assert_eq!(
-                count,
-                params.roles.get(role).weight,
-                "{} servers in {}..={}",
-                role.name(),
-                window[0].name,
-                window[9].name
-            );
-        }
-    }
-
-    // A role of weight 0 is left out.
-    let mut no_db = params.clone();
-    no_db.roles.db.weight = 0.0;
-    assert!(
-        members(&no_db, 1_000, 0..1_000)
-            .iter()
-            .all(|m| m.role != Role::Db)
-    );
-}
-
-// 10. Timeline.
-
-#[test]
-fn timeline_blends_between_grid_points() {
-    let params = FleetParams::default();
-    let m = members(&params, 12, 0..12);
-    let step_ms = 15_000;
-    let g0 = MIDNIGHT + 1_000;
-    let mut timeline = Timeline::new(&params, 4, m.clone(), g0 * step_ms);
-    let mut reference = Fleet::at_grid(&params, 4, m.clone(), g0);
-    let mut checked_changes = 0;
-    for k in 0..200i64 {
-        let before = reference.snapshot().clone();
-        reference.step();
-        let after = reference.snapshot().clone();
-        let t = (g0 + k) * step_ms;
-
-        // On the grid point: exactly that snapshot.
-        let frame = timeline.at(t);
-        assert_eq!(frame.len(), m.len());
-        for i in 0..m.len() {
-            assert_eq!(frame.up(i), before.up[i]);
-            for (name, values) in gauges(&before) {
-                if name == "last_deploy" {
-                    continue;
-                }
-                let got = match name {
-                    "cpu" => frame.value(i, |s| &s.cpu),
-                    "memory" => frame.value(i, |s| &s.memory),
-                    "disk" => frame.value(i, |s| &s.disk),
-                    "rps" => frame.value(i, |s| &s.rps),
-                    "latency_median" => frame.value(i, |s| &s.latency_median),
-                    "latency_spread" => frame.value(i, |s| &s.latency_spread),
-                    "server_error" => frame.value(i, |s| &s.server_error),
-                    "client_error" => frame.value(i, |s| &s.client_error),
-                    "receive_bps" => frame.value(i, |s| &s.receive_bps),
-                    _ => frame.value(i, |s| &s.transmit_bps),
-                };
-                assert_eq!(
-                    got.to_bits(),
-                    values[i].to_bits(),
-                    "{name} of {i} at grid {}",
-                    g0 + k
-                );
-            }
-            let count = frame.counter(i, |c| c.duration_count);
-            assert_eq!(count, before.counters[i].duration_count);
-            assert_eq!(frame.last_deploy(i), before.last_deploy[i]);
-        }
-
-        // Half way: between the two grid values.
-        let frame = timeline.at(t + step_ms / 2);
-        for i in 0..m.len() {
-            let (a, b) = (before.cpu[i], after.cpu[i]);
-            let got = frame.value(i, |s| &s.cpu);
-            assert!(
-                got >= a.min(b) && got <= a.max(b),
-                "cpu {got} not within [{a}, {b}]"
-            );
-            if before.up[i] == after.up[i] && !after.restarted[i] {
-                assert!((got - (a + b) / 2.0).abs() <= 1e-9 * a.abs().max(1.0));
-                let c = frame.counter(i, |c| c.duration_count);
-                let (ca, cb) = (
-                    before.counters[i].duration_count,
-                    after.counters[i].duration_count,
-                );
-                assert!(c >= ca && c <= cb, "count {c} not within [{ca}, {cb}]");
-            } else {
-                // A discrete change waits for the grid point.
-                assert_eq!(got, a);
-            }
-        }
-
-        // One second later: an up server's values have moved.
-        let (f1, f2) = (timeline.at(t + 4_000), timeline.at(t + 5_000));
-        for i in 0..m.len() {
-            if before.up[i] && after.up[i] && !after.restarted[i] {
-                checked_changes += 1;
-                assert_ne!(
-                    f1.value(i, |s| &s.cpu),
-                    f2.value(i, |s| &s.cpu),
-                    "cpu of {i}"
-                );
-                assert_ne!(
-                    f1.counter(i, |c| c.requests[0]),
-                    f2.counter(i, |c| c.requests[0])
-                );
-            }
-        }
-    }
-    assert!(checked_changes > 1_000);
-
-    // Going back in time starts afresh and gives the same values.
-    let frame = timeline.at((g0 + 10) * step_ms);
-    let fresh = Fleet::at_grid(&params, 4, m.clone(), g0 + 10);
-    assert_eq!(*frame.before, *fresh.snapshot());
-}
-
-// 11. Percentiles against the histogram.
+// 9. Percentiles against the histogram.
 
 #[test]
 fn p95_lies_in_the_bucket_the_histogram_puts_it() {
     let params = FleetParams::default();
     let m = members(&params, 25, 0..25);
-    let mut f = Fleet::at_grid(&params, 17, m.clone(), MIDNIGHT + 9 * HOUR);
+    let mut f = FleetSpec::new(&params, 17, m.clone()).fleet_at_grid(MIDNIGHT + 9 * HOUR);
     let mut prev = f.snapshot().clone();
     let mut checked = 0;
     run(&mut f, 2 * HOUR as usize, |s| {
@@ -893,7 +707,7 @@ fn p95_lies_in_the_bucket_the_histogram_puts_it() {
     assert!(checked > 10_000, "only {checked} checks");
 }
 
-// 12. Incidents.
+// 10. Incidents.
 
 use super::incidents::{RANDOM_ID_BASE, RandomIncidents};
 use super::server::Z99;
@@ -940,7 +754,9 @@ fn history(
     steps: usize,
     schedule: Schedule,
 ) -> Vec<Snapshot> {
-    let mut f = Fleet::at_grid_with(params, seed, m.to_vec(), g0, schedule);
+    let mut f = FleetSpec::new(params, seed, m.to_vec())
+        .schedule(schedule)
+        .fleet_at_grid(g0);
     let mut out = vec![f.snapshot().clone()];
     run(&mut f, steps, |s| out.push(s.clone()));
     out
@@ -1048,77 +864,6 @@ fn incidents_on_roles_and_datacenters_hit_exactly_those() {
     }
 }
 
-#[test]
-fn share_targets_pick_about_that_share_the_same_for_the_same_seed() {
-    let params = FleetParams::default();
-    let m = members(&params, 2_000, 0..2_000);
-    let share = incident(5, IncidentKind::ErrorBurst, "share=0.1", 0, 10);
-    let picked = share.targets(&m, 1);
-    assert!(
-        (150..=250).contains(&picked.len()),
-        "{} of 2000 servers for share=0.1",
-        picked.len()
-    );
-    assert_eq!(share.targets(&m, 1), picked, "same seed, same servers");
-    assert_ne!(share.targets(&m, 2), picked, "another seed, other servers");
-    let other_id = Incident {
-        id: 6,
-        ..share.clone()
-    };
-    assert_ne!(
-        other_id.targets(&m, 1),
-        picked,
-        "another incident, other servers"
-    );
-    for (p, member) in m.iter().enumerate() {
-        assert_eq!(share.matches(member, 1), picked.contains(&p));
-    }
-    // A server's draw does not depend on the fleet: a smaller fleet picks the same ones.
-    let small: Vec<usize> = picked.iter().copied().filter(|&p| p < 500).collect();
-    assert_eq!(share.targets(&m[..500], 1), small);
-    let all = Incident {
-        target: Target::Share(1.0),
-        ..share
-    };
-    assert_eq!(all.targets(&m, 1).len(), 2_000);
-}
-
-#[test]
-fn targets_must_match_a_server() {
-    let params = FleetParams::default();
-    let m = members(&params, 10, 0..10);
-    let on = |target: &str| incident(1, IncidentKind::Outage, target, 0, 5);
-    for good in [
-        "server=srv-03",
-        "server=srv-10",
-        "role=cache",
-        "dc=dc3",
-        "share=0.5",
-    ] {
-        assert_eq!(on(good).check_target(&m, 1), Ok(()), "{good}");
-    }
-    assert_eq!(on("server=srv-03").targets(&m, 1), [2]);
-    assert_eq!(
-        on("server=srv-99").check_target(&m, 1),
-        Err("target `server=srv-99` matches no server".to_string())
-    );
-    for bad in ["server=srv-003", "server=web-1", "dc=dc4", "share=0.0001"] {
-        let e = on(bad).check_target(&m, 1).unwrap_err();
-        assert!(e.contains(bad) && e.contains("matches no server"), "{e}");
-    }
-    let mut no_db = params.clone();
-    no_db.roles.db.weight = 0.0;
-    let e = on("role=db")
-        .check_target(&members(&no_db, 10, 0..10), 1)
-        .unwrap_err();
-    assert!(e.contains("role=db"), "{e}");
-    let schedule = Schedule::new(vec![on("role=db"), on("server=srv-11")]);
-    assert_eq!(
-        schedule.check_targets(&m, 1),
-        Err("incident 2: target `server=srv-11` matches no server".to_string())
-    );
-}
-
 /// Default parameters with deploys every 6 hours and reboots every day (short replays),
 /// and `random` random incidents a day.
 fn busy_with_incidents(random: f64) -> FleetParams {
@@ -1149,7 +894,9 @@ fn warm_start_inside_and_after_incidents_matches_stepping_through_them() {
         // Long ago: replayed or forgotten, it must not matter.
         incident(7, IncidentKind::Outage, "server=srv-05", g0 - 6 * HOUR, 30),
     ]);
-    let mut stepped = Fleet::at_grid_with(&params, 9, m.clone(), g0, schedule.clone());
+    let mut stepped = FleetSpec::new(&params, 9, m.clone())
+        .schedule(schedule.clone())
+        .fleet_at_grid(g0);
     let (mut checks, mut diffs, mut down_checks, mut random_seen) = (0, Vec::new(), 0, 0);
     let mut restarts_after_outage = 0;
     let mut prev = stepped.snapshot().clone();
@@ -1171,7 +918,9 @@ fn warm_start_inside_and_after_incidents_matches_stepping_through_them() {
         if !(near || step % 97 == 0) {
             continue;
         }
-        let direct = Fleet::at_grid_with(&params, 9, m.clone(), k, schedule.clone());
+        let direct = FleetSpec::new(&params, 9, m.clone())
+            .schedule(schedule.clone())
+            .fleet_at_grid(k);
         assert_eq!(direct.snapshot().incidents, s.incidents, "active at {k}");
         diffs.extend(differences(s, direct.snapshot(), &m, 1e-6));
         down_checks += s.up.iter().filter(|&&u| !u).count();
@@ -1217,7 +966,9 @@ fn warm_start_of_single_servers_matches_stepping_through_outage_incidents() {
             })
             .collect(),
     );
-    let mut stepped = Fleet::at_grid_with(&params, 9, m.clone(), start, schedule.clone());
+    let mut stepped = FleetSpec::new(&params, 9, m.clone())
+        .schedule(schedule.clone())
+        .fleet_at_grid(start);
     let (mut checks, mut diffs, mut downs, mut in_incident) = (0, Vec::new(), 0, 0);
     for step in 1..=3 * DAY {
         stepped.step();
@@ -1225,13 +976,9 @@ fn warm_start_of_single_servers_matches_stepping_through_outage_incidents() {
             continue;
         }
         let i = (step / 41) as usize % m.len();
-        let direct = Fleet::at_grid_with(
-            &params,
-            9,
-            vec![m[i].clone()],
-            start + step,
-            schedule.clone(),
-        );
+        let direct = FleetSpec::new(&params, 9, vec![m[i].clone()])
+            .schedule(schedule.clone())
+            .fleet_at_grid(start + step);
         let one = single(stepped.snapshot(), i);
         diffs.extend(differences(&one, direct.snapshot(), &m[i..=i], 1e-6));
         checks += 1;
@@ -1256,7 +1003,7 @@ fn a_schedule_change_takes_effect_from_the_next_grid_point_on() {
     let params = FleetParams::default();
     let m = members(&params, 10, 0..10);
     let g0 = MIDNIGHT + 7 * HOUR;
-    let mut f = Fleet::at_grid(&params, 3, m.clone(), g0);
+    let mut f = FleetSpec::new(&params, 3, m.clone()).fleet_at_grid(g0);
     run(&mut f, 100, |_| {});
     let now = (f.grid() + 1) * 15_000;
     let schedule = Schedule::new(vec![Incident {
@@ -1271,14 +1018,18 @@ fn a_schedule_change_takes_effect_from_the_next_grid_point_on() {
     assert_eq!(f.active_incidents(), &schedule.incidents[..]);
     for step in 0..HOUR {
         if step < 8 || step % 16 == 0 {
-            let direct = Fleet::at_grid_with(&params, 3, m.clone(), f.grid(), schedule.clone());
+            let direct = FleetSpec::new(&params, 3, m.clone())
+                .schedule(schedule.clone())
+                .fleet_at_grid(f.grid());
             let diffs = differences(f.snapshot(), direct.snapshot(), &m, 1e-6);
             assert!(diffs.is_empty(), "{}", report(&diffs));
         }
         f.step();
     }
     // Removing it brings the web servers back at the next grid point.
-    let mut f = Fleet::at_grid_with(&params, 3, m.clone(), g0 + 100 + 8, schedule.clone());
+    let mut f = FleetSpec::new(&params, 3, m.clone())
+        .schedule(schedule.clone())
+        .fleet_at_grid(g0 + 100 + 8);
     assert!(
         f.snapshot()
             .up
@@ -1305,9 +1056,11 @@ fn timeline_takes_a_schedule_and_frames_list_the_active_incidents() {
         ..incident(4, IncidentKind::CpuSpike, "server=srv-02", 0, 0)
     };
     let schedule = Schedule::new(vec![inc.clone()]);
-    let mut plain = Timeline::new(&params, 1, m.clone(), t0);
-    let mut empty = Timeline::with_schedule(&params, 1, m.clone(), t0, Schedule::default());
-    let mut timeline = Timeline::with_schedule(&params, 1, m.clone(), t0, schedule.clone());
+    let mut plain = FleetSpec::new(&params, 1, m.clone()).timeline(t0);
+    let mut empty = FleetSpec::new(&params, 1, m.clone()).timeline(t0);
+    let mut timeline = FleetSpec::new(&params, 1, m.clone())
+        .schedule(schedule.clone())
+        .timeline(t0);
     assert_eq!(timeline.schedule(), &schedule);
     for t in (t0..t0 + 15 * 60_000).step_by(5_000) {
         let frame = timeline.at(t);
@@ -1330,7 +1083,7 @@ fn timeline_takes_a_schedule_and_frames_list_the_active_incidents() {
     assert_eq!(frame.active_incidents(), &[inc.clone()][..]);
 
     // Set while running: from `schedule_effective_ms` on.
-    let mut live = Timeline::new(&params, 1, m.clone(), t0);
+    let mut live = FleetSpec::new(&params, 1, m.clone()).timeline(t0);
     live.at(t0 + 2_000);
     let from = live.schedule_effective_ms();
     assert!(from > t0 && from <= t0 + 30_000, "{from}");
@@ -1402,7 +1155,7 @@ fn random_incidents_are_drawn_from_the_seed_whatever_the_range() {
 
     // The fleet applies them: an outage is down, the others are listed while active.
     let g0 = MIDNIGHT;
-    let mut f = Fleet::at_grid(&params, 1, m.clone(), g0);
+    let mut f = FleetSpec::new(&params, 1, m.clone()).fleet_at_grid(g0);
     let mut outage_steps = 0;
     run(&mut f, 2 * DAY as usize, |s| {
         let expected: Vec<Incident> = all
@@ -1491,9 +1244,11 @@ fn a_fleet_stepped_on_every_core_equals_its_slices_stepped_alone() {
     };
     let size = 2_100;
     let start = MIDNIGHT + 4_321;
-    let mut whole = Fleet::at_grid(&params, 3, members(&params, size, 0..size), start);
-    let mut head = Fleet::at_grid(&params, 3, members(&params, size, 0..10), start);
-    let mut tail = Fleet::at_grid(&params, 3, members(&params, size, size - 10..size), start);
+    let mut whole =
+        FleetSpec::new(&params, 3, members(&params, size, 0..size)).fleet_at_grid(start);
+    let mut head = FleetSpec::new(&params, 3, members(&params, size, 0..10)).fleet_at_grid(start);
+    let mut tail =
+        FleetSpec::new(&params, 3, members(&params, size, size - 10..size)).fleet_at_grid(start);
     for _ in 0..40 {
         whole.step();
         head.step();
@@ -1546,22 +1301,16 @@ fn a_fleet_without_counters_shows_the_same_values_and_restarts() {
             MIDNIGHT + 9 * DAY + 1234,
         ] {
             let off = |grid| {
-                Fleet::at_grid_shaped(
-                    &params,
-                    5,
-                    m.clone(),
-                    grid,
-                    Schedule::default(),
-                    &Default::default(),
-                    Counting::Off,
-                )
+                FleetSpec::new(&params, 5, m.clone())
+                    .counting(Counting::Off)
+                    .fleet_at_grid(grid)
             };
             let mut stepped = off(g);
             let mut restarts = 0;
             for _ in 0..1_000 {
                 stepped.step();
                 if stepped.grid() % 97 == 0 {
-                    let on = Fleet::at_grid(&params, 5, m.clone(), stepped.grid());
+                    let on = FleetSpec::new(&params, 5, m.clone()).fleet_at_grid(stepped.grid());
                     for direct in [&on, &off(stepped.grid())] {
                         let mut a = stepped.snapshot().clone();
                         let mut b = direct.snapshot().clone();
@@ -1578,4 +1327,122 @@ fn a_fleet_without_counters_shows_the_same_values_and_restarts() {
             assert!(restarts > 0, "no restart in the window");
         }
     }
+}
+
+// Load-test knobs: servers joining, leaving and replaced.
+
+fn minutes(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+const STEP_MS: i64 = 15_000;
+
+fn shaped_fleet(params: &FleetParams, spec: &ShapeSpec, size: u32, grid: i64) -> Fleet {
+    FleetSpec::new(params, 9, members(params, size, 0..size))
+        .shape(spec.clone())
+        .fleet_at_grid(grid)
+}
+
+#[test]
+fn joining_and_replaced_servers_start_as_new_machines() {
+    let params = FleetParams::default();
+    let spec = ShapeSpec {
+        mode: SeriesMode::DoubleHalve,
+        change_interval: minutes(30),
+        churn: 0.2,
+        churn_interval: minutes(20),
+        ..ShapeSpec::default()
+    };
+    let mut fleet = shaped_fleet(&params, &spec, 20, MIDNIGHT + 3);
+    let (mut joins, mut replacements) = (0, 0);
+    for _ in 0..6 * HOUR {
+        let before = fleet.roster().clone();
+        fleet.step();
+        let (s, r) = (fleet.snapshot(), fleet.roster());
+        for i in 0..20 {
+            let joined = r.present[i] && !before.present[i];
+            let replaced = r.born_ms[i] != before.born_ms[i];
+            if (joined || replaced) && s.up[i] {
+                assert!(s.restarted[i], "server {i} at grid {}", s.grid);
+                assert_eq!(s.counters[i].requests, [0.0; 3]);
+                assert_eq!(s.counters[i].created, (s.grid * STEP_MS) as f64 / 1000.0);
+                joins += joined as usize;
+                replacements += replaced as usize;
+            }
+            if replaced {
+                assert_eq!(r.born_ms[i] % (20 * 60_000), 0);
+            }
+        }
+        let count = r.present.iter().filter(|&&p| p).count();
+        assert!(count == 20 || count == 10, "{count} present");
+    }
+    assert!(joins >= 50, "{joins} joins");
+    assert!(replacements >= 50, "{replacements} replacements");
+}
+
+#[test]
+fn warm_start_matches_stepping_while_servers_join_leave_and_are_replaced() {
+    let params = FleetParams::default();
+    for spec in [
+        ShapeSpec {
+            mode: SeriesMode::GradualChange,
+            change_interval: minutes(15),
+            churn: 0.1,
+            churn_interval: minutes(10),
+            ..ShapeSpec::default()
+        },
+        ShapeSpec {
+            mode: SeriesMode::Spike,
+            change_interval: Duration::from_secs(45),
+            spike_multiplier: 3.0,
+            churn: 0.05,
+            churn_interval: Duration::from_secs(75),
+            ..ShapeSpec::default()
+        },
+    ] {
+        let start = MIDNIGHT + 2 * DAY + 11;
+        let mut stepped = shaped_fleet(&params, &spec, 24, start);
+        let mut restarts = 0;
+        for n in 1..=2 * HOUR {
+            stepped.step();
+            restarts += stepped.snapshot().restarted.iter().filter(|&&r| r).count();
+            if n % 97 != 0 {
+                continue;
+            }
+            let direct = shaped_fleet(&params, &spec, 24, start + n);
+            assert_eq!(stepped.roster(), direct.roster(), "{spec:?} at +{n}");
+            let (a, b) = (stepped.snapshot(), direct.snapshot());
+            assert_eq!(a.up, b.up, "{spec:?} at +{n}");
+            assert_eq!(a.restarted, b.restarted, "{spec:?} at +{n}");
+            for i in 0..a.len() {
+                let (x, y) = (&a.counters[i], &b.counters[i]);
+                assert_eq!(x.created, y.created, "server {i} at +{n}");
+                let close = (x.duration_count - y.duration_count).abs()
+                    <= 1e-6 * x.duration_count.abs().max(1.0);
+                assert!(close, "server {i} at +{n}: {x:?} vs {y:?}");
+                let cpu = (a.cpu[i] - b.cpu[i]).abs() <= 1e-6 * a.cpu[i].abs().max(1.0);
+                assert!(cpu, "server {i} at +{n}: cpu {} vs {}", a.cpu[i], b.cpu[i]);
+            }
+        }
+        assert!(
+            restarts > 20,
+            "{restarts} restarts: the window proves little"
+        );
+    }
+}
+
+#[test]
+fn a_shard_sees_the_whole_fleets_roster() {
+    let params = FleetParams::default();
+    let spec = ShapeSpec {
+        mode: SeriesMode::DoubleHalve,
+        churn: 0.3,
+        ..ShapeSpec::default()
+    };
+    let whole = shaped_fleet(&params, &spec, 12, MIDNIGHT + 40);
+    let slice = FleetSpec::new(&params, 9, members(&params, 12, 4..8))
+        .shape(spec)
+        .fleet_at_grid(MIDNIGHT + 40);
+    assert_eq!(slice.roster().present, whole.roster().present[4..8]);
+    assert_eq!(slice.roster().born_ms, whole.roster().born_ms[4..8]);
 }
