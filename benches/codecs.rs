@@ -22,13 +22,12 @@
 
 use std::hint::black_box;
 use std::io::{Read, Write};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fleetsim::exposition::{
     self, BUCKET_COUNT, Extra, Family, FleetLabels, Kind, NATIVE_SCHEMA, Part, STATUSES,
-    SeriesSink, TextFormat, visit_family,
+    SeriesSink, TextFormat, native_counts, native_first_index, visit_family,
 };
 use fleetsim::gzip as body;
 use fleetsim::model::server::LATENCY_BUCKETS;
@@ -146,57 +145,6 @@ const HISTOGRAM: i32 = 4;
 /// 2^-128, as the exposition's native histograms have it.
 const NATIVE_ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
 
-/// The split of the classic buckets into native ones, as the exposition makes it (its
-/// function is private to the crate): what a library-based encoder would still compute.
-struct NativeLayout {
-    first: i32,
-    shares: Vec<Vec<(usize, f64)>>,
-}
-
-fn native_layout() -> &'static NativeLayout {
-    static LAYOUT: OnceLock<NativeLayout> = OnceLock::new();
-    LAYOUT.get_or_init(|| {
-        let per_octave = f64::from(1u32 << NATIVE_SCHEMA);
-        let position = |seconds: f64| libm::log2(seconds) * per_octave;
-        let lowest = LATENCY_BUCKETS[0] / 2.0;
-        let highest = LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1] * 2.0;
-        let edges: Vec<f64> = std::iter::once(lowest)
-            .chain(LATENCY_BUCKETS)
-            .chain(std::iter::once(highest))
-            .map(position)
-            .collect();
-        let first = edges[0].floor() as i32 + 1;
-        let last = edges[BUCKET_COUNT].ceil() as i32;
-        let shares = (first..=last)
-            .map(|i| {
-                let (lo, hi) = (f64::from(i - 1), f64::from(i));
-                (0..BUCKET_COUNT)
-                    .filter_map(|c| {
-                        let (from, to) = (edges[c], edges[c + 1]);
-                        let overlap = hi.min(to) - lo.max(from);
-                        (overlap > 0.0).then(|| (c, overlap / (to - from)))
-                    })
-                    .collect()
-            })
-            .collect();
-        NativeLayout { first, shares }
-    })
-}
-
-fn native_counts(cumulative: &[f64; BUCKET_COUNT], out: &mut Vec<u64>) {
-    let mut own = [0.0; BUCKET_COUNT];
-    let mut below = 0.0;
-    for (count, &cum) in own.iter_mut().zip(cumulative) {
-        *count = (cum - below).max(0.0);
-        below = cum;
-    }
-    out.clear();
-    out.extend(native_layout().shares.iter().map(|shares| {
-        let share: f64 = shares.iter().map(|&(c, w)| w * own[c]).sum();
-        share.floor() as u64
-    }));
-}
-
 fn label(name: &str, value: &str) -> LabelPair {
     LabelPair {
         name: Some(name.to_string()),
@@ -256,7 +204,7 @@ impl ProstMetrics<'_> {
                     })
                     .collect();
                 let span = BucketSpan {
-                    offset: Some(native_layout().first + lead as i32),
+                    offset: Some(native_first_index() + lead as i32),
                     length: Some(buckets.len() as u32),
                 };
                 (span, deltas)

@@ -14,7 +14,9 @@ mod protobuf;
 pub use label_cache::{LabelCache, RenderLabels};
 pub use labels::{ConstLabels, OWN_LABELS, parse_flag as parse_label};
 pub use negotiate::{Format, Negotiated, negotiate};
-pub use protobuf::{NATIVE_SCHEMA, PROTOBUF_CONTENT_TYPE, encode_fleet_protobuf};
+pub use protobuf::{
+    NATIVE_SCHEMA, PROTOBUF_CONTENT_TYPE, encode_fleet_protobuf, native_counts, native_first_index,
+};
 pub use series::{
     BUCKET_COUNT, Dimension, Extra, Family, HistogramSample, Kind, Part, Read, STATUSES,
     SeriesSink, Signal, bucket_bounds, visit_family, visit_family_servers,

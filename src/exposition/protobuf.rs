@@ -145,6 +145,12 @@ fn native_layout() -> &'static NativeLayout {
     })
 }
 
+/// The index of the first native bucket [`native_counts`] gives: its upper bound is
+/// 2^(index / 2^schema).
+pub fn native_first_index() -> i32 {
+    native_layout().first
+}
+
 /// The native buckets' counts (from `native_layout().first` on) of a histogram whose
 /// classic cumulative counts are `cumulative` (`+Inf` last).
 ///
@@ -159,7 +165,7 @@ fn native_layout() -> &'static NativeLayout {
 /// non-decreasing up to their rounding (an ulp of the count); a native bucket could step
 /// down only if its share sat within that of a whole number just as its classic buckets
 /// stopped filling.
-pub(crate) fn native_counts(cumulative: &[f64; BUCKET_COUNT], out: &mut Vec<u64>) {
+pub fn native_counts(cumulative: &[f64; BUCKET_COUNT], out: &mut Vec<u64>) {
     let mut own = [0.0; BUCKET_COUNT];
     let mut below = 0.0;
     for (count, &cum) in own.iter_mut().zip(cumulative) {
