@@ -73,6 +73,19 @@ impl IncidentKind {
             IncidentKind::Outage => "outage",
         }
     }
+
+    /// The alert of the shipped `alerts.yml` this kind is made to fire: what the answer key
+    /// and the scoreboard expect to see.
+    pub fn alert(self) -> &'static str {
+        match self {
+            IncidentKind::CpuSpike => "HighCpuUsage",
+            IncidentKind::MemoryLeak => "LowMemoryAvailable",
+            IncidentKind::DiskFill => "DiskAlmostFull",
+            IncidentKind::LatencySpike => "HighLatencyP99",
+            IncidentKind::ErrorBurst => "HighErrorRate",
+            IncidentKind::Outage => "ServerDown",
+        }
+    }
 }
 
 impl fmt::Display for IncidentKind {
