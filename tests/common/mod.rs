@@ -273,6 +273,55 @@ pub fn missing_tool(tool: &str, package: &str) -> String {
     )
 }
 
+/// Checks the strict OpenMetrics parser of Python's `prometheus_client` on `text`
+/// (`text_string_to_metric_families`, every family consumed): `Err` with the parser's own
+/// message when it refuses the text. Panics with one line when Python or the package is
+/// missing (scripts/test installs it); it never skips.
+pub fn strict_openmetrics_parse(text: &[u8]) -> Result<usize, String> {
+    const SCRIPT: &str = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+n = 0
+try:
+    for family in text_string_to_metric_families(sys.stdin.read()):
+        n += len(family.samples)
+except Exception as e:
+    print(f"{type(e).__name__}: {e}"[:400])
+    sys.exit(3)
+print(n)
+"#;
+    let python = require_tool("python3", "python3");
+    let probe = Command::new(&python)
+        .args(["-c", "import prometheus_client"])
+        .output()
+        .expect("run python3");
+    assert!(
+        probe.status.success(),
+        "Python's `prometheus_client` is not installed: `python3 -m pip install prometheus_client` \
+         (scripts/test installs it)"
+    );
+    let mut child = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text).expect("write to python3");
+    }
+    let out = child.wait_with_output().expect("wait for python3");
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match out.status.code() {
+        Some(0) => said.parse().map_err(|_| format!("python3 said `{said}`")),
+        Some(3) => Err(said),
+        _ => panic!(
+            "python3 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
 /// The first executable file named `tool` in `PATH`'s directories.
 pub fn find_on_path(tool: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
