@@ -117,9 +117,11 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
         let line = e
             .span()
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-        let mut message = e.message().trim().replace('\n', " ");
+        let mut message = plain_type_error(e.message().trim().replace('\n', " "));
         // Type errors name the value, not the key: name the key from the line.
-        if let Some(key) = line.and_then(|l| key_on_line(text, l))
+        if let Some(table) = line.and_then(|l| table_on_line(text, l)) {
+            message = table_hint(&table).unwrap_or_else(|| format!("`{table}`: {message}"));
+        } else if let Some(key) = line.and_then(|l| key_on_line(text, l))
             && !message.contains(&format!("`{key}`"))
         {
             message = format!("`{key}`: {message}");
@@ -172,6 +174,57 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     })
 }
 
+/// The header on `line` when it is one (`[roles.web]`, `[[incident]]`), brackets kept.
+fn table_on_line(text: &str, line: usize) -> Option<String> {
+    let content = text.lines().nth(line - 1)?.trim();
+    let header = content.split('#').next()?.trim();
+    (header.starts_with('[') && header.ends_with(']')).then(|| header.to_string())
+}
+
+/// What a header that looks like one of ours but is not means to say.
+fn table_hint(header: &str) -> Option<String> {
+    match header.replace(' ', "").as_str() {
+        "[[incidents]]" => Some(
+            "`[[incidents]]`: a scheduled incident is an `[[incident]]` table (singular, one \
+             per incident); `[incidents]` (single brackets) holds `random_per_day`"
+                .to_string(),
+        ),
+        "[incident]" => Some(
+            "`[incident]`: write each scheduled incident as an `[[incident]]` table (double \
+             brackets)"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// serde's "invalid type: string \"ten\", expected u64" in the words of the file:
+/// "expected a whole number, found the string \"ten\"", with a huge number shortened.
+fn plain_type_error(message: String) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message;
+    };
+    let Some((found, expected)) = rest.rsplit_once(", expected ") else {
+        return message;
+    };
+    let expected = match expected {
+        "u64" | "u32" | "u16" | "u8" | "usize" | "i64" | "i32" => "a whole number (like 10)",
+        "f64" | "f32" => "a number (like 2.5)",
+        other => other,
+    };
+    let found = match found.strip_prefix("floating point `") {
+        Some(number) => {
+            let number = number.trim_end_matches('`');
+            match number.parse::<f64>() {
+                Ok(x) if number.len() > 20 => format!("the number {x:e}"),
+                _ => format!("the number {number}"),
+            }
+        }
+        None => found.replace("integer `", "the number `"),
+    };
+    format!("expected {expected}, found {found}")
+}
+
 fn key_on_line(text: &str, line: usize) -> Option<String> {
     let content = text.lines().nth(line - 1)?;
     let (key, _) = content.split_once('=')?;
@@ -213,7 +266,12 @@ fn range(key: &str, value: f64, low: f64, high: f64) -> Result<(), String> {
     if value.is_finite() && (low..=high).contains(&value) {
         Ok(())
     } else {
-        Err(format!("{key}` must be {low} to {high}, not {value}"))
+        Err(format!(
+            "{key}` must be {} to {}, not {}",
+            short(low),
+            short(high),
+            short(value)
+        ))
     }
 }
 
@@ -221,12 +279,25 @@ fn positive(key: &str, value: f64) -> Result<(), String> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(format!("{key}` must be above 0, not {value}"))
+        Err(format!("{key}` must be above 0, not {}", short(value)))
     }
 }
 
 fn non_negative(key: &str, value: f64) -> Result<(), String> {
-    range(key, value, 0.0, f64::MAX)
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key}` must be 0 or more, not {}", short(value)))
+    }
+}
+
+/// A number as a person reads it in one line: `1e300`, not three hundred digits.
+fn short(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e15 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }
 
 fn validate_walk(key: &str, w: &WalkParams) -> Result<(), String> {
@@ -347,6 +418,37 @@ mod tests {
         let e = parse("[roles.api.traffic]\nrps = \"lots\"\n", "f.toml").unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("`rps`"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_say_what_was_expected_in_plain_words() {
+        let e = parse("servers = \"ten\"\n", "f.toml").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`servers`: expected a whole number (like 10), found string \"ten\""
+        );
+        let e = parse("[roles.web.cpu]\nidle = \"4\"\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("expected a number (like 2.5)"), "{e}");
+        let e = parse("servers = 1e300\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("the number 1e300"), "{e}");
+        assert!(e.message.len() < 100, "a short line: {e}");
+    }
+
+    #[test]
+    fn range_errors_print_short_numbers() {
+        let e = parse("[roles.web.traffic]\nrps = -1e300\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("0 or more, not -1e300"), "{e}");
+        assert!(e.message.len() < 80, "a short line: {e}");
+    }
+
+    #[test]
+    fn a_misspelt_incident_table_says_which_is_meant() {
+        let text = "[[incidents]]\nkind = \"outage\"\ntarget = \"role=db\"\nduration = \"5m\"\n";
+        let e = parse(text, "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("`[[incident]]`"), "{e}");
+        let e = parse("[incident]\nkind = \"outage\"\n", "f.toml").unwrap_err();
+        assert!(e.message.contains("double brackets"), "{e}");
     }
 
     #[test]
