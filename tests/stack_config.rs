@@ -925,3 +925,183 @@ fn alerts_route_to_the_receiver_of_their_severity() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// alertmanager.yml: where the alerts go.
+
+/// Where the shipped receivers post: fleetsim's webhook on its admin port (8001, as the
+/// README's examples), on the host as the containers see it.
+const FLEETSIM_WEBHOOK: &str = "http://host.docker.internal:8001/api/v1/alerts";
+
+/// A receiver of an Alertmanager config as written: its webhook URLs, whether they send
+/// resolutions, and the `*_configs:` keys written under it as comments (examples).
+#[derive(Debug, Default)]
+struct Receiver {
+    name: String,
+    webhook_urls: Vec<String>,
+    send_resolved: bool,
+    commented: Vec<String>,
+}
+
+/// Every receiver in an Alertmanager config's `text`, in order.
+fn receivers(text: &str) -> Vec<Receiver> {
+    let mut out: Vec<Receiver> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.trim_end() == "receivers:" {
+            inside = true;
+            continue;
+        }
+        let t = line.trim();
+        if !inside || t.is_empty() {
+            continue;
+        }
+        if !line.starts_with(' ') && !t.starts_with('#') {
+            break;
+        }
+        if let Some(name) = t.strip_prefix("- name:") {
+            out.push(Receiver {
+                name: scalar(name),
+                ..Receiver::default()
+            });
+            continue;
+        }
+        let Some(receiver) = out.last_mut() else {
+            continue;
+        };
+        if let Some(comment) = t.strip_prefix('#') {
+            let key = comment.trim().trim_end_matches(':');
+            if key.ends_with("_configs") && !key.contains(' ') {
+                receiver.commented.push(key.to_string());
+            }
+            continue;
+        }
+        match key_value(line) {
+            Some(("url", v)) => receiver.webhook_urls.push(scalar(v)),
+            Some(("send_resolved", v)) => receiver.send_resolved = scalar(v) == "true",
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What is wrong with the receivers named in `routed` (the receivers the severities reach):
+/// each must post to fleetsim's webhook only, with resolutions, and carry commented e-mail
+/// and Slack examples to start from.
+fn receiver_problems(text: &str, routed: &[&str]) -> Vec<String> {
+    let all = receivers(text);
+    let mut problems = Vec::new();
+    for name in routed {
+        let Some(r) = all.iter().find(|r| r.name == *name) else {
+            problems.push(format!("no receiver named {name}"));
+            continue;
+        };
+        if r.webhook_urls != [FLEETSIM_WEBHOOK] {
+            problems.push(format!(
+                "{name} posts to {:?}, not to fleetsim's webhook {FLEETSIM_WEBHOOK} alone",
+                r.webhook_urls
+            ));
+        }
+        if !r.send_resolved {
+            problems.push(format!(
+                "{name} does not send resolutions: the score would not see alerts end"
+            ));
+        }
+        for example in ["email_configs", "slack_configs"] {
+            if !r.commented.iter().any(|c| c == example) {
+                problems.push(format!("{name} has no commented `{example}` example"));
+            }
+        }
+    }
+    problems
+}
+
+/// `text` with its commented YAML lines (`# key:`, `# - key:`) uncommented, prose left.
+fn uncommented(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            match line.trim_start().strip_prefix("# ") {
+                Some(rest) if key_value(rest).is_some() => format!("{indent}{rest}"),
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn both_severities_reach_fleetsims_webhook_with_e_mail_and_slack_examples() {
+    let routed = ["critical", "warning"].map(|s| route(&[format!("severity={s}")]));
+    let routed: Vec<&str> = routed.iter().map(String::as_str).collect();
+    let text = read("alertmanager/alertmanager.yml");
+    let problems = receiver_problems(&text, &routed);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_commented_examples_are_a_valid_config_once_uncommented() {
+    let text = uncommented(&read("alertmanager/alertmanager.yml"));
+    let examples = receivers(&text);
+    // Uncommented, the examples are keys of their own: none is left as a comment.
+    assert!(
+        examples.iter().all(|r| r.commented.is_empty()) && text.contains("slack_configs:"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, &text).unwrap();
+    let out = check("amtool", &["check-config", path.to_str().unwrap()]);
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+const BAD_RECEIVERS: &str = r#"
+route:
+  receiver: webhook
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: "http://host.docker.internal:5001/alerts"
+    # slack_configs:
+    #   - api_url: "https://hooks.slack.com/services/T000/B000/XXXX"
+  - name: webhook-critical
+    webhook_configs:
+      - url: "http://host.docker.internal:8001/api/v1/alerts"
+        send_resolved: true
+      - url: "http://elsewhere/"
+    # Not an example, prose: email_configs are possible.
+"#;
+
+#[test]
+fn the_receiver_checks_catch_what_they_are_for() {
+    let problems = receiver_problems(BAD_RECEIVERS, &["webhook", "webhook-critical", "pager"]);
+    assert_eq!(problems.len(), 7, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("webhook posts to [\"http://host.docker.internal:5001/alerts\"]"),
+        "{problems:#?}"
+    );
+    assert!(problems[1].starts_with("webhook does not send resolutions"));
+    assert_eq!(
+        problems[2],
+        "webhook has no commented `email_configs` example"
+    );
+    assert!(
+        problems[3].starts_with("webhook-critical posts to"),
+        "{problems:#?}"
+    );
+    assert_eq!(
+        problems[4],
+        "webhook-critical has no commented `email_configs` example"
+    );
+    assert_eq!(
+        problems[5],
+        "webhook-critical has no commented `slack_configs` example"
+    );
+    assert_eq!(problems[6], "no receiver named pager");
+    let plain = uncommented(BAD_RECEIVERS);
+    assert!(
+        plain.contains("\n    slack_configs:\n      - api_url: \"https"),
+        "{plain}"
+    );
+    assert!(plain.contains("# Not an example, prose"), "{plain}");
+}
