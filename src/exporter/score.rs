@@ -141,12 +141,15 @@ impl Scoreboard {
     /// The score at `now_ms`: the remembered user incidents and the random incidents of the
     /// run so far, against the alerts received.
     pub fn score(&self, members: &[Member], seed: u64, run_start_ms: i64, now_ms: i64) -> Score {
-        let state = self.state();
+        // Copied out, so that a notification arriving meanwhile does not wait for the score.
+        let (remembered, alerts, alerts_dropped) = {
+            let state = self.state();
+            let alerts: Vec<AlertSeen> = state.alerts.iter().cloned().collect();
+            (state.incidents.clone(), alerts, state.alerts_dropped)
+        };
         let random = Schedule::random(&self.params, seed, members, run_start_ms, now_ms + 1);
-        let mut incidents: Vec<Incident> = state
-            .incidents
-            .iter()
-            .cloned()
+        let mut incidents: Vec<Incident> = remembered
+            .into_iter()
             .chain(random.incidents)
             .filter(|i| i.start_ms <= now_ms)
             .collect();
@@ -165,9 +168,8 @@ impl Scoreboard {
                 (!servers.is_empty()).then_some(Candidate { incident, servers })
             })
             .collect();
-        let alerts: Vec<AlertSeen> = state.alerts.iter().cloned().collect();
         let mut score = judge(&candidates, &alerts, now_ms);
-        score.counts.alerts_dropped = state.alerts_dropped;
+        score.counts.alerts_dropped = alerts_dropped;
         score.counts.incidents_left_off = left_off as u64;
         score
     }
@@ -221,7 +223,7 @@ fn resolved_end(notice: &Notice) -> Option<i64> {
 
 /// Whether `alert` catches `c`: its expected alert, on one of its servers, started within
 /// its window.
-pub fn catches(c: &Candidate, alert: &AlertSeen) -> bool {
+fn catches(c: &Candidate, alert: &AlertSeen) -> bool {
     alert.alertname == c.incident.kind.alert() && related(c, alert)
 }
 
@@ -259,28 +261,11 @@ pub fn judge(candidates: &[Candidate], alerts: &[AlertSeen], now_ms: i64) -> Sco
             }),
         }
     }
-    let mut false_alarms = Vec::new();
-    let mut other_alerts = Vec::new();
-    let mut rest: Vec<&AlertSeen> = (0..alerts.len())
+    let rest: Vec<&AlertSeen> = (0..alerts.len())
         .filter(|k| !catchers.contains(k))
         .map(|k| &alerts[k])
         .collect();
-    rest.sort_by_key(|a| (a.starts_at_ms, a.received_ms));
-    for alert in rest {
-        let ids: Vec<u64> = candidates
-            .iter()
-            .filter(|c| related(c, alert))
-            .map(|c| c.incident.id)
-            .collect();
-        if ids.is_empty() {
-            false_alarms.push(AlertView::of(alert));
-        } else {
-            other_alerts.push(OtherAlert {
-                alert: AlertView::of(alert),
-                incidents: ids,
-            });
-        }
-    }
+    let (false_alarms, other_alerts) = uncaught_alerts(candidates, rest);
     let missed = not_caught.iter().filter(|n| n.missed).count();
     Score {
         time: format_instant(now_ms),
@@ -301,6 +286,33 @@ pub fn judge(candidates: &[Candidate], alerts: &[AlertSeen], now_ms: i64) -> Sco
         false_alarms,
         other_alerts,
     }
+}
+
+/// The alerts that caught nothing, oldest first, split into those with no incident behind
+/// them and those related to an incident (on its server, within its window).
+fn uncaught_alerts(
+    candidates: &[Candidate],
+    mut rest: Vec<&AlertSeen>,
+) -> (Vec<AlertView>, Vec<OtherAlert>) {
+    rest.sort_by_key(|a| (a.starts_at_ms, a.received_ms));
+    let mut false_alarms = Vec::new();
+    let mut other_alerts = Vec::new();
+    for alert in rest {
+        let ids: Vec<u64> = candidates
+            .iter()
+            .filter(|c| related(c, alert))
+            .map(|c| c.incident.id)
+            .collect();
+        if ids.is_empty() {
+            false_alarms.push(AlertView::of(alert));
+        } else {
+            other_alerts.push(OtherAlert {
+                alert: AlertView::of(alert),
+                incidents: ids,
+            });
+        }
+    }
+    (false_alarms, other_alerts)
 }
 
 fn seconds(ms: i64) -> f64 {
