@@ -134,9 +134,9 @@ fn alert_of(payload: &Value, name: &str, server: &str) -> bool {
 fn an_outage_from_the_admin_api_reaches_alertmanager_and_the_webhook_then_resolves() {
     let webhook = Webhook::start();
     let am_config = read("alertmanager/alertmanager.yml");
-    assert!(am_config.contains("http://host.docker.internal:5001/"));
+    assert!(am_config.contains("http://host.docker.internal:8001/"));
     let am_config = am_config.replace(
-        "http://host.docker.internal:5001/",
+        "http://host.docker.internal:8001/",
         &format!("http://{}/", webhook.addr),
     );
     let alertmanager = Alertmanager::start(&am_config);

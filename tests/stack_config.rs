@@ -344,9 +344,9 @@ fn amtool_accepts_alertmanager_yml() {
     check("amtool", &["check-config", "alertmanager/alertmanager.yml"]);
 }
 
-#[test]
-fn docker_compose_accepts_docker_compose_yml() {
-    // The compose plugin if Docker has it, else the standalone docker-compose.
+/// `docker compose -f docker-compose.yml ARGS` (the compose plugin if Docker has it, else
+/// the standalone docker-compose), which must succeed; its stdout.
+fn compose(args: &[&str]) -> String {
     let plugin = Command::new("docker")
         .args(["compose", "version"])
         .stdin(Stdio::null())
@@ -354,11 +354,11 @@ fn docker_compose_accepts_docker_compose_yml() {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
+    let mut all = vec!["-f", "docker-compose.yml"];
+    all.extend(args);
     if plugin {
-        check(
-            "docker",
-            &["compose", "-f", "docker-compose.yml", "config", "-q"],
-        );
+        all.insert(0, "compose");
+        check("docker", &all)
     } else {
         if common::find_on_path("docker-compose").is_none() {
             panic!(
@@ -366,11 +366,21 @@ fn docker_compose_accepts_docker_compose_yml() {
                 common::missing_tool("docker-compose", package("docker-compose"))
             );
         }
-        check(
-            "docker-compose",
-            &["-f", "docker-compose.yml", "config", "-q"],
-        );
+        check("docker-compose", &all)
     }
+}
+
+#[test]
+fn docker_compose_accepts_docker_compose_yml() {
+    compose(&["config", "-q"]);
+    compose(&[
+        "--profile",
+        "fleetsim",
+        "--profile",
+        "history",
+        "config",
+        "-q",
+    ]);
 }
 
 #[test]
@@ -924,4 +934,338 @@ fn alerts_route_to_the_receiver_of_their_severity() {
             alert.name
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// alertmanager.yml: where the alerts go.
+
+/// Where the shipped receivers post: fleetsim's webhook on its admin port (8001, as the
+/// README's examples), on the host as the containers see it.
+const FLEETSIM_WEBHOOK: &str = "http://host.docker.internal:8001/api/v1/alerts";
+
+/// A receiver of an Alertmanager config as written: its webhook URLs, whether they send
+/// resolutions, and the `*_configs:` keys written under it as comments (examples).
+#[derive(Debug, Default)]
+struct Receiver {
+    name: String,
+    webhook_urls: Vec<String>,
+    send_resolved: bool,
+    commented: Vec<String>,
+}
+
+/// Every receiver in an Alertmanager config's `text`, in order.
+fn receivers(text: &str) -> Vec<Receiver> {
+    let mut out: Vec<Receiver> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.trim_end() == "receivers:" {
+            inside = true;
+            continue;
+        }
+        let t = line.trim();
+        if !inside || t.is_empty() {
+            continue;
+        }
+        if !line.starts_with(' ') && !t.starts_with('#') {
+            break;
+        }
+        if let Some(name) = t.strip_prefix("- name:") {
+            out.push(Receiver {
+                name: scalar(name),
+                ..Receiver::default()
+            });
+            continue;
+        }
+        let Some(receiver) = out.last_mut() else {
+            continue;
+        };
+        if let Some(comment) = t.strip_prefix('#') {
+            let key = comment.trim().trim_end_matches(':');
+            if key.ends_with("_configs") && !key.contains(' ') {
+                receiver.commented.push(key.to_string());
+            }
+            continue;
+        }
+        match key_value(line) {
+            Some(("url", v)) => receiver.webhook_urls.push(scalar(v)),
+            Some(("send_resolved", v)) => receiver.send_resolved = scalar(v) == "true",
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What is wrong with the receivers named in `routed` (the receivers the severities reach):
+/// each must post to fleetsim's webhook only, with resolutions, and carry commented e-mail
+/// and Slack examples to start from.
+fn receiver_problems(text: &str, routed: &[&str]) -> Vec<String> {
+    let all = receivers(text);
+    let mut problems = Vec::new();
+    for name in routed {
+        let Some(r) = all.iter().find(|r| r.name == *name) else {
+            problems.push(format!("no receiver named {name}"));
+            continue;
+        };
+        if r.webhook_urls != [FLEETSIM_WEBHOOK] {
+            problems.push(format!(
+                "{name} posts to {:?}, not to fleetsim's webhook {FLEETSIM_WEBHOOK} alone",
+                r.webhook_urls
+            ));
+        }
+        if !r.send_resolved {
+            problems.push(format!(
+                "{name} does not send resolutions: the score would not see alerts end"
+            ));
+        }
+        for example in ["email_configs", "slack_configs"] {
+            if !r.commented.iter().any(|c| c == example) {
+                problems.push(format!("{name} has no commented `{example}` example"));
+            }
+        }
+    }
+    problems
+}
+
+/// `text` with its commented YAML lines (`# key:`, `# - key:`) uncommented, prose left.
+fn uncommented(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            match line.trim_start().strip_prefix("# ") {
+                Some(rest) if key_value(rest).is_some() => format!("{indent}{rest}"),
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn both_severities_reach_fleetsims_webhook_with_e_mail_and_slack_examples() {
+    let routed = ["critical", "warning"].map(|s| route(&[format!("severity={s}")]));
+    let routed: Vec<&str> = routed.iter().map(String::as_str).collect();
+    let text = read("alertmanager/alertmanager.yml");
+    let problems = receiver_problems(&text, &routed);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_commented_examples_are_a_valid_config_once_uncommented() {
+    let text = uncommented(&read("alertmanager/alertmanager.yml"));
+    let examples = receivers(&text);
+    // Uncommented, the examples are keys of their own: none is left as a comment.
+    assert!(
+        examples.iter().all(|r| r.commented.is_empty()) && text.contains("slack_configs:"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, &text).unwrap();
+    let out = check("amtool", &["check-config", path.to_str().unwrap()]);
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+const BAD_RECEIVERS: &str = r#"
+route:
+  receiver: webhook
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: "http://host.docker.internal:5001/alerts"
+    # slack_configs:
+    #   - api_url: "https://hooks.slack.com/services/T000/B000/XXXX"
+  - name: webhook-critical
+    webhook_configs:
+      - url: "http://host.docker.internal:8001/api/v1/alerts"
+        send_resolved: true
+      - url: "http://elsewhere/"
+    # Not an example, prose: email_configs are possible.
+"#;
+
+#[test]
+fn the_receiver_checks_catch_what_they_are_for() {
+    let problems = receiver_problems(BAD_RECEIVERS, &["webhook", "webhook-critical", "pager"]);
+    assert_eq!(problems.len(), 7, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("webhook posts to [\"http://host.docker.internal:5001/alerts\"]"),
+        "{problems:#?}"
+    );
+    assert!(problems[1].starts_with("webhook does not send resolutions"));
+    assert_eq!(
+        problems[2],
+        "webhook has no commented `email_configs` example"
+    );
+    assert!(
+        problems[3].starts_with("webhook-critical posts to"),
+        "{problems:#?}"
+    );
+    assert_eq!(
+        problems[4],
+        "webhook-critical has no commented `email_configs` example"
+    );
+    assert_eq!(
+        problems[5],
+        "webhook-critical has no commented `slack_configs` example"
+    );
+    assert_eq!(problems[6], "no receiver named pager");
+    let plain = uncommented(BAD_RECEIVERS);
+    assert!(
+        plain.contains("\n    slack_configs:\n      - api_url: \"https"),
+        "{plain}"
+    );
+    assert!(plain.contains("# Not an example, prose"), "{plain}");
+}
+
+// ---------------------------------------------------------------------------------------
+// docker-compose.yml: the Docker-only path.
+
+/// The lines of service `name` in a resolved compose config (`docker compose config`),
+/// its own line excluded.
+fn service_block<'a>(resolved: &'a str, name: &str) -> Vec<&'a str> {
+    let mut lines = resolved.lines().skip_while(|l| l.trim_end() != "services:");
+    lines.next();
+    let header = format!("{name}:");
+    let mut lines = lines.skip_while(|l| !(indent(l) == 2 && l.trim_end().trim() == header));
+    lines.next();
+    lines
+        .take_while(|l| l.trim().is_empty() || indent(l) > 2)
+        .collect()
+}
+
+/// The items of the list under `key:` in a service's block, unquoted; nested maps (the
+/// long forms of ports and volumes) as their `k=v` pairs joined by commas.
+fn service_list(block: &[&str], key: &str) -> Vec<String> {
+    let Some(at) = block.iter().position(|l| l.trim() == format!("{key}:")) else {
+        return Vec::new();
+    };
+    let key_indent = indent(block[at]);
+    let mut items: Vec<String> = Vec::new();
+    // A block list may sit at its key's indentation (`key:\n- a`), as docker-compose 1.x
+    // writes it.
+    let inside = |l: &&&str| {
+        indent(l) > key_indent || (indent(l) == key_indent && l.trim_start().starts_with("- "))
+    };
+    for line in block[at + 1..].iter().take_while(inside) {
+        let t = line.trim();
+        match t.strip_prefix("- ") {
+            Some(item) => items.push(match key_value(item) {
+                Some((k, v)) => format!("{k}={}", scalar(v)),
+                None => scalar(item),
+            }),
+            None => {
+                if let (Some(last), Some((k, v))) = (items.last_mut(), key_value(t)) {
+                    last.push_str(&format!(",{k}={}", scalar(v)));
+                }
+            }
+        }
+    }
+    items
+}
+
+/// The value a command gives `flag`, as `--flag=value` or `--flag value`.
+fn flag_value<'a>(command: &'a [String], flag: &str) -> Option<&'a str> {
+    command
+        .iter()
+        .enumerate()
+        .find_map(|(k, arg)| match arg.strip_prefix(flag) {
+            Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
+            Some("") => command.get(k + 1).map(String::as_str),
+            _ => None,
+        })
+}
+
+/// What keeps the `fleetsim` service from running the course without Rust: the admin API
+/// on every interface of the container and published on the host at the port the shipped
+/// alertmanager.yml posts to, and the config file mounted read-only and read.
+fn fleetsim_service_problems(resolved: &str) -> Vec<String> {
+    let block = service_block(resolved, "fleetsim");
+    if block.is_empty() {
+        return vec!["no `fleetsim` service".into()];
+    }
+    let command = service_list(&block, "command");
+    let mut problems = Vec::new();
+    match flag_value(&command, "--admin-listen") {
+        Some("0.0.0.0:8001") => {}
+        other => problems.push(format!(
+            "fleetsim's --admin-listen is {other:?}, not 0.0.0.0:8001: Alertmanager could not \
+             reach the webhook"
+        )),
+    }
+    let ports = service_list(&block, "ports");
+    // The short form ("8001:8001") or the long one (published=8001,target=8001).
+    let published = ports.iter().any(|p| {
+        p == "8001:8001"
+            || (p.split(',').any(|kv| kv == "published=8001")
+                && p.split(',').any(|kv| kv == "target=8001"))
+    });
+    if !published {
+        problems.push(format!(
+            "fleetsim does not publish port 8001 as 8001: {ports:?}"
+        ));
+    }
+    let volumes = service_list(&block, "volumes");
+    match flag_value(&command, "--config") {
+        None => problems.push("fleetsim is not given --config".into()),
+        Some(path) => {
+            let mounted = volumes.iter().any(|v| {
+                let short = v.ends_with(&format!("config/fleet.toml:{path}:ro"));
+                let long = v.contains("config/fleet.toml")
+                    && v.split(',').any(|kv| kv == format!("target={path}"))
+                    && v.split(',').any(|kv| kv == "read_only=true");
+                short || long
+            });
+            if !mounted {
+                problems.push(format!(
+                    "fleetsim reads --config {path}, which is not config/fleet.toml mounted \
+                     read-only: {volumes:?}"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_fleetsim_service_serves_the_admin_api_and_reads_the_config_file() {
+    let resolved = compose(&["--profile", "fleetsim", "config"]);
+    let problems = fleetsim_service_problems(&resolved);
+    assert!(problems.is_empty(), "{}\n{resolved}", problems.join("\n"));
+}
+
+#[test]
+fn the_fleetsim_service_checks_catch_what_they_are_for() {
+    // As docker-compose 1.x resolves a service, and as Compose 2 does (long forms).
+    let v1 = "services:\n  fleetsim:\n    command:\n    - exporter\n    - --admin-listen\n    \
+              - 127.0.0.1:8001\n    ports:\n    - published: 8001\n      target: 8000\n    \
+              volumes:\n    - /src/config/fleet.toml:/etc/fleetsim/fleet.toml\n    \
+              command_was: x\n  grafana:\n    ports:\n    - 8001:8001\n";
+    let problems = fleetsim_service_problems(v1);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].contains("Some(\"127.0.0.1:8001\")"),
+        "{problems:#?}"
+    );
+    assert!(problems[1].starts_with("fleetsim does not publish port 8001"));
+    assert_eq!(problems[2], "fleetsim is not given --config");
+
+    let v2 = "services:\n  fleetsim:\n    command:\n      - exporter\n      - \
+              --admin-listen=0.0.0.0:8001\n      - --config=/etc/fleetsim/fleet.toml\n    \
+              ports:\n      - mode: ingress\n        target: 8001\n        published: \"8001\"\n    \
+              volumes:\n      - type: bind\n        source: /src/config/fleet.toml\n        \
+              target: /etc/fleetsim/fleet.toml\n";
+    let problems = fleetsim_service_problems(v2);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("not config/fleet.toml mounted read-only"),
+        "{problems:#?}"
+    );
+    let read_only = v2.replace(
+        "target: /etc/fleetsim/fleet.toml\n",
+        "target: /etc/fleetsim/fleet.toml\n        read_only: true\n",
+    );
+    assert_eq!(fleetsim_service_problems(&read_only), Vec::<String>::new());
+    assert_eq!(
+        fleetsim_service_problems("services:\n  grafana:\n"),
+        ["no `fleetsim` service"]
+    );
 }

@@ -59,6 +59,8 @@ pub async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<B
             }
         }
         (_, "/api/v1/incidents") => error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
+        (Method::POST, "/api/v1/alerts") => super::webhook::receive(shared, req).await,
+        (Method::GET, "/api/v1/score") => super::webhook::score(shared),
         _ => error(
             StatusCode::NOT_FOUND,
             "not found: the admin API is /api/v1/incidents",

@@ -5,7 +5,9 @@
 
 mod admin;
 mod http;
+mod score;
 mod telemetry;
+mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use crate::clock::unix_now_ms;
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
 use crate::model::incidents::{Incident, IncidentSpec, Schedule};
-use crate::model::{self, FleetSpec, Frame, Member, Timeline};
+use crate::model::{self, FleetParams, FleetSpec, Frame, Member, Timeline};
 use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
 
 pub use http::{Api, serve};
@@ -38,6 +40,8 @@ pub struct Shared {
     seed: u64,
     /// When this exporter started: `start = "2h"` in an incident means 2h after it.
     run_start_ms: i64,
+    /// The alerts Alertmanager delivered, held against the incidents.
+    score: score::Scoreboard,
 }
 
 /// The users' incidents as the admin API changes them; the tick thread hands them to the
@@ -56,6 +60,7 @@ impl Shared {
         mut labels: FleetLabels,
         telemetry: Telemetry,
         timeline: &Timeline,
+        params: &FleetParams,
         seed: u64,
         run_start_ms: i64,
     ) -> Shared {
@@ -73,6 +78,7 @@ impl Shared {
             members: timeline.members().to_vec(),
             seed,
             run_start_ms,
+            score: score::Scoreboard::new(params),
         }
     }
 
@@ -239,6 +245,7 @@ fn warm_up(settings: &FleetSettings) -> Result<(Timeline, Arc<Shared>)> {
         labels,
         telemetry,
         &timeline,
+        &settings.params,
         settings.seed,
         run_start_ms,
     ));
