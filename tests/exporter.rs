@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Exporter, Sample, parse_exposition};
 
-const FAMILIES: [&str; 10] = [
+const FAMILIES: [&str; 11] = [
     "app_cpu_usage",
     "app_memory_usage",
     "app_disk_usage",
@@ -18,6 +18,7 @@ const FAMILIES: [&str; 10] = [
     "app_network_transmit_bytes_total",
     "app_server_up",
     "app_last_deploy_timestamp_seconds",
+    "app_start_time_seconds",
 ];
 
 fn by_series(samples: &[Sample]) -> BTreeMap<String, f64> {

@@ -226,7 +226,7 @@ impl<'a> MetricWriter<'a> {
 
     /// Server `server`'s histogram, classic and native.
     fn push_histogram(&mut self, server: usize, sample: &HistogramSample) {
-        native_counts(&sample.cumulative, &mut self.native);
+        native_counts(&sample.cumulative_exact, &mut self.native);
         let h = &mut self.histogram;
         h.clear();
         let native_count = self.native.iter().fold(0u64, |a, &n| a.saturating_add(n));
@@ -238,10 +238,10 @@ impl<'a> MetricWriter<'a> {
             let s = &mut self.scratch;
             s.clear();
             s.push(CUMULATIVE_COUNT);
-            put_varint(s, cum.floor() as u64);
+            put_varint(s, cum as u64);
             put_double(s, UPPER_BOUND, upper);
-            // The exact count, as the text exposition has it; Prometheus prefers it to
-            // the integer when it is positive.
+            // The same whole count, as the text exposition has it; Prometheus prefers it
+            // to the integer when it is positive.
             put_double(s, CUMULATIVE_COUNT_FLOAT, cum);
             put_bytes(h, BUCKET, s);
         }
@@ -894,6 +894,7 @@ mod tests {
         let mut w = MetricWriter::new(&labels);
         let empty = HistogramSample {
             cumulative: [0.0; BUCKET_COUNT],
+            cumulative_exact: [0.0; BUCKET_COUNT],
             sum: 0.0,
             count: 0.0,
             created: None,

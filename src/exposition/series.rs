@@ -7,6 +7,7 @@
 //! decides anything about the fleet itself.
 
 use crate::model::server::{Counters, LATENCY_BUCKETS};
+use crate::model::timeline::whole;
 use crate::model::{Frame, Incident};
 
 pub use super::signals::{BUCKET_COUNT, Dimension, Family, Kind, Part, Read, STATUSES, Signal};
@@ -32,9 +33,15 @@ pub fn bucket_bounds() -> impl Iterator<Item = String> {
 /// One server's histogram at a frame, whole.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HistogramSample {
-    /// The cumulative counts of the `le` buckets, `+Inf` (the count) last.
+    /// The cumulative counts of the `le` buckets, `+Inf` (the count) last: whole numbers,
+    /// non-decreasing across the buckets.
     pub cumulative: [f64; BUCKET_COUNT],
+    /// The same before they were made whole. A native histogram splits each classic
+    /// bucket's own count into its buckets; split from these, every native bucket only
+    /// grows, where a difference of two whole numbers can step back by one.
+    pub cumulative_exact: [f64; BUCKET_COUNT],
     pub sum: f64,
+    /// The count, whole.
     pub count: f64,
     /// When it started from zero, unix seconds, if the walk tells `_created`.
     pub created: Option<f64>,
@@ -153,7 +160,7 @@ impl Walk<'_> {
                 } else {
                     Extra::None
                 };
-                let value = self.frame.counter(i, |c| count(c, v));
+                let value = self.frame.count(i, |c| count(c, v));
                 sink.server_series(self.family, i, Part::Value, extra, value);
                 if let Some(at) = self.created_at(i) {
                     sink.server_series(self.family, i, Part::Created, extra, at);
@@ -164,19 +171,28 @@ impl Walk<'_> {
 
     fn histogram(&self, sink: &mut impl SeriesSink) {
         for i in self.servers_up() {
-            let count = self.frame.counter(i, |c| c.duration_count);
-            let mut cumulative = [count; BUCKET_COUNT];
-            for (b, slot) in cumulative
+            let exact_count = self.frame.counter(i, |c| c.duration_count);
+            let mut cumulative_exact = [exact_count; BUCKET_COUNT];
+            for (b, slot) in cumulative_exact
                 .iter_mut()
                 .enumerate()
                 .take(LATENCY_BUCKETS.len())
             {
                 *slot = self.frame.counter(i, |c| c.duration_buckets[b]);
             }
+            // Whole, and never less than the bucket below (which the blend could break by
+            // an ulp, and flooring by one).
+            let mut cumulative = [0.0; BUCKET_COUNT];
+            let mut below = 0.0;
+            for (slot, &exact) in cumulative.iter_mut().zip(&cumulative_exact) {
+                below = whole(exact).max(below);
+                *slot = below;
+            }
             let h = HistogramSample {
                 cumulative,
+                cumulative_exact,
                 sum: self.frame.counter(i, |c| c.duration_sum),
-                count,
+                count: below,
                 created: self.created_at(i),
             };
             sink.histogram_series(self.family, i, &h);
@@ -205,4 +221,101 @@ fn incident_series(incidents: &[Incident]) -> Vec<(&'static str, String)> {
         }
     }
     seen
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::noise::Key;
+    use crate::model::{FleetParams, FleetSpec, members};
+
+    /// Every count a walk tells (requests, bytes, buckets, histogram counts), by series,
+    /// with when its server's counters last started from zero.
+    #[derive(Default)]
+    struct Counts {
+        values: BTreeMap<(usize, usize, usize, usize), f64>,
+        created: BTreeMap<usize, f64>,
+    }
+
+    impl SeriesSink for Counts {
+        fn server_series(
+            &mut self,
+            family: Family,
+            server: usize,
+            part: Part,
+            extra: Extra,
+            value: f64,
+        ) {
+            let counted = matches!(family.kind(), Kind::Counter | Kind::Histogram);
+            if !counted || part == Part::Sum {
+                return;
+            }
+            if part == Part::Created {
+                self.created.insert(server, value);
+                return;
+            }
+            let extra = match extra {
+                Extra::None => usize::MAX,
+                Extra::Status(i) | Extra::Le(i) => i,
+            };
+            self.values
+                .insert((family as usize, server, part as usize, extra), value);
+        }
+
+        fn incident_series(&mut self, _: Family, _: &str, _: &str, _: f64) {}
+    }
+
+    #[test]
+    fn counts_are_whole_and_only_grow_between_restarts_at_any_instant() {
+        // Frequent restarts and outages, so that counters start again within the run.
+        let mut params = FleetParams::default();
+        params.roles.web.lifecycle.deploy_every = Duration::from_secs(3_600);
+        params.roles.api.lifecycle.mtbf = Duration::from_secs(4 * 3_600);
+        let servers = 12;
+        let t0 = 1_795_521_600_000;
+        let mut timeline =
+            FleetSpec::new(&params, 5, members(&params, servers, 0..servers)).timeline(t0);
+        let mut draws = Key::from_seed(11).draws(0);
+        let (mut t, mut previous) = (t0, Counts::default());
+        let (mut checked, mut restarts) = (0, 0);
+        for _ in 0..4_000 {
+            // Anywhere between grid points, a few seconds to half a minute on.
+            t += 1 + (draws.uniform() * 30_000.0) as i64;
+            let frame = timeline.at(t);
+            let mut now = Counts::default();
+            for family in Family::ALL {
+                visit_family(&mut now, family, &frame, true);
+            }
+            for (&(family, server, part, extra), &value) in &now.values {
+                let at = format!(
+                    "{:?} part {part} {extra} of {server} at {t}",
+                    Family::ALL[family]
+                );
+                assert_eq!(value, value.trunc(), "{at}: {value}");
+                assert!(value >= 0.0, "{at}: {value}");
+                if part == Part::Bucket as usize {
+                    let count = now.values[&(family, server, Part::Count as usize, usize::MAX)];
+                    assert!(value <= count, "{at}: {value} over the count {count}");
+                    if extra > 0 {
+                        let below = now.values[&(family, server, part, extra - 1)];
+                        assert!(below <= value, "{at}: {below} in the bucket below");
+                    }
+                }
+                let restarted = previous.created.get(&server) != now.created.get(&server);
+                restarts += usize::from(restarted && part == Part::Count as usize);
+                if let Some(&before) = previous.values.get(&(family, server, part, extra))
+                    && !restarted
+                {
+                    assert!(before <= value, "{at}: {before} then {value}");
+                    checked += 1;
+                }
+            }
+            previous = now;
+        }
+        assert!(checked > 500_000, "{checked} checks");
+        assert!(restarts > 10, "{restarts} restarts");
+    }
 }

@@ -202,6 +202,12 @@ families! {
         "Unix time of the last deploy of the server's role, seconds.",
         Read::Held(|s| &s.last_deploy),
     ),
+    StartTime => Signal::gauge(
+        "app_start_time_seconds",
+        "seconds",
+        "Unix time the server's process last started (a restart, deploy, reboot or the end of an outage), seconds.",
+        Read::Held(|s| &s.start_time),
+    ),
     IncidentActive => Signal::gauge(
         "fleetsim_incident_active",
         "",

@@ -1,5 +1,5 @@
-//! Discrete events on the grid (deploys, outages, cleanups, reboots), each a pure function
-//! of the grid index.
+//! Discrete events on the grid (deploys, outages, cleanups, reboots, bursts of CPU), each a
+//! pure function of the grid index.
 //!
 //! Random events are drawn per slot (a stretch of grid points) from counter-based
 //! randomness, at most one per slot, so "did it happen at k?" and "when did it last
@@ -57,6 +57,28 @@ impl Poisson {
             .find(|&e| e <= k && e >= k - horizon)
     }
 
+    /// The event at `k`, if any, with the draws left for its details.
+    pub fn event_at(&self, k: i64) -> Option<Draws> {
+        match self.in_slot(k.div_euclid(self.slot)) {
+            Some((e, draws)) if e == k => Some(draws),
+            _ => None,
+        }
+    }
+
+    /// The latest event at or before `k` within `horizon` steps, with the draws left for
+    /// its details.
+    pub fn last_event_at_or_before(&self, k: i64, horizon: i64) -> Option<(i64, Draws)> {
+        if self.chance == 0.0 {
+            // Never: nothing to look back over (the horizon may be a year of grid points).
+            return None;
+        }
+        let first = (k - horizon).div_euclid(self.slot);
+        (first..=k.div_euclid(self.slot))
+            .rev()
+            .filter_map(|j| self.in_slot(j))
+            .find(|&(e, _)| e <= k && e >= k - horizon)
+    }
+
     /// Events whose start lies in `[from, to]`, with their draws, oldest first.
     fn between(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, Draws)> + '_ {
         (from.div_euclid(self.slot)..=to.div_euclid(self.slot))
@@ -79,6 +101,93 @@ impl RestartEvents for Poisson {
 
     fn last_at_or_before(&self, k: i64, horizon: i64) -> Option<i64> {
         Poisson::last_at_or_before(self, k, horizon)
+    }
+}
+
+/// What a role's deploys set until the next one: each deploy draws a level, uniform in
+/// [0, 1), from its own draws (a new release costs more or less CPU per request than the
+/// last). Before any deploy in the horizon, the level is the middle one.
+#[derive(Debug, Clone, Copy)]
+pub struct Regimes<'a> {
+    pub deploys: &'a Poisson,
+    /// How far back, in grid steps, the last deploy is looked for.
+    pub horizon: i64,
+}
+
+/// The level of a regime no deploy has drawn.
+pub const NEUTRAL_REGIME: f64 = 0.5;
+
+impl Regimes<'_> {
+    /// The level a deploy at `k` draws, if one happens at `k`.
+    pub fn drawn_at(&self, k: i64) -> Option<f64> {
+        self.deploys.event_at(k).map(|mut d| d.uniform())
+    }
+
+    /// The level in force at `k`: the last deploy's at or before it.
+    pub fn at(&self, k: i64) -> f64 {
+        self.deploys
+            .last_event_at_or_before(k, self.horizon)
+            .map_or(NEUTRAL_REGIME, |(_, mut d)| d.uniform())
+    }
+}
+
+/// Short bursts of extra CPU (batch jobs, cron, garbage collection, retries), at most one
+/// per slot and lying inside it, so the height at `k` needs the draws of one slot only.
+///
+/// A slot is twice the longest burst and a burst ends at least one longest burst before its
+/// slot does: two bursts never overlap nor follow each other closely, so a burst outlasts
+/// an alert's `for` only if it is itself longer.
+#[derive(Debug, Clone, Copy)]
+pub struct Bursts {
+    key: Key,
+    slot: i64,
+    chance: f64,
+    min_len: i64,
+    max_len: i64,
+    height: f64,
+}
+
+impl Bursts {
+    /// Bursts starting on average every `mean_steps` (never when it is zero or less, or
+    /// `height` is), each `min_len` to `max_len` steps long and 0.5 to 1.5 times `height`
+    /// high.
+    pub fn new(key: Key, mean_steps: f64, min_len: i64, max_len: i64, height: f64) -> Bursts {
+        let max_len = max_len.max(min_len).max(1);
+        let min_len = min_len.clamp(1, max_len);
+        let slot = 2 * max_len;
+        let happens = mean_steps.is_finite() && mean_steps > 0.0 && height > 0.0;
+        Bursts {
+            key,
+            slot,
+            chance: if happens {
+                (slot as f64 / mean_steps).min(1.0)
+            } else {
+                0.0
+            },
+            min_len,
+            max_len,
+            height,
+        }
+    }
+
+    /// The height, percentage points, of the burst under way at `k` (0 when none is).
+    pub fn at(&self, k: i64) -> f64 {
+        if self.chance == 0.0 {
+            return 0.0;
+        }
+        let j = k.div_euclid(self.slot);
+        let mut draws = self.key.draws(j);
+        if draws.uniform() >= self.chance {
+            return 0.0;
+        }
+        let spread = (self.max_len - self.min_len + 1) as f64;
+        let len = self.min_len + ((draws.uniform() * spread) as i64).min(spread as i64 - 1);
+        let room = self.max_len - len + 1;
+        let start = j * self.slot + ((draws.uniform() * room as f64) as i64).min(room - 1);
+        if k < start || k >= start + len {
+            return 0.0;
+        }
+        self.height * (0.5 + draws.uniform())
     }
 }
 
@@ -208,6 +317,66 @@ mod tests {
                 assert!((r + 1..=k).all(|i| !o.down_at(i - 1) || o.down_at(i)));
             }
         }
+    }
+
+    #[test]
+    fn bursts_have_their_rate_and_lengths_and_never_overlap() {
+        let b = Bursts::new(Key::from_seed(6), 120.0, 4, 16, 20.0);
+        let n = 2_000_000;
+        let heights: Vec<f64> = (0..n).map(|k| b.at(k)).collect();
+        let mut runs = Vec::new();
+        let (mut run, mut quiet) = (0, 0);
+        for &h in &heights {
+            if h > 0.0 {
+                assert!((10.0..30.0).contains(&h), "height {h}");
+                assert!(
+                    run > 0 || quiet >= 16 || runs.is_empty(),
+                    "{quiet} quiet steps"
+                );
+                run += 1;
+                quiet = 0;
+            } else {
+                if run > 0 {
+                    runs.push(run);
+                }
+                run = 0;
+                quiet += 1;
+            }
+        }
+        assert!(runs.iter().all(|&r| (4..=16).contains(&r)), "{runs:?}");
+        let expected = n as f64 / 120.0;
+        let count = runs.len() as f64;
+        assert!(
+            (count - expected).abs() < 0.05 * expected,
+            "{count} vs {expected}"
+        );
+        assert!((0..10_000).all(|k| Bursts::new(Key::from_seed(6), 0.0, 4, 16, 20.0).at(k) == 0.0));
+    }
+
+    #[test]
+    fn a_regime_holds_from_its_deploy_to_the_next() {
+        let deploys = Poisson::new(Key::from_seed(7), 300.0);
+        let regimes = Regimes {
+            deploys: &deploys,
+            horizon: 10_000,
+        };
+        let mut level = regimes.at(0);
+        let mut changes = 0;
+        for k in 1..20_000 {
+            if let Some(drawn) = regimes.drawn_at(k) {
+                assert!(deploys.at(k));
+                level = drawn;
+                changes += 1;
+            }
+            assert_eq!(regimes.at(k), level, "at {k}");
+        }
+        assert!(changes > 40, "{changes} deploys");
+        let never = Poisson::new(Key::from_seed(7), 0.0);
+        let none = Regimes {
+            deploys: &never,
+            horizon: 1 << 40,
+        };
+        assert_eq!(none.at(12_345), NEUTRAL_REGIME);
     }
 
     #[test]

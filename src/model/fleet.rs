@@ -5,12 +5,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::effects::Effects;
-use super::events::Poisson;
+use super::events::{Poisson, Regimes};
 use super::identity::Member;
 use super::incidents::{Incident, RandomIncidents, Schedule};
 use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
-use super::server::{Counters, Reading, ServerPlan, ServerState};
+use super::server::{Counters, Reading, RoleAt, ServerPlan, ServerState};
 use super::shape::{Changes, Restarts, Roster, Shape};
 use super::spec::FleetSpec;
 
@@ -45,6 +45,8 @@ pub struct Snapshot {
     pub transmit_bps: Vec<f64>,
     /// Unix seconds of the role's last deploy.
     pub last_deploy: Vec<f64>,
+    /// Unix seconds of the process's last start.
+    pub start_time: Vec<f64>,
     pub counters: Vec<Counters>,
     /// The incidents active at this grid point (scheduled and random), by id.
     pub incidents: Vec<Incident>,
@@ -68,6 +70,7 @@ impl Snapshot {
             receive_bps: Vec::with_capacity(n),
             transmit_bps: Vec::with_capacity(n),
             last_deploy: Vec::with_capacity(n),
+            start_time: Vec::with_capacity(n),
             counters: Vec::with_capacity(n),
             incidents: Vec::new(),
         }
@@ -87,6 +90,7 @@ impl Snapshot {
         self.receive_bps.clear();
         self.transmit_bps.clear();
         self.last_deploy.clear();
+        self.start_time.clear();
         self.counters.clear();
         self.incidents.clear();
     }
@@ -105,6 +109,7 @@ impl Snapshot {
         self.receive_bps.push(r.receive_bps);
         self.transmit_bps.push(r.transmit_bps);
         self.last_deploy.push(last_deploy);
+        self.start_time.push(r.start_time);
         self.counters.push(r.counters);
     }
 
@@ -119,7 +124,7 @@ impl Snapshot {
 
 #[cfg(test)]
 /// The continuous signals of a snapshot, by name.
-pub(super) fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
+pub(super) fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 12] {
     [
         ("cpu", &s.cpu),
         ("memory", &s.memory),
@@ -132,6 +137,7 @@ pub(super) fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
         ("receive_bps", &s.receive_bps),
         ("transmit_bps", &s.transmit_bps),
         ("last_deploy", &s.last_deploy),
+        ("start_time", &s.start_time),
     ]
 }
 
@@ -140,6 +146,17 @@ pub(super) fn gauges(s: &Snapshot) -> [(&'static str, &Vec<f64>); 11] {
 struct RoleDeploys {
     events: Poisson,
     last: i64,
+    /// The level the last deploy drew (see `Regimes`).
+    regime: f64,
+}
+
+impl RoleDeploys {
+    fn regimes(&self, step_secs: f64) -> Regimes<'_> {
+        Regimes {
+            deploys: &self.events,
+            horizon: (DEPLOY_HORIZON_SECS / step_secs) as i64,
+        }
+    }
 }
 
 /// The simulated fleet at one grid point, able to step to the next.
@@ -225,7 +242,13 @@ fn role_deploys(
             let last = events
                 .last_at_or_before(grid, horizon)
                 .unwrap_or(grid - horizon);
-            RoleDeploys { events, last }
+            let mut deploys = RoleDeploys {
+                events,
+                last,
+                regime: 0.0,
+            };
+            deploys.regime = deploys.regimes(step_secs).at(grid);
+            deploys
         })
         .collect()
 }
@@ -260,12 +283,14 @@ fn warm_servers(
     let warm = |range: Range<usize>| -> Vec<Warmed> {
         range
             .map(|i| {
+                let role = &deploys[members[i].role.index()];
                 let restarts = Restarts {
-                    deploys: &deploys[members[i].role.index()].events,
+                    deploys: &role.events,
                     shape,
                     index: members[i].index,
                 };
-                let (state, reading) = plans[i].warm(grid, &restarts, &hitting(hits, i));
+                let regimes = role.regimes(plans[i].step_ms() as f64 / 1000.0);
+                let (state, reading) = plans[i].warm(grid, &restarts, &regimes, &hitting(hits, i));
                 // Finding the last new machine looks back over intervals: shared too.
                 (state, reading, shape.born_ms(members[i].index, grid))
             })
@@ -413,7 +438,7 @@ impl Fleet {
             changes: &changes,
             deployed: &deployed,
             effects: &effects,
-            waves: &self.role_waves(k),
+            roles: &self.roles_at(k),
         };
         let readings = inputs.step_all(&mut self.states);
         self.record(&readings, &random);
@@ -422,16 +447,18 @@ impl Fleet {
         }
     }
 
-    /// Whether each role deploys at `k` (noting it as the role's last deploy).
+    /// Whether each role deploys at `k` (noting it as the role's last deploy, and the
+    /// level it draws).
     fn deploy_at(&mut self, k: i64) -> Vec<bool> {
         self.deploys
             .iter_mut()
-            .map(|d| {
-                let now = d.events.at(k);
-                if now {
+            .map(|d| match d.events.event_at(k) {
+                Some(mut draws) => {
                     d.last = k;
+                    d.regime = draws.uniform();
+                    true
                 }
-                now
+                None => false,
             })
             .collect()
     }
@@ -453,15 +480,18 @@ impl Fleet {
             .collect()
     }
 
-    /// Every server of a role has the role's wave.
-    fn role_waves(&self, k: i64) -> [f64; Role::ALL.len()] {
-        let mut waves = [1.0; Role::ALL.len()];
+    /// Every server of a role has the role's wave and regime.
+    fn roles_at(&self, k: i64) -> [RoleAt; Role::ALL.len()] {
+        let mut roles = [RoleAt {
+            wave: 1.0,
+            regime: 0.0,
+        }; Role::ALL.len()];
         for role in Role::ALL {
             if let Some(i) = self.members.iter().position(|m| m.role == role) {
-                waves[role.index()] = self.plans[i].wave(k);
+                roles[role.index()] = self.plans[i].role_at(k, self.deploys[role.index()].regime);
             }
         }
-        waves
+        roles
     }
 
     /// Makes `readings` the current snapshot, at the new grid point.
@@ -552,7 +582,7 @@ struct StepInputs<'a> {
     /// By position, sorted.
     effects: &'a [(usize, Effects)],
     /// Per role.
-    waves: &'a [f64; Role::ALL.len()],
+    roles: &'a [RoleAt; Role::ALL.len()],
 }
 
 impl StepInputs<'_> {
@@ -594,7 +624,7 @@ impl StepInputs<'_> {
                 let restart = self.deployed[role]
                     || (!self.changes.is_none()
                         && self.shape.joined(self.changes, self.members[i].index));
-                self.plans[i].step_in_wave(state, self.k, restart, fx, self.waves[role])
+                self.plans[i].step(state, self.k, restart, fx, self.roles[role])
             })
             .collect()
     }

@@ -44,6 +44,8 @@ pub enum Stream {
     Cleanups,
     /// Under a server's key: the phases of periodic events (rotation, reboots).
     Phases,
+    /// Under a server's key: bursts of CPU, one set of draws per slot.
+    Bursts,
 }
 
 impl Stream {
@@ -59,6 +61,7 @@ impl Stream {
             Stream::Outages => 2,
             Stream::Cleanups => 3,
             Stream::Phases => 4,
+            Stream::Bursts => 5,
         }
     }
 }

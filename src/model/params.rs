@@ -93,14 +93,28 @@ patchable! {
 }
 
 patchable! {
-    /// CPU follows the request rate, plus noise of its own.
+    /// CPU follows the request rate, plus noise of its own, short bursts (batch jobs, cron,
+    /// garbage collection, retries) and a cost per request that each deploy changes.
     pub struct CpuParams / CpuPatch {
         /// Percent CPU with no traffic.
         pub idle: f64,
-        /// Request rate at which the CPU reaches 100%.
+        /// Request rate at which the CPU reaches 100% (before the deploy's cost factor).
         pub saturation_rps: f64,
         /// Percentage points added to the load-driven CPU.
         pub noise: WalkParams,
+        /// Mean time between the starts of a server's bursts (0: no bursts).
+        pub burst_every: Duration,
+        /// Mean percentage points a burst adds; each burst is 0.5 to 1.5 times this high.
+        pub burst_height: f64,
+        /// Shortest and longest burst. Bursts never overlap, so one shorter than an
+        /// alert's `for` crosses the threshold without firing it.
+        pub burst_min: Duration,
+        pub burst_max: Duration,
+        /// Each deploy of the role multiplies the load-driven CPU by a factor drawn
+        /// uniformly between these two, held until the next deploy (a release costs more
+        /// or less CPU per request than the last).
+        pub deploy_cost_low: f64,
+        pub deploy_cost_high: f64,
     }
 }
 
@@ -303,7 +317,10 @@ fn walk(mean: f64, stddev: f64, reversion: Duration, min: f64, max: f64) -> Walk
 
 /// The numbers every role shares; each role below changes what makes it different.
 /// They are chosen so that a fleet without incidents stays below every alert of the stack
-/// (CPU < 80%, memory < 90%, disk < 90%, 5xx < 5%, p99 < 2s).
+/// (CPU < 80%, memory < 90%, disk < 90%, 5xx < 5%, p99 < 2s, each for 5 minutes, the
+/// last two over 5-minute windows): a burst crosses 80% CPU without lasting, and is kept
+/// low enough where latency is close to its limit (api, worker) for the p99 of a window
+/// around it to stay below 2s.
 fn common_role() -> RoleParams {
     RoleParams {
         weight: 1.0,
@@ -317,6 +334,12 @@ fn common_role() -> RoleParams {
             idle: 5.0,
             saturation_rps: 400.0,
             noise: walk(0.0, 3.0, minutes(5), -15.0, 15.0),
+            burst_every: minutes(40),
+            burst_height: 12.0,
+            burst_min: minutes(1),
+            burst_max: minutes(4),
+            deploy_cost_low: 0.85,
+            deploy_cost_high: 1.15,
         },
         latency: LatencyParams {
             base_ms: 25.0,
@@ -369,8 +392,9 @@ impl Default for RolesParams {
         api.weight = 3.0;
         api.traffic.rps = 80.0;
         api.traffic.peak_hour = 15.0;
-        api.cpu.saturation_rps = 260.0;
+        api.cpu.saturation_rps = 280.0;
         api.cpu.idle = 6.0;
+        api.cpu.burst_height = 8.0;
         api.latency.base_ms = 45.0;
         api.latency.spread = 0.55;
         api.errors.server_error_pct = 0.3;
@@ -387,6 +411,9 @@ impl Default for RolesParams {
         db.traffic.daily_amplitude = 0.35;
         db.cpu.saturation_rps = 1_500.0;
         db.cpu.idle = 8.0;
+        // Compactions, vacuums, backups: heavier and more often.
+        db.cpu.burst_every = minutes(30);
+        db.cpu.burst_height = 20.0;
         db.latency.base_ms = 4.0;
         db.latency.spread = 0.7;
         db.errors.server_error_pct = 0.05;
@@ -426,8 +453,11 @@ impl Default for RolesParams {
         worker.traffic.rps = 15.0;
         worker.traffic.daily_amplitude = 0.3;
         worker.traffic.peak_hour = 3.0;
-        worker.cpu.saturation_rps = 40.0;
+        // Little steady load, frequent heavy batches.
+        worker.cpu.saturation_rps = 60.0;
         worker.cpu.idle = 10.0;
+        worker.cpu.burst_every = minutes(20);
+        worker.cpu.burst_height = 18.0;
         worker.latency.base_ms = 80.0;
         worker.latency.spread = 0.4;
         worker.errors.server_error_pct = 0.5;

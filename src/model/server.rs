@@ -2,8 +2,9 @@
 //!
 //! Each grid step, in this order: the walks move; events (deploy, outage, reboot, cleanup,
 //! out-of-memory restart) are applied; traffic follows the daily wave times the load walk;
-//! CPU follows traffic; latency and the 5xx share grow as the CPU saturates; memory and disk
-//! grow with uptime and time since cleanup; the counters add what happened in the step.
+//! CPU follows traffic, at the cost per request of the role's last deploy, with the
+//! server's bursts on top; latency and the 5xx share grow as the CPU saturates; memory and
+//! disk grow with uptime and time since cleanup; the counters add what happened in the step.
 //!
 //! Incidents act on top (see `effects.rs`): an outage takes the server down with the
 //! other outages; the other kinds override a signal once it has been computed (the CPU
@@ -11,7 +12,7 @@
 //! the walks, so a server is itself again once its incident is over.
 
 use super::effects::Effects;
-use super::events::{Outages, Periodic, Poisson, RestartEvents};
+use super::events::{Bursts, Outages, Periodic, Poisson, Regimes, RestartEvents};
 use super::incidents::{Incident, IncidentKind};
 use super::noise::{Key, Stream};
 use super::params::{RoleParams, WalkParams};
@@ -43,6 +44,10 @@ pub struct ServerPlan {
     peak_hour: f64,
     cpu_idle: f64,
     saturation_rps: f64,
+    bursts: Bursts,
+    /// The load-driven CPU's factor at regime levels 0 and 1.
+    cost_low: f64,
+    cost_high: f64,
     latency_base_s: f64,
     latency_spread: f64,
     server_error: f64,
@@ -118,7 +123,19 @@ pub struct Reading {
     pub client_error: f64,
     pub receive_bps: f64,
     pub transmit_bps: f64,
+    /// When the process last started, unix seconds (kept with or without counters).
+    pub start_time: f64,
     pub counters: Counters,
+}
+
+/// What a step reads of the server's role, the same for every server of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoleAt {
+    /// The daily wave of traffic: 1 on average.
+    pub wave: f64,
+    /// The level, 0 to 1, of the role's last deploy: where its CPU cost per request lies
+    /// between the role's low and high factors.
+    pub regime: f64,
 }
 
 fn steps_of(d: std::time::Duration, step_secs: f64) -> f64 {
@@ -246,6 +263,15 @@ impl ServerPlan {
             peak_hour: role.traffic.peak_hour,
             cpu_idle: role.cpu.idle,
             saturation_rps: role.cpu.saturation_rps,
+            bursts: Bursts::new(
+                server_key.stream(Stream::Bursts),
+                steps_of(role.cpu.burst_every, step_secs),
+                steps_of(role.cpu.burst_min, step_secs).round() as i64,
+                steps_of(role.cpu.burst_max, step_secs).round() as i64,
+                role.cpu.burst_height,
+            ),
+            cost_low: role.cpu.deploy_cost_low,
+            cost_high: role.cpu.deploy_cost_high,
             latency_base_s: role.latency.base_ms / 1000.0,
             latency_spread: role.latency.spread,
             server_error: role.errors.server_error_pct / 100.0,
@@ -297,14 +323,15 @@ impl ServerPlan {
     /// The state at grid point `k`, computed from scratch: the walks start at their means far
     /// enough back to have forgotten it, and the counters start at the last restart.
     /// `deploys` are the restarts from outside the server (its role's deploys, its joining
-    /// the fleet) and `incidents` those hitting this server (any that are active between
-    /// `k - replay_steps()` and `k`; others are ignored); stepping on from here matches
-    /// stepping from any earlier warm start (to within the walks' forgetting, far below any
-    /// output precision).
+    /// the fleet), `regimes` its role's deploys' levels, and `incidents` those hitting this
+    /// server (any that are active between `k - replay_steps()` and `k`; others are
+    /// ignored); stepping on from here matches stepping from any earlier warm start (to
+    /// within the walks' forgetting, far below any output precision).
     pub fn warm(
         &self,
         k: i64,
         deploys: &impl RestartEvents,
+        regimes: &Regimes,
         incidents: &[&Incident],
     ) -> (ServerState, Reading) {
         let horizon = self.reboots.period();
@@ -325,7 +352,8 @@ impl ServerPlan {
             }
         };
         if self.counting == Counting::Off {
-            return self.warm_without_counters(k, deploys, &down, &effects, horizon);
+            let role = self.role_at(k, regimes.at(k));
+            return self.warm_without_counters(k, deploys, &down, &effects, horizon, role);
         }
         // The counters count from the last restart: replay from there, with the walks'
         // warm-up before it (restarts for lack of memory happen in the replay).
@@ -338,11 +366,22 @@ impl ServerPlan {
         for i in start + 1..observe_from {
             self.advance(&mut state, i, deploys.at(i), &effects(i));
         }
+        let mut regime = regimes.at(observe_from - 1);
         let mut reading = Reading::default();
         for i in observe_from..=k {
-            reading = self.step(&mut state, i, deploys.at(i), &effects(i));
+            regime = regimes.drawn_at(i).unwrap_or(regime);
+            let role = self.role_at(i, regime);
+            reading = self.step(&mut state, i, deploys.at(i), &effects(i), role);
         }
         (state, reading)
+    }
+
+    /// What a step at `k` reads of the role, its last deploy's level being `regime`.
+    pub fn role_at(&self, k: i64, regime: f64) -> RoleAt {
+        RoleAt {
+            wave: self.wave(k),
+            regime,
+        }
     }
 
     /// `warm` without counters: only the walks need a past, and they depend on nothing
@@ -357,6 +396,7 @@ impl ServerPlan {
         down: &Downtime,
         effects: &dyn Fn(i64) -> Effects,
         horizon: i64,
+        role: RoleAt,
     ) -> (ServerState, Reading) {
         let before = k - 1;
         let up_at = down.last_up_at_or_before(before);
@@ -371,7 +411,7 @@ impl ServerPlan {
         for i in k - self.warmup_steps..=before {
             self.step_walks(&mut state, i);
         }
-        let reading = self.step(&mut state, k, deploys.at(k), &effects(k));
+        let reading = self.step(&mut state, k, deploys.at(k), &effects(k), role);
         (state, reading)
     }
 
@@ -427,23 +467,18 @@ impl ServerPlan {
     }
 
     /// Moves `state` from grid point `k - 1` to `k`, under the `effects` of the incidents
-    /// active at `k` (`Effects::default()` for none).
-    pub fn step(&self, s: &mut ServerState, k: i64, deployed: bool, effects: &Effects) -> Reading {
-        self.step_in_wave(s, k, deployed, effects, self.wave(k))
-    }
-
-    /// [`ServerPlan::step`] with the daily wave at `k` given: it is the same for every
-    /// server of a role, so a fleet computes it once a step per role.
-    pub fn step_in_wave(
+    /// active at `k` (`Effects::default()` for none), with what the role is at `k` (the same
+    /// for every server of a role, so a fleet computes it once a step per role).
+    pub fn step(
         &self,
         s: &mut ServerState,
         k: i64,
         deployed: bool,
         effects: &Effects,
-        wave: f64,
+        role: RoleAt,
     ) -> Reading {
         let restarted = self.advance(s, k, deployed, effects);
-        self.observe(s, k, restarted, effects, wave)
+        self.observe(s, k, restarted, effects, role)
     }
 
     /// The daily wave of traffic at grid point `k`: 1 on average, highest at the role's
@@ -494,10 +529,10 @@ impl ServerPlan {
         k: i64,
         restarted: bool,
         fx: &Effects,
-        wave: f64,
+        role: RoleAt,
     ) -> Reading {
-        let rps = (self.rps * wave * s.load).max(0.0);
-        let cpu = self.cpu(rps, s, fx);
+        let rps = (self.rps * role.wave * s.load).max(0.0);
+        let cpu = self.cpu(k, rps, role.regime, s, fx);
         let busy = (cpu / 100.0).min(0.98);
         let (latency_median, latency_spread) = self.latency(busy, s, fx);
         let (server_error, client_error) = self.errors(busy, s, fx);
@@ -514,6 +549,7 @@ impl ServerPlan {
             client_error,
             receive_bps: self.network_base + rps * self.request_bytes,
             transmit_bps: self.network_base + rps * self.response_bytes,
+            start_time: s.restarted_at as f64 * self.step_secs,
             counters: Counters::default(),
         };
         if s.up && !restarted && self.counting == Counting::On {
@@ -523,11 +559,13 @@ impl ServerPlan {
         reading
     }
 
-    /// CPU follows traffic, up to saturation; a CPU incident holds it above its floor.
-    fn cpu(&self, rps: f64, s: &ServerState, fx: &Effects) -> f64 {
+    /// CPU follows traffic at the regime's cost, up to saturation, with the burst under way
+    /// on top; a CPU incident holds it above its floor.
+    fn cpu(&self, k: i64, rps: f64, regime: f64, s: &ServerState, fx: &Effects) -> f64 {
+        let cost = self.cost_low + (self.cost_high - self.cost_low) * regime;
+        let load_driven = (100.0 - self.cpu_idle) * rps / self.saturation_rps * cost;
         let mut cpu =
-            (self.cpu_idle + (100.0 - self.cpu_idle) * rps / self.saturation_rps + s.cpu_noise)
-                .clamp(0.0, 100.0);
+            (self.cpu_idle + load_driven + s.cpu_noise + self.bursts.at(k)).clamp(0.0, 100.0);
         if let Some(floor) = fx.cpu_floor {
             cpu = cpu.max(floor).min(100.0);
         }

@@ -81,12 +81,31 @@ impl Frame {
         a + (b - a) * self.blend[i]
     }
 
-    /// A counter of server `i`, blended.
+    /// A counter of server `i`, blended: for the sums that are not counts of events (the
+    /// histogram's `_sum`, the `_created` time). Counts are [`Frame::count`].
     #[inline]
     pub fn counter(&self, i: usize, counter: impl Fn(&Counters) -> f64) -> f64 {
         let a = counter(&self.before.counters[i]);
         let b = counter(&self.after.counters[i]);
         a + (b - a) * self.blend[i]
+    }
+
+    /// A count of server `i` (requests, bytes, a histogram's bucket or count): the blended
+    /// counter's whole part, as the events counted are whole.
+    ///
+    /// The model's counters add expected counts, fractions included; flooring their blend
+    /// keeps what matters of a counter: it only goes up in time (the blend does, between
+    /// grid points and across them), and a bucket holds no more than the next one or the
+    /// count (each does not at either grid point, so neither does the blend, to within an
+    /// ulp: the histogram's walk makes sure of it).
+    #[inline]
+    pub fn count(&self, i: usize, counter: impl Fn(&Counters) -> f64) -> f64 {
+        whole(self.counter(i, counter))
+    }
+
+    /// The process's last start, unix seconds (held: it changes at a grid point).
+    pub fn start_time(&self, i: usize) -> f64 {
+        self.before.start_time[i]
     }
 
     pub fn last_deploy(&self, i: usize) -> f64 {
@@ -98,6 +117,13 @@ impl Frame {
     pub fn active_incidents(&self) -> &[Incident] {
         &self.before.incidents
     }
+}
+
+/// The whole part of a count, which is never negative: a cast (one instruction) where
+/// `floor` may be a libm call; the cast takes NaN and negatives to 0.
+#[inline]
+pub fn whole(count: f64) -> f64 {
+    (count as u64) as f64
 }
 
 /// A fleet that moves forward in time on request.
@@ -240,7 +266,7 @@ mod tests {
             for i in 0..m.len() {
                 assert_eq!(frame.up(i), before.up[i]);
                 for (name, values) in gauges(&before) {
-                    if name == "last_deploy" {
+                    if name == "last_deploy" || name == "start_time" {
                         continue;
                     }
                     let got = match name {
@@ -265,6 +291,7 @@ mod tests {
                 let count = frame.counter(i, |c| c.duration_count);
                 assert_eq!(count, before.counters[i].duration_count);
                 assert_eq!(frame.last_deploy(i), before.last_deploy[i]);
+                assert_eq!(frame.start_time(i), before.start_time[i]);
             }
 
             // Half way: between the two grid values.
