@@ -98,7 +98,7 @@ pub fn to_json(i: &Incident) -> Value {
     })
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
     let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
     body.push(b'\n');
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -108,6 +108,6 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
     r
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     json_response(status, &json!({ "error": message }))
 }

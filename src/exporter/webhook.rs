@@ -15,9 +15,10 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Shared;
+use super::admin::{error, json_response};
 use super::score::{Notice, Status};
 use crate::clock::unix_now_ms;
 use crate::units::parse_instant;
@@ -167,20 +168,6 @@ fn notice(a: Alert, receiver: &str) -> Result<Notice, String> {
         fingerprint: a.fingerprint,
         receiver: receiver.to_string(),
     })
-}
-
-fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
-    let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
-    body.push(b'\n');
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    json_response(status, &json!({ "error": message }))
 }
 
 #[cfg(test)]
