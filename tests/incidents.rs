@@ -199,7 +199,8 @@ fn incidents_shape_the_history_in_their_window_and_nowhere_else() {
     with(&again);
     with(&om);
     with(&om_again);
-    let mut args = vec!["--out", base.as_str()];
+    let calm = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calm.toml");
+    let mut args = vec!["--config", calm, "--out", base.as_str()];
     args.extend(range);
     generate(&args);
 

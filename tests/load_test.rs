@@ -161,6 +161,8 @@ fn a_new_machines_counters_start_from_zero_at_its_birth() {
     let out = dir.path().join("h.om");
     let result = run(&[
         "generate",
+        "--config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calm.toml"),
         "--servers",
         "10",
         "--churn",

@@ -581,6 +581,7 @@ fn both_encodings() -> (i64, Requests, Requests) {
         start: None,
         duration: "1h".into(),
         intensity: None,
+        ramp: None,
     };
     let specs = [
         spec("outage", format!("server={}", fleet[3].name)),

@@ -1,9 +1,13 @@
 //! The admin API, on its own listener (`--admin-listen`) so that the scrape port never
 //! exposes it: start, list and end incidents on the live fleet.
 //!
-//! - `POST /api/v1/incidents` with an incident as JSON: 201 and the incident with its id.
-//! - `GET /api/v1/incidents`: the incidents active now.
-//! - `DELETE /api/v1/incidents/{id}`: 204, or 404 for an unknown id.
+//! - `POST /api/v1/incidents` with an incident as JSON (`kind`, `target`, `duration`;
+//!   optional `start`, `intensity`, `ramp`): 201 and the incident with its id and the
+//!   servers it hits. It shows at the next grid point.
+//! - `GET /api/v1/incidents`: every incident not yet ended (the config file's, the API's
+//!   and the random ones up to a day ahead), each with its `state`, `source` and `servers`.
+//! - `DELETE /api/v1/incidents/{id}`: ends it at the next grid point (random ones too):
+//!   204, or 404 for an id with nothing left to end.
 //!
 //! Bad input gets a 400 whose message names the field; nothing is half-applied.
 
@@ -14,57 +18,47 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::Shared;
+use super::{Shared, Source};
 use crate::clock::unix_now_ms;
-use crate::model::incidents::{Incident, IncidentSpec};
+use crate::model::incidents::{Incident, IncidentKind, IncidentSpec, format_duration_ms};
 use crate::units::format_instant;
 
 /// The largest request body read.
 const MAX_BODY: usize = 64 * 1024;
 
+const INCIDENTS: &str = "/api/v1/incidents";
+
 pub async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let method = req.method().clone();
-    match (method, path.as_str()) {
-        (Method::POST, "/api/v1/incidents") => {
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("cannot read the body: {e}"),
-                    );
-                }
-            };
-            create(shared, &body)
-        }
-        (Method::GET, "/api/v1/incidents") => {
-            let now = unix_now_ms();
-            let schedule = shared.schedule();
-            let active: Vec<Value> = schedule.active_at(now).into_iter().map(to_json).collect();
-            json_response(StatusCode::OK, &json!({ "incidents": active }))
-        }
-        (Method::DELETE, p) if p.starts_with("/api/v1/incidents/") => {
-            let id = &p["/api/v1/incidents/".len()..];
-            match id.parse::<u64>() {
-                Ok(id) if shared.remove_incident(id).is_some() => {
-                    let mut r = Response::new(Full::new(Bytes::new()));
-                    *r.status_mut() = StatusCode::NO_CONTENT;
-                    r
-                }
-                _ => error(
-                    StatusCode::NOT_FOUND,
-                    &format!("no incident with id `{id}`"),
-                ),
-            }
-        }
-        (_, "/api/v1/incidents") => error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
-        (Method::POST, "/api/v1/alerts") => super::webhook::receive(shared, req).await,
-        (Method::GET, "/api/v1/score") => super::webhook::score(shared),
+    let incident_id = path
+        .strip_prefix(INCIDENTS)
+        .and_then(|p| p.strip_prefix('/'));
+    match (method, path.as_str(), incident_id) {
+        (Method::POST, INCIDENTS, _) => match read_body(req).await {
+            Ok(body) => create(shared, &body),
+            Err(response) => response,
+        },
+        (Method::GET, INCIDENTS, _) => list(shared),
+        (Method::DELETE, _, Some(id)) => end(shared, id),
+        (_, INCIDENTS, _) => error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
+        (_, _, Some(_)) => error(StatusCode::METHOD_NOT_ALLOWED, "use DELETE"),
+        (Method::POST, "/api/v1/alerts", _) => super::webhook::receive(shared, req).await,
+        (Method::GET, "/api/v1/score", _) => super::webhook::score(shared),
         _ => error(
             StatusCode::NOT_FOUND,
             "not found: the admin API is /api/v1/incidents",
         ),
+    }
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("cannot read the body: {e}"),
+        )),
     }
 }
 
@@ -78,24 +72,70 @@ fn create(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
             );
         }
     };
-    match shared.add_incident(&spec, unix_now_ms()) {
-        Ok(incident) => json_response(StatusCode::CREATED, &to_json(&incident)),
+    let now = unix_now_ms();
+    match shared.add_incident(&spec, now) {
+        Ok(incident) => json_response(
+            StatusCode::CREATED,
+            &listed(shared, &incident, Source::Api, now),
+        ),
         Err(e) => error(StatusCode::BAD_REQUEST, &e),
     }
 }
 
+fn list(shared: &Shared) -> Response<Full<Bytes>> {
+    let now = unix_now_ms();
+    let incidents: Vec<Value> = shared
+        .open_incidents(now)
+        .iter()
+        .map(|(incident, source)| listed(shared, incident, *source, now))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "incidents": incidents }))
+}
+
+fn end(shared: &Shared, id: &str) -> Response<Full<Bytes>> {
+    match id.parse::<u64>() {
+        Ok(id) if shared.end_incident(id, unix_now_ms()).is_some() => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            &format!("no incident with id `{id}` that has not ended"),
+        ),
+    }
+}
+
+/// An incident as the API lists it: [`to_json`], whether it is active at `now_ms`, where
+/// it comes from and the servers it hits.
+fn listed(shared: &Shared, incident: &Incident, source: Source, now_ms: i64) -> Value {
+    let mut value = to_json(incident);
+    let state = if incident.active_at(now_ms) {
+        "active"
+    } else {
+        "scheduled"
+    };
+    value["state"] = json!(state);
+    value["source"] = json!(source.name());
+    value["servers"] = json!(shared.servers_of(incident));
+    value
+}
+
 /// An incident as the API shows it: the same fields as it is written, plus its id and end.
 pub fn to_json(i: &Incident) -> Value {
-    let duration = std::time::Duration::from_millis((i.end_ms - i.start_ms).max(0) as u64);
-    json!({
+    let mut value = json!({
         "id": i.id,
         "kind": i.kind.name(),
         "target": i.target.to_string(),
         "start": format_instant(i.start_ms),
         "end": format_instant(i.end_ms),
-        "duration": humantime::format_duration(duration).to_string().replace(' ', ""),
+        "duration": format_duration_ms(i.duration_ms()),
         "intensity": i.intensity,
-    })
+    });
+    if matches!(i.kind, IncidentKind::MemoryLeak | IncidentKind::DiskFill) {
+        value["ramp"] = json!(format_duration_ms(i.ramp_ms));
+    }
+    value
 }
 
 pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {

@@ -101,6 +101,13 @@ pub async fn serve(
 type AnyBody = BoxBody<Bytes, Infallible>;
 
 fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
+    if req.uri().path().starts_with("/api/") {
+        // The scrape port never serves the admin API, whatever the method: say where it is.
+        return text(
+            StatusCode::NOT_FOUND,
+            "not found: the admin API (/api/v1/incidents) is served on the --admin-listen address, not on the scrape port\n",
+        );
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,

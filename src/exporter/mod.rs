@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::clock::unix_now_ms;
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
-use crate::model::incidents::{Incident, IncidentSpec, Schedule};
+use crate::model::incidents::{Incident, IncidentSpec, RANDOM_ID_BASE, RandomIncidents, Schedule};
 use crate::model::{self, FleetParams, FleetSpec, Frame, Member, Timeline};
 use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
 
@@ -42,15 +42,41 @@ pub struct Shared {
     run_start_ms: i64,
     /// The alerts Alertmanager delivered, held against the incidents.
     score: score::Scoreboard,
+    /// The fleet's random incidents (as drawn: those ended early are in the schedule).
+    random: RandomIncidents,
+    /// The config file's incidents are the schedule's first ids, 1 to this.
+    config_incidents: u64,
 }
+
+/// Where an incident comes from, as the admin API lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Config,
+    Api,
+    Random,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Config => "config",
+            Source::Api => "api",
+            Source::Random => "random",
+        }
+    }
+}
+
+/// How far ahead the admin API lists random incidents.
+const RANDOM_LISTED_AHEAD_MS: i64 = 86_400_000;
 
 /// The users' incidents as the admin API changes them; the tick thread hands them to the
 /// model when `version` moves.
 struct Incidents {
     schedule: Schedule,
     version: u64,
-    /// The first instant a change can still affect (the model has computed the grid
-    /// point ahead of now): incidents asked to start "now" start there.
+    /// The first instant a change can still affect (the grid point ahead of the frame
+    /// served, which the model computes again on a change): incidents asked to start "now"
+    /// start there, and those ended end there.
     effective_ms: i64,
 }
 
@@ -61,24 +87,27 @@ impl Shared {
         telemetry: Telemetry,
         timeline: &Timeline,
         params: &FleetParams,
-        seed: u64,
+        random: RandomIncidents,
         run_start_ms: i64,
     ) -> Shared {
+        let schedule = timeline.schedule().clone();
         if !labels.is_current(&frame) {
             labels.refresh(&frame);
         }
         Shared {
             frame: RwLock::new((Arc::new(frame), Arc::new(labels))),
             telemetry,
+            config_incidents: schedule.next_id() - 1,
             incidents: Mutex::new(Incidents {
-                schedule: timeline.schedule().clone(),
+                schedule,
                 version: 0,
-                effective_ms: timeline.schedule_effective_ms(),
+                effective_ms: timeline.next_grid_ms(),
             }),
             members: timeline.members().to_vec(),
-            seed,
+            seed: timeline.seed(),
             run_start_ms,
             score: score::Scoreboard::new(params),
+            random,
         }
     }
 
@@ -90,7 +119,8 @@ impl Shared {
         self.incidents().schedule.clone()
     }
 
-    /// Adds an incident, or changes nothing and says which field is wrong.
+    /// Adds an incident, or changes nothing and says which field is wrong. One asked to
+    /// start now starts at the next grid point.
     pub fn add_incident(
         &self,
         spec: &IncidentSpec,
@@ -98,21 +128,64 @@ impl Shared {
     ) -> std::result::Result<Incident, String> {
         let mut state = self.incidents();
         let now_ms = now_ms.max(state.effective_ms);
-        let mut schedule = state.schedule.clone();
-        let incident = schedule.add_spec(spec, self.run_start_ms, now_ms)?.clone();
+        let incident = spec.resolve_live(self.run_start_ms, now_ms, state.schedule.next_id())?;
         incident
             .check_target(&self.members, self.seed)
             .map_err(|e| format!("target: {e}"))?;
-        state.schedule = schedule;
+        state.schedule.add(incident.clone())?;
         state.version += 1;
         Ok(incident)
     }
 
-    pub fn remove_incident(&self, id: u64) -> Option<Incident> {
+    /// Ends an incident that has not ended (scheduled, active or random) at the next grid
+    /// point; `None` when there is none with this id.
+    pub fn end_incident(&self, id: u64, now_ms: i64) -> Option<Incident> {
         let mut state = self.incidents();
-        let removed = state.schedule.remove(id)?;
+        let at_ms = now_ms.max(state.effective_ms);
+        let incident = if id >= RANDOM_ID_BASE {
+            self.random
+                .clone()
+                .following(&state.schedule)
+                .by_id(id, &self.members)?
+        } else {
+            state.schedule.get(id)?.clone()
+        };
+        let ended = state.schedule.end(&incident, at_ms)?;
         state.version += 1;
-        Some(removed)
+        Some(ended)
+    }
+
+    /// Every incident that has not ended by `now_ms`, oldest first: the schedule's, and
+    /// the random ones up to a day ahead.
+    pub fn open_incidents(&self, now_ms: i64) -> Vec<(Incident, Source)> {
+        let schedule = self.schedule();
+        let source = |id: u64| match id {
+            id if id >= RANDOM_ID_BASE => Source::Random,
+            id if id <= self.config_incidents => Source::Config,
+            _ => Source::Api,
+        };
+        let random = self.random.clone().following(&schedule).between(
+            &self.members,
+            now_ms,
+            now_ms + RANDOM_LISTED_AHEAD_MS,
+        );
+        let mut open: Vec<(Incident, Source)> = schedule
+            .incidents
+            .into_iter()
+            .chain(random)
+            .filter(|i| i.end_ms > now_ms)
+            .map(|i| {
+                let from = source(i.id);
+                (i, from)
+            })
+            .collect();
+        open.sort_by_key(|(i, _)| (i.start_ms, i.id));
+        open
+    }
+
+    /// The names of the servers of this process that `incident` hits.
+    pub fn servers_of(&self, incident: &Incident) -> Vec<String> {
+        incident.target_names(&self.members, self.seed)
     }
 
     fn publish(&self, frame: Frame) {
@@ -240,13 +313,14 @@ fn warm_up(settings: &FleetSettings) -> Result<(Timeline, Arc<Shared>)> {
     let frame = timeline.at(unix_now_ms());
     let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
     let telemetry = Telemetry::new(settings.range.len() as u32);
+    let random = RandomIncidents::new(&settings.params, settings.seed, timeline.members());
     let shared = Arc::new(Shared::new(
         frame,
         labels,
         telemetry,
         &timeline,
         &settings.params,
-        settings.seed,
+        random,
         run_start_ms,
     ));
     Ok((timeline, shared))
@@ -326,15 +400,19 @@ fn spawn_ticker(
                 stopped.recv_timeout(tick.saturating_sub(took))
             {
                 let started = Instant::now();
-                {
+                let frame = {
+                    // Held across the step, so that no change falls between the schedule
+                    // applied and the grid point it is told to start at.
                     let mut incidents = shared.incidents();
                     if incidents.version != applied {
-                        timeline.set_schedule(incidents.schedule.clone());
+                        // The grid point ahead is computed again: the change shows there.
+                        timeline.reschedule(incidents.schedule.clone());
                         applied = incidents.version;
                     }
-                    incidents.effective_ms = timeline.schedule_effective_ms();
-                }
-                let frame = timeline.at(unix_now_ms());
+                    let frame = timeline.at(unix_now_ms());
+                    incidents.effective_ms = timeline.next_grid_ms();
+                    frame
+                };
                 let up = (0..frame.len()).filter(|&i| frame.up(i)).count();
                 shared.publish(frame);
                 took = started.elapsed();

@@ -470,6 +470,7 @@ mod tests {
                 start_ms: start,
                 end_ms: start + minutes * MINUTE,
                 intensity: 1.0,
+                ramp_ms: 0,
             },
             servers: vec![server.to_string()],
         }

@@ -3,9 +3,6 @@
 
 use super::incidents::{Incident, IncidentKind};
 
-/// How long memory and disk take to climb to their incident level.
-pub const RAMP_MS: i64 = 2 * 60_000;
-
 /// What a server's active incidents do to it at one instant, combined.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Effects {
@@ -64,7 +61,12 @@ impl Effects {
                 continue;
             }
             let i = inc.intensity;
-            let ramp = ((time_ms - inc.start_ms) as f64 / RAMP_MS as f64).clamp(0.0, 1.0);
+            // Linear from the server's own value: a trend over the whole ramp, not a jump.
+            let ramp = if inc.ramp_ms <= 0 {
+                1.0
+            } else {
+                ((time_ms - inc.start_ms) as f64 / inc.ramp_ms as f64).clamp(0.0, 1.0)
+            };
             match inc.kind {
                 IncidentKind::CpuSpike => fx.cpu_floor = floor(fx.cpu_floor, 85.0 + 15.0 * i),
                 IncidentKind::MemoryLeak => {

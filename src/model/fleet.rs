@@ -345,7 +345,7 @@ impl Fleet {
             ..
         } = spec;
         let hits = schedule_hits(&schedule, &members, seed);
-        let random = RandomIncidents::new(&params, seed, &members);
+        let random = RandomIncidents::new(&params, seed, &members).following(&schedule);
         let replay = plans
             .iter()
             .map(ServerPlan::replay_steps)
@@ -409,6 +409,7 @@ impl Fleet {
             return;
         }
         self.hits = schedule_hits(&schedule, &self.members, self.seed);
+        self.random = self.random.clone().following(&schedule);
         self.schedule = schedule;
     }
 
@@ -444,6 +445,15 @@ impl Fleet {
         self.record(&readings, &random);
         if !changes.is_none() {
             self.apply_changes(&changes);
+        }
+    }
+
+    /// Raises the counters of the current grid point to at least `floors` (by position),
+    /// for the servers `keep` picks, in the snapshot and in the states stepped on from it.
+    pub fn raise_counters(&mut self, floors: &[Counters], keep: impl Fn(usize) -> bool) {
+        for (i, floor) in floors.iter().enumerate().filter(|&(i, _)| keep(i)) {
+            self.states[i].raise_counters(floor);
+            self.current.counters[i] = self.current.counters[i].at_least(floor);
         }
     }
 

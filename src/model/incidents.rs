@@ -10,20 +10,22 @@
 //! | kind | override while active | alert |
 //! |---|---|---|
 //! | `cpu_spike` | CPU at least 85 + 15 x intensity (latency and 5xx follow) | CPU > 80 |
-//! | `memory_leak` | memory ramps to 92 + 8 x intensity over 2 minutes, then holds | memory > 90 |
-//! | `disk_fill` | disk ramps to 92 + 8 x intensity over 2 minutes, then holds | disk > 90 |
+//! | `memory_leak` | memory climbs linearly to 92 + 8 x intensity over its `ramp` (2m unless set), then holds | memory > 90 |
+//! | `disk_fill` | disk climbs linearly to 92 + 8 x intensity over its `ramp` (2m unless set), then holds | disk > 90 (and, while it climbs, `predict_linear`) |
 //! | `latency_spike` | p99 latency at least 2.5 + 5 x intensity seconds | p99 > 2 s |
 //! | `error_burst` | 5xx share at least 8 + 40 x intensity percent | 5xx > 5% |
 //! | `outage` | the server is down; it restarts when the incident ends | down |
 //!
 //! Users write incidents as [`IncidentSpec`]s (`[[incident]]` tables in the config file, JSON
 //! in an admin API), resolved to [`Incident`]s against the start of the run. A [`Schedule`]
-//! holds the users' incidents; [`RandomIncidents`] draws more at random, at
-//! `incidents.random_per_day`, from counter-based randomness (the same seed gives the same
-//! incidents whatever range of time is asked).
+//! holds the users' incidents (and the random ones they ended early); [`RandomIncidents`]
+//! draws more at `incidents.random_per_day` (6 by default, 0 for a calm fleet), from
+//! counter-based randomness (the same seed gives the same incidents whatever range of time
+//! is asked), every kind in each round of six so that none is left to chance.
 //!
 //! What an active incident does to a server's signals is in `effects.rs`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -32,14 +34,32 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::identity::{Member, name_width, position_of, server_name};
 use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
-use crate::units::{parse_duration, parse_instant};
+use crate::units::{format_instant, parse_duration, parse_instant};
 
 /// Ids of random incidents start here, far above any id a user is given.
 pub const RANDOM_ID_BASE: u64 = 1 << 40;
 
-/// The shortest and longest random incident.
-const RANDOM_MIN_MS: i64 = 10 * 60_000;
-const RANDOM_MAX_MS: i64 = 30 * 60_000;
+/// How long memory and disk take to climb to their incident level unless a `ramp` is given.
+pub const DEFAULT_RAMP_MS: i64 = 2 * 60_000;
+
+/// The longest incident a user may ask for: longer is a typo, not a course.
+pub const MAX_DURATION_MS: i64 = 366 * 86_400_000;
+
+/// How far ahead of now the admin API lets an incident start.
+pub const MAX_START_AHEAD_MS: i64 = 366 * 86_400_000;
+
+/// How long a random incident holds its alert's signal past the threshold: at least twice
+/// the longest `for:` of `alerts.yml` (5m), so that every one fires.
+const RANDOM_HOLD_MIN_MS: i64 = 10 * 60_000;
+const RANDOM_HOLD_MAX_MS: i64 = 30 * 60_000;
+
+/// How long a random memory leak or disk fill climbs before it holds: slow enough that a
+/// `predict_linear` over 30 minutes sees it coming well before the threshold.
+const RANDOM_RAMP_MIN_MS: i64 = 60 * 60_000;
+const RANDOM_RAMP_MAX_MS: i64 = 90 * 60_000;
+
+/// The longest random incident, ramp and hold: how far back a range looks for one.
+const RANDOM_MAX_MS: i64 = RANDOM_RAMP_MAX_MS + RANDOM_HOLD_MAX_MS;
 
 /// What an incident does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -118,9 +138,10 @@ pub enum Target {
     Role(Role),
     /// Every server of a datacenter: `dc=dc2`.
     Dc(String),
-    /// A pseudo-random share of the fleet, 0 (excluded) to 1: `share=0.1`. Server `i` is in
-    /// it when a draw from (seed, incident id, i) is below the share, so about that share
-    /// of any fleet, always the same servers for the same seed and incident.
+    /// A pseudo-random share of the fleet, 0 (excluded) to 1: `share=0.1`. Exactly
+    /// `max(1, round(share x N))` servers of the whole fleet of N: those whose draws from
+    /// (seed, incident id, index) are the smallest, so always the same servers for the same
+    /// seed and incident, in every shard.
     Share(f64),
 }
 
@@ -202,6 +223,40 @@ pub struct Incident {
     pub start_ms: i64,
     pub end_ms: i64,
     pub intensity: f64,
+    /// How long memory and disk take to climb to their level (other kinds act at once).
+    #[serde(default = "default_ramp_ms")]
+    pub ramp_ms: i64,
+}
+
+fn default_ramp_ms() -> i64 {
+    DEFAULT_RAMP_MS
+}
+
+/// A draw from (seed, incident id, index): a share target takes the smallest.
+fn share_draw(seed: u64, id: u64, index: u32) -> f64 {
+    Key::from_seed(seed)
+        .stream(Stream::IncidentShares)
+        .with(id)
+        .draws(index as i64)
+        .uniform()
+}
+
+/// The largest (draw, index) a share target of `share` takes in a fleet of `size`: a
+/// server is in it when its own pair is at most this one.
+fn share_cut(seed: u64, id: u64, share: f64, size: u32) -> (f64, u32) {
+    let wanted = ((share * size as f64).round() as usize).clamp(1, size.max(1) as usize);
+    let mut ranked: Vec<(f64, u32)> = (0..size).map(|i| (share_draw(seed, id, i), i)).collect();
+    if ranked.is_empty() {
+        return (-1.0, 0);
+    }
+    let (_, cut, _) = ranked.select_nth_unstable_by(wanted - 1, |a, b| {
+        a.partial_cmp(b).expect("draws are finite")
+    });
+    *cut
+}
+
+fn within_cut(seed: u64, id: u64, index: u32, cut: (f64, u32)) -> bool {
+    (share_draw(seed, id, index), index) <= cut
 }
 
 impl Incident {
@@ -216,13 +271,10 @@ impl Incident {
             Target::Server(name) => member.name == *name,
             Target::Role(role) => member.role == *role,
             Target::Dc(dc) => member.dc == *dc,
+            // Ranks the whole fleet: to ask of many servers, use `targets`.
             Target::Share(share) => {
-                Key::from_seed(seed)
-                    .stream(Stream::IncidentShares)
-                    .with(self.id)
-                    .draws(member.index as i64)
-                    .uniform()
-                    < *share
+                let cut = share_cut(seed, self.id, *share, member.fleet_size);
+                within_cut(seed, self.id, member.index, cut)
             }
         }
     }
@@ -241,18 +293,41 @@ impl Incident {
                 return vec![p];
             }
         }
+        if let Target::Share(share) = self.target {
+            let size = members.first().map_or(0, |m| m.fleet_size);
+            let cut = share_cut(seed, self.id, share, size);
+            return (0..members.len())
+                .filter(|&p| within_cut(seed, self.id, members[p].index, cut))
+                .collect();
+        }
         (0..members.len())
             .filter(|&p| self.matches(&members[p], seed))
             .collect()
     }
 
-    /// Checks that the target hits at least one of `members`.
+    /// The names of the servers of `members` the incident hits.
+    pub fn target_names(&self, members: &[Member], seed: u64) -> Vec<String> {
+        self.targets(members, seed)
+            .into_iter()
+            .map(|p| members[p].name.clone())
+            .collect()
+    }
+
+    /// Checks that the target hits at least one of `members`; a server named without its
+    /// zero padding (`srv-3` for `srv-03`) is told so.
     pub fn check_target(&self, members: &[Member], seed: u64) -> Result<(), String> {
-        if self.targets(members, seed).is_empty() {
-            Err(format!("target `{}` matches no server", self.target))
-        } else {
-            Ok(())
+        if !self.targets(members, seed).is_empty() {
+            return Ok(());
         }
+        let hint = match (&self.target, members.first()) {
+            (Target::Server(name), Some(first)) => padding_hint(name, first.fleet_size),
+            _ => String::new(),
+        };
+        Err(format!("target `{}` matches no server{hint}", self.target))
+    }
+
+    pub fn duration_ms(&self) -> i64 {
+        self.end_ms.saturating_sub(self.start_ms)
     }
 
     /// The grid points the incident covers, `[first, end)`, on a grid of `step_ms`: grid
@@ -261,6 +336,46 @@ impl Incident {
         let ceil = |ms: i64| -ms.saturating_neg().div_euclid(step_ms);
         (ceil(self.start_ms), ceil(self.end_ms))
     }
+}
+
+/// What to tell of a server name that is in none of the fleet's forms: `srv-3` in a fleet
+/// of ten is `srv-03`.
+fn padding_hint(name: &str, fleet_size: u32) -> String {
+    let width = name_width(fleet_size);
+    let first = server_name(0, width);
+    let last = server_name(fleet_size.saturating_sub(1), width);
+    let number = name
+        .strip_prefix("srv-")
+        .and_then(|n| n.parse::<u32>().ok());
+    match number {
+        Some(n) if (1..=fleet_size).contains(&n) => format!(
+            "; names are zero-padded to {width} digits: `{}` (the fleet is {first} to {last})",
+            server_name(n - 1, width)
+        ),
+        _ => format!("; the fleet is {first} to {last}"),
+    }
+}
+
+/// A duration as the API echoes it back: `2h30m`, `90s`, `1d2h`.
+pub fn format_duration_ms(ms: i64) -> String {
+    if ms <= 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
 }
 
 /// An incident as a user writes it (a `[[incident]]` table of the config file, or JSON).
@@ -272,6 +387,7 @@ impl Incident {
 /// start = "2h"                # after the start of the run, or 2026-11-24T12:00:00Z; default now
 /// duration = "10m"
 /// intensity = 0.5             # 0 to 1, default 1
+/// ramp = "1h"                 # memory_leak, disk_fill: how long the climb takes, default 2m
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -283,6 +399,8 @@ pub struct IncidentSpec {
     pub duration: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intensity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<String>,
 }
 
 impl IncidentSpec {
@@ -296,20 +414,26 @@ impl IncidentSpec {
             None => now_ms,
             Some(text) => resolve_start(text, run_start_ms).map_err(|e| format!("start: {e}"))?,
         };
-        let duration = parse_duration(&self.duration).map_err(|e| format!("duration: {e}"))?;
-        if duration.is_zero() {
-            return Err(format!(
-                "duration: `{}` is zero; an incident lasts more than that",
-                self.duration.trim()
-            ));
-        }
-        let duration_ms = i64::try_from(duration.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
+        let duration_ms = self.duration_ms()?;
         let intensity = self.intensity.unwrap_or(1.0);
         if !(intensity.is_finite() && (0.0..=1.0).contains(&intensity)) {
             return Err(format!("intensity: must be 0 to 1, not {intensity}"));
         }
+        let ramp_ms = match &self.ramp {
+            None => DEFAULT_RAMP_MS,
+            Some(text) => {
+                let ramp = parse_duration(text).map_err(|e| format!("ramp: {e}"))?;
+                let ramp_ms = i64::try_from(ramp.as_millis()).unwrap_or(i64::MAX);
+                if ramp_ms > duration_ms {
+                    return Err(format!(
+                        "ramp: `{}` is longer than the incident ({}); it would end before its level",
+                        text.trim(),
+                        format_duration_ms(duration_ms)
+                    ));
+                }
+                ramp_ms
+            }
+        };
         Ok(Incident {
             id,
             kind,
@@ -317,7 +441,52 @@ impl IncidentSpec {
             start_ms,
             end_ms: start_ms.saturating_add(duration_ms),
             intensity,
+            ramp_ms,
         })
+    }
+
+    fn duration_ms(&self) -> Result<i64, String> {
+        let text = self.duration.trim();
+        let duration = parse_duration(text).map_err(|e| format!("duration: {e}"))?;
+        let duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        if duration_ms == 0 {
+            return Err(format!(
+                "duration: `{text}` is zero; an incident lasts more than that"
+            ));
+        }
+        if duration_ms > MAX_DURATION_MS {
+            return Err(format!(
+                "duration: `{text}` is longer than a year; write it like 10m, 2h or 3d"
+            ));
+        }
+        Ok(duration_ms)
+    }
+
+    /// [`resolve`](Self::resolve) for an incident asked of a running fleet: it must not be
+    /// over already, nor start more than a year ahead.
+    pub fn resolve_live(
+        &self,
+        run_start_ms: i64,
+        now_ms: i64,
+        id: u64,
+    ) -> Result<Incident, String> {
+        let incident = self.resolve(run_start_ms, now_ms, id)?;
+        let start = self.start.as_deref().unwrap_or("now").trim();
+        if incident.end_ms <= now_ms {
+            return Err(format!(
+                "start: `{start}` with a duration of {} ended at {}, before now ({}); start it later",
+                format_duration_ms(incident.duration_ms()),
+                format_instant(incident.end_ms),
+                format_instant(now_ms)
+            ));
+        }
+        if incident.start_ms > now_ms.saturating_add(MAX_START_AHEAD_MS) {
+            return Err(format!(
+                "start: `{start}` is more than a year ahead ({})",
+                format_instant(incident.start_ms)
+            ));
+        }
+        Ok(incident)
     }
 }
 
@@ -337,15 +506,21 @@ fn resolve_start(text: &str, run_start_ms: i64) -> Result<i64, String> {
     }
 }
 
-/// The users' incidents. Cloning copies a short list.
+/// The users' incidents, and the random incidents they ended early. Cloning copies a short
+/// list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Schedule {
     pub incidents: Vec<Incident>,
+    /// Random incidents ended before their time, by id: when (see [`RandomIncidents`]).
+    pub ended_random: BTreeMap<u64, i64>,
 }
 
 impl Schedule {
     pub fn new(incidents: Vec<Incident>) -> Schedule {
-        Schedule { incidents }
+        Schedule {
+            incidents,
+            ended_random: BTreeMap::new(),
+        }
     }
 
     /// Resolves the specs of a config file, numbering them from 1. Errors say which:
@@ -363,7 +538,7 @@ impl Schedule {
                     .map_err(|e| format!("incident {}: {e}", i + 1))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Schedule { incidents })
+        Ok(Schedule::new(incidents))
     }
 
     /// The random incidents of `params` overlapping `[from_ms, to_ms)` (see
@@ -375,9 +550,7 @@ impl Schedule {
         from_ms: i64,
         to_ms: i64,
     ) -> Schedule {
-        Schedule {
-            incidents: RandomIncidents::new(params, seed, members).between(members, from_ms, to_ms),
-        }
+        Schedule::new(RandomIncidents::new(params, seed, members).between(members, from_ms, to_ms))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -440,6 +613,31 @@ impl Schedule {
         Some(self.incidents.remove(at))
     }
 
+    /// Ends `incident` (one of this schedule's, or a random one) at `at_ms`: what it did
+    /// before stays done, so that a fleet started afresh later replays the same past. One
+    /// that has not started by then is as if it had never been. Returns it as ended, or
+    /// `None` when it is over by `at_ms` already (or unknown).
+    pub fn end(&mut self, incident: &Incident, at_ms: i64) -> Option<Incident> {
+        if incident.end_ms <= at_ms {
+            return None;
+        }
+        let ended = Incident {
+            end_ms: at_ms.max(incident.start_ms),
+            ..incident.clone()
+        };
+        if incident.id >= RANDOM_ID_BASE {
+            self.ended_random.insert(incident.id, ended.end_ms);
+        } else {
+            let at = self.incidents.iter().position(|i| i.id == incident.id)?;
+            if ended.end_ms <= ended.start_ms {
+                self.incidents.remove(at);
+            } else {
+                self.incidents[at].end_ms = ended.end_ms;
+            }
+        }
+        Some(ended)
+    }
+
     /// Checks that every target hits at least one of `members`:
     /// `incident 2: target `server=srv-99` matches no server`.
     pub fn check_targets(&self, members: &[Member], seed: u64) -> Result<(), String> {
@@ -452,20 +650,25 @@ impl Schedule {
     }
 }
 
-/// Random incidents across a fleet, about `random_per_day` a day: each of a random kind,
-/// on one random server, for 10 to 30 minutes, at an intensity of 0.5 to 1.
+/// Random incidents across a fleet, `random_per_day` a day, in rounds of six: each round
+/// has one incident of every kind, in an order drawn from (seed, round), so that any stretch
+/// of six in a row shows the whole table. Each hits one random server at an intensity of 0.5
+/// to 1 and holds its alert's signal past the threshold for 10 to 30 minutes; memory leaks
+/// and disk fills first climb for 60 to 90 minutes (a trend `predict_linear` sees).
 ///
-/// Time is cut into slots (at least a second, about a 24th of the mean time between
-/// incidents) of at most one incident each, drawn from (seed, slot): the incidents are the
-/// same whatever range of time is asked. The server is drawn among indices 0 to the largest
-/// index of the fleet's members, so it depends on the fleet size; kinds and times do not.
-/// Ids are [`RANDOM_ID_BASE`] plus the slot.
+/// Time is cut into slots of `1 / random_per_day` of a day (whole seconds), one incident
+/// each, drawn from (seed, slot): the incidents are the same whatever range of time is
+/// asked. The server is drawn among indices 0 to the largest index of the whole fleet, so
+/// it depends on the fleet size (every shard draws the same); kinds and times do not. Ids
+/// are [`RANDOM_ID_BASE`] plus the slot. Those a user ended early (`Schedule::end`) end
+/// then.
 #[derive(Debug, Clone)]
 pub struct RandomIncidents {
     key: Key,
     slot_ms: i64,
-    chance: f64,
     size: u32,
+    /// Random incidents ended early, by id: when.
+    ended: BTreeMap<u64, i64>,
 }
 
 impl RandomIncidents {
@@ -473,52 +676,80 @@ impl RandomIncidents {
         let per_day = params.incidents.random_per_day;
         // The whole fleet's size, not the slice's: a shard draws the same targets.
         let size = members.first().map_or(0, |m| m.fleet_size);
-        let (slot_ms, chance) = if per_day.is_finite() && per_day > 0.0 && size > 0 {
+        let slot_ms = if per_day.is_finite() && per_day > 0.0 && size > 0 {
             let mean_ms = 86_400_000.0 / per_day;
-            let slot_ms = ((mean_ms / 24.0 / 1000.0).floor() as i64).max(1) * 1000;
-            (slot_ms, (slot_ms as f64 / mean_ms).min(1.0))
+            ((mean_ms / 1000.0).round() as i64).max(1) * 1000
         } else {
-            (3_600_000, 0.0)
+            0
         };
         RandomIncidents {
             key: Key::from_seed(seed).stream(Stream::RandomIncidents),
             slot_ms,
-            chance,
             size,
+            ended: BTreeMap::new(),
+        }
+    }
+
+    /// The same incidents, those that `schedule` ended early ended then.
+    pub fn following(self, schedule: &Schedule) -> RandomIncidents {
+        RandomIncidents {
+            ended: schedule.ended_random.clone(),
+            ..self
         }
     }
 
     pub fn is_none(&self) -> bool {
-        self.chance <= 0.0
+        self.slot_ms == 0
     }
 
-    /// The incident of slot `j`, if any, named after the server in `members` (or, when the
-    /// server drawn is not among them, as it would be named in the whole fleet).
-    fn in_slot(&self, j: i64, members: &[Member]) -> Option<Incident> {
-        let mut d = self.key.draws(j);
-        if d.uniform() >= self.chance {
-            return None;
+    /// The kind of slot `j`: its place in its round's order of the six kinds.
+    fn kind_of_slot(&self, j: i64) -> IncidentKind {
+        let round = j.div_euclid(6);
+        let mut order = IncidentKind::ALL;
+        let mut d = self.key.with(1).draws(round);
+        for i in (1..order.len()).rev() {
+            let pick = ((d.uniform() * (i + 1) as f64) as usize).min(i);
+            order.swap(i, pick);
         }
-        let seconds_in_slot = self.slot_ms / 1000;
-        let offset_s = ((d.uniform() * seconds_in_slot as f64) as i64).min(seconds_in_slot - 1);
+        order[j.rem_euclid(6) as usize]
+    }
+
+    /// The incident of slot `j`, as drawn (before any early end), named after the server in
+    /// `members` (or, when the server drawn is not among them, as it would be named in the
+    /// whole fleet).
+    fn in_slot(&self, j: i64, members: &[Member]) -> Incident {
+        let mut d = self.key.draws(j);
+        let seconds = |min_ms: i64, max_ms: i64, u: f64| {
+            min_ms + ((u * ((max_ms - min_ms) / 1000) as f64) as i64) * 1000
+        };
+        let kind = self.kind_of_slot(j);
+        let hold_ms = seconds(RANDOM_HOLD_MIN_MS, RANDOM_HOLD_MAX_MS, d.uniform());
+        let ramp_ms = match kind {
+            IncidentKind::MemoryLeak | IncidentKind::DiskFill => {
+                seconds(RANDOM_RAMP_MIN_MS, RANDOM_RAMP_MAX_MS, d.uniform())
+            }
+            _ => 0,
+        };
+        let duration_ms = ramp_ms + hold_ms;
+        // Within the slot when it is long enough: one incident at a time.
+        let room_s = ((self.slot_ms - duration_ms) / 1000).max(1);
+        let offset_s = ((d.uniform() * room_s as f64) as i64).min(room_s - 1);
         let start_ms = j * self.slot_ms + offset_s * 1000;
-        let kind = IncidentKind::ALL[((d.uniform() * 6.0) as usize).min(5)];
         let index = ((d.uniform() * self.size as f64) as u32).min(self.size - 1);
-        let span_s = (RANDOM_MAX_MS - RANDOM_MIN_MS) / 1000;
-        let duration_ms = RANDOM_MIN_MS + ((d.uniform() * span_s as f64) as i64) * 1000;
         let intensity = 0.5 + 0.5 * d.uniform();
         let name = match position_of(members, index) {
             Some(p) => members[p].name.clone(),
             None => server_name(index, name_width(self.size)),
         };
-        Some(Incident {
+        Incident {
             id: RANDOM_ID_BASE.wrapping_add(j as u64),
             kind,
             target: Target::Server(name),
             start_ms,
             end_ms: start_ms + duration_ms,
             intensity,
-        })
+            ramp_ms: ramp_ms.max(DEFAULT_RAMP_MS.min(duration_ms)),
+        }
     }
 
     /// The incidents overlapping `[from_ms, to_ms)`, oldest first.
@@ -529,14 +760,35 @@ impl RandomIncidents {
         let first = (from_ms - RANDOM_MAX_MS).div_euclid(self.slot_ms);
         let last = (to_ms - 1).div_euclid(self.slot_ms);
         (first..=last)
-            .filter_map(|j| self.in_slot(j, members))
-            .filter(|i| i.start_ms < to_ms && i.end_ms > from_ms)
+            .map(|j| self.in_slot(j, members))
+            .filter_map(|mut i| {
+                if let Some(&end) = self.ended.get(&i.id) {
+                    i.end_ms = i.end_ms.min(end);
+                }
+                (i.start_ms < to_ms && i.end_ms > from_ms && i.end_ms > i.start_ms).then_some(i)
+            })
             .collect()
     }
 
     /// The incidents active at `time_ms`.
     pub fn active_at(&self, members: &[Member], time_ms: i64) -> Vec<Incident> {
         self.between(members, time_ms, time_ms + 1)
+    }
+
+    /// The random incident with this id (ended when a user ended it), if there is one.
+    pub fn by_id(&self, id: u64, members: &[Member]) -> Option<Incident> {
+        let slot = i64::try_from(id.checked_sub(RANDOM_ID_BASE)?).ok()?;
+        if self.is_none() {
+            return None;
+        }
+        let drawn = self.in_slot(slot, members);
+        self.between(
+            members,
+            drawn.start_ms,
+            drawn.end_ms.max(drawn.start_ms + 1),
+        )
+        .into_iter()
+        .find(|i| i.id == id)
     }
 }
 
@@ -551,6 +803,7 @@ mod tests {
             start: start.map(Into::into),
             duration: duration.into(),
             intensity: None,
+            ramp: None,
         }
     }
 
@@ -727,6 +980,7 @@ mod tests {
             start_ms: 30_001,
             end_ms: 60_000,
             intensity: 1.0,
+            ramp_ms: DEFAULT_RAMP_MS,
         };
         assert_eq!(i.grid_span(15_000), (3, 4));
         let neg = Incident {
@@ -754,6 +1008,7 @@ mod tests {
             start_ms: start * 15_000,
             end_ms: (start + minutes * 4) * 15_000,
             intensity: 1.0,
+            ramp_ms: DEFAULT_RAMP_MS,
         }
     }
 
@@ -763,11 +1018,7 @@ mod tests {
         let m = members(&params, 2_000, 0..2_000);
         let share = incident(5, IncidentKind::ErrorBurst, "share=0.1", 0, 10);
         let picked = share.targets(&m, 1);
-        assert!(
-            (150..=250).contains(&picked.len()),
-            "{} of 2000 servers for share=0.1",
-            picked.len()
-        );
+        assert_eq!(picked.len(), 200, "share=0.1 of 2000 servers");
         assert_eq!(share.targets(&m, 1), picked, "same seed, same servers");
         assert_ne!(share.targets(&m, 2), picked, "another seed, other servers");
         let other_id = Incident {
@@ -809,11 +1060,23 @@ mod tests {
         assert_eq!(on("server=srv-03").targets(&m, 1), [2]);
         assert_eq!(
             on("server=srv-99").check_target(&m, 1),
-            Err("target `server=srv-99` matches no server".to_string())
+            Err(
+                "target `server=srv-99` matches no server; the fleet is srv-01 to srv-10"
+                    .to_string()
+            )
         );
-        for bad in ["server=srv-003", "server=web-1", "dc=dc4", "share=0.0001"] {
+        for bad in ["server=srv-003", "server=web-1", "dc=dc4"] {
             let e = on(bad).check_target(&m, 1).unwrap_err();
             assert!(e.contains(bad) && e.contains("matches no server"), "{e}");
+        }
+        let e = on("server=srv-3").check_target(&m, 1).unwrap_err();
+        assert!(e.contains("zero-padded") && e.contains("`srv-03`"), "{e}");
+        let e = on("server=srv-11").check_target(&m, 1).unwrap_err();
+        assert!(e.contains("srv-01 to srv-10"), "{e}");
+        // A share always hits at least one server, and exactly its share rounded.
+        for (share, wanted) in [(0.0001, 1), (0.2, 2), (0.25, 3), (0.5, 5), (1.0, 10)] {
+            let hit = on(&format!("share={share}")).targets(&m, 1);
+            assert_eq!(hit.len(), wanted, "share={share}");
         }
         let mut no_db = params.clone();
         no_db.roles.db.weight = 0.0;
@@ -824,7 +1087,209 @@ mod tests {
         let schedule = Schedule::new(vec![on("role=db"), on("server=srv-11")]);
         assert_eq!(
             schedule.check_targets(&m, 1),
-            Err("incident 2: target `server=srv-11` matches no server".to_string())
+            Err(
+                "incident 2: target `server=srv-11` matches no server; the fleet is srv-01 to srv-10"
+                    .to_string()
+            )
         );
+    }
+
+    /// How long `incident` holds its alert's signal past the threshold at the least: after
+    /// the climb for memory and disk (it crosses 90 before the end of it), from the start
+    /// for the others.
+    fn past_threshold_ms(incident: &Incident) -> i64 {
+        match incident.kind {
+            IncidentKind::MemoryLeak | IncidentKind::DiskFill => {
+                incident.duration_ms() - incident.ramp_ms
+            }
+            _ => incident.duration_ms(),
+        }
+    }
+
+    /// The `for:` of each kind's alert in `alerts.yml`.
+    fn alert_for_ms(kind: IncidentKind) -> i64 {
+        match kind {
+            IncidentKind::Outage => 60_000,
+            _ => 5 * 60_000,
+        }
+    }
+
+    #[test]
+    fn a_default_week_has_every_kind_long_enough_for_its_alert_for_any_seed() {
+        let params = FleetParams::default();
+        let m = members(&params, 10, 0..10);
+        // A week from a UTC midnight, and one from an odd instant.
+        for from in [
+            1_764_547_200_000,
+            1_764_547_200_000 + 13 * 3_600_000 + 7_777,
+        ] {
+            let to = from + 7 * 86_400_000;
+            for seed in 1..=20 {
+                let week = RandomIncidents::new(&params, seed, &m).between(&m, from, to);
+                for kind in IncidentKind::ALL {
+                    let whole: Vec<&Incident> = week
+                        .iter()
+                        .filter(|i| i.kind == kind && i.start_ms >= from && i.end_ms <= to)
+                        .collect();
+                    assert!(!whole.is_empty(), "seed {seed}: no {kind} in the week");
+                }
+                for i in &week {
+                    let held = past_threshold_ms(i);
+                    assert!(
+                        held >= 2 * alert_for_ms(i.kind),
+                        "seed {seed}: {i:?} holds {held} ms"
+                    );
+                    assert_eq!(i.targets(&m, seed).len(), 1, "{i:?}");
+                    if matches!(i.kind, IncidentKind::MemoryLeak | IncidentKind::DiskFill) {
+                        assert!(i.ramp_ms >= 3_600_000, "a slow climb: {i:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_six_random_incidents_in_a_row_are_the_six_kinds() {
+        let mut params = FleetParams::default();
+        for per_day in [6.0, 2.5, 48.0] {
+            params.incidents.random_per_day = per_day;
+            let m = members(&params, 40, 0..40);
+            let all = RandomIncidents::new(&params, 3, &m).between(&m, 86_400_000, 40 * 86_400_000);
+            let rounds: Vec<&[Incident]> = all
+                .chunk_by(|a, b| {
+                    let round = |i: &Incident| (i.id - RANDOM_ID_BASE) / 6;
+                    round(a) == round(b)
+                })
+                .filter(|r| r.len() == 6)
+                .collect();
+            assert!(rounds.len() > 10, "{per_day} a day");
+            for round in rounds {
+                let mut kinds: Vec<IncidentKind> = round.iter().map(|i| i.kind).collect();
+                kinds.sort();
+                assert_eq!(kinds, IncidentKind::ALL, "{per_day} a day");
+            }
+        }
+        params.incidents.random_per_day = 0.0;
+        let m = members(&params, 10, 0..10);
+        assert!(
+            RandomIncidents::new(&params, 3, &m).is_none(),
+            "0 is a calm fleet"
+        );
+    }
+
+    #[test]
+    fn random_incidents_are_the_same_in_every_shard_and_whatever_the_range() {
+        let params = FleetParams::default();
+        let whole = members(&params, 10, 0..10);
+        let shard = members(&params, 10, 5..10);
+        let (from, to) = (1_764_547_200_000, 1_764_547_200_000 + 3 * 86_400_000);
+        let all = RandomIncidents::new(&params, 7, &whole).between(&whole, from, to);
+        let shard_view = RandomIncidents::new(&params, 7, &shard).between(&shard, from, to);
+        assert_eq!(
+            all, shard_view,
+            "the same incidents, named as in the whole fleet"
+        );
+        let later = RandomIncidents::new(&params, 7, &whole).between(&whole, from + 86_400_000, to);
+        assert!(!later.is_empty());
+        for i in &later {
+            assert!(all.contains(i), "{i:?}");
+        }
+    }
+
+    #[test]
+    fn ending_an_incident_keeps_its_past_and_drops_its_future() {
+        let params = FleetParams::default();
+        let m = members(&params, 10, 0..10);
+        let random = RandomIncidents::new(&params, 1, &m);
+        let day = random.between(&m, 1_764_547_200_000, 1_764_633_600_000);
+        let (running, later) = (&day[1], &day[2]);
+        let mut schedule = Schedule::default();
+        let mid = running.start_ms + 60_000;
+        let ended = schedule.end(running, mid).unwrap();
+        assert_eq!((ended.start_ms, ended.end_ms), (running.start_ms, mid));
+        assert_eq!(
+            schedule.end(later, later.start_ms - 1),
+            Some(Incident {
+                end_ms: later.start_ms,
+                ..later.clone()
+            })
+        );
+        let followed = random.clone().following(&schedule);
+        let after = followed.between(&m, 1_764_547_200_000, 1_764_633_600_000);
+        assert_eq!(after.len(), day.len() - 1, "the one not started is gone");
+        assert!(after.contains(&ended));
+        assert_eq!(followed.by_id(running.id, &m), Some(ended.clone()));
+        assert_eq!(followed.by_id(later.id, &m), None);
+        assert_eq!(schedule.end(&ended, mid), None, "over already");
+
+        let mut users = Schedule::new(vec![incident(1, IncidentKind::Outage, "role=db", 100, 10)]);
+        let mid = 100 * 15_000 + 60_000;
+        assert_eq!(
+            users.end(&users.incidents[0].clone(), mid).unwrap().end_ms,
+            mid
+        );
+        assert_eq!(users.incidents[0].end_ms, mid);
+        let not_yet = incident(2, IncidentKind::CpuSpike, "role=db", 1_000, 10);
+        users.add(not_yet.clone()).unwrap();
+        assert!(users.end(&not_yet, 0).is_some());
+        assert!(users.get(2).is_none(), "never started: removed");
+    }
+
+    #[test]
+    fn ramps_durations_and_live_starts_are_checked_and_echoed_readably() {
+        let run = 1_700_000_000_000;
+        let mut leak = spec("disk_fill", "role=db", None, "4h");
+        leak.ramp = Some("3h".into());
+        let i = leak.resolve(run, run, 1).unwrap();
+        assert_eq!(i.ramp_ms, 3 * 3_600_000);
+        assert_eq!(
+            spec("disk_fill", "role=db", None, "4h")
+                .resolve(run, run, 1)
+                .unwrap()
+                .ramp_ms,
+            DEFAULT_RAMP_MS
+        );
+        leak.ramp = Some("5h".into());
+        let e = leak.resolve(run, run, 1).unwrap_err();
+        assert!(
+            e.starts_with("ramp: ") && e.contains("longer than the incident"),
+            "{e}"
+        );
+        leak.ramp = Some("slowly".into());
+        assert!(leak.resolve(run, run, 1).unwrap_err().starts_with("ramp: "));
+
+        let e = spec("outage", "role=db", None, "100000000d")
+            .resolve(run, run, 1)
+            .unwrap_err();
+        assert!(
+            e.starts_with("duration: ") && e.contains("longer than a year"),
+            "{e}"
+        );
+        let e = spec("outage", "role=db", Some("2020-01-01T00:00:00Z"), "10m")
+            .resolve_live(run, run, 1)
+            .unwrap_err();
+        assert!(e.starts_with("start: ") && e.contains("before now"), "{e}");
+        let e = spec("outage", "role=db", Some("2099-01-01T00:00:00Z"), "10m")
+            .resolve_live(run, run, 1)
+            .unwrap_err();
+        assert!(
+            e.starts_with("start: ") && e.contains("more than a year ahead"),
+            "{e}"
+        );
+        assert!(
+            spec("outage", "role=db", Some("2h"), "10m")
+                .resolve_live(run, run, 1)
+                .is_ok()
+        );
+
+        for (ms, text) in [
+            (9_000_000, "2h30m"),
+            (90_000, "1m30s"),
+            (600_000, "10m"),
+            (93_600_000, "1d2h"),
+            (1_500, "1s500ms"),
+        ] {
+            assert_eq!(format_duration_ms(ms), text);
+        }
     }
 }

@@ -231,8 +231,9 @@ patchable! {
     /// Incidents that happen by themselves (those a user schedules are not parameters: see
     /// `model::incidents`).
     pub struct IncidentParams / IncidentsPatch {
-        /// Random incidents per day across the whole fleet (0: none), each of a random kind
-        /// on one random server for 10 to 30 minutes.
+        /// Random incidents per day across the whole fleet (0: a calm fleet), on one random
+        /// server each; every six in a row are the six kinds, in a random order (see
+        /// `model::incidents::RandomIncidents`).
         pub random_per_day: f64,
     }
 }
@@ -487,9 +488,10 @@ impl Default for FleetParams {
             resolution: Duration::from_secs(15),
             datacenters: vec!["dc1".into(), "dc2".into(), "dc3".into()],
             roles: RolesParams::default(),
-            // Quiet by default: a fleet without incidents stays below every alert.
+            // Something to find by default: every kind of incident once a day, each firing
+            // its alert (the fleet without them stays below every alert).
             incidents: IncidentParams {
-                random_per_day: 0.0,
+                random_per_day: 6.0,
             },
         }
     }

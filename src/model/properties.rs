@@ -65,6 +65,13 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// Default parameters with every role failing about every `mtbf` for about `mttr`.
+/// The default parameters without random incidents: a fleet below every alert.
+fn calm() -> FleetParams {
+    let mut params = FleetParams::default();
+    params.incidents.random_per_day = 0.0;
+    params
+}
+
 fn flaky(mtbf: Duration, mttr: Duration) -> FleetParams {
     let mut params = FleetParams::default();
     for lifecycle in [
@@ -192,7 +199,7 @@ fn same_seed_gives_identical_snapshots_and_another_seed_does_not() {
 
 #[test]
 fn a_larger_fleet_only_adds_servers() {
-    let params = FleetParams::default();
+    let params = calm();
     let small_members = members(&params, 10, 0..10);
     let large_members = members(&params, 50, 0..50);
     for (s, l) in small_members.iter().zip(&large_members) {
@@ -547,7 +554,7 @@ fn counters_only_go_back_at_restarts_and_the_histogram_is_consistent() {
 
 #[test]
 fn memory_leaks_between_restarts_and_drops_at_them() {
-    let params = FleetParams::default();
+    let params = calm();
     let all = members(&params, 60, 0..60);
     let workers: Vec<Member> = all.into_iter().filter(|m| m.role == Role::Worker).collect();
     assert!(workers.len() >= 8, "only {} workers", workers.len());
@@ -716,6 +723,7 @@ use super::server::Z99;
 /// An incident of `minutes` from grid point `start` (default resolution).
 fn incident(id: u64, kind: IncidentKind, target: &str, start: i64, minutes: i64) -> Incident {
     Incident {
+        ramp_ms: crate::model::incidents::DEFAULT_RAMP_MS,
         id,
         kind,
         target: target.parse().unwrap(),
@@ -765,7 +773,7 @@ fn history(
 
 #[test]
 fn each_incident_fires_its_alert_for_its_window_and_only_then() {
-    let params = FleetParams::default();
+    let params = calm();
     let m = members(&params, 10, 0..10);
     let g0 = MIDNIGHT + 10 * HOUR;
     let start = g0 + HOUR;
@@ -1100,7 +1108,7 @@ fn timeline_takes_a_schedule_and_frames_list_the_active_incidents() {
 
 #[test]
 fn random_incidents_are_drawn_from_the_seed_whatever_the_range() {
-    let mut params = FleetParams::default();
+    let mut params = calm();
     let m = members(&params, 10, 0..10);
     let from = MIDNIGHT * 15_000;
     let days = 30;
@@ -1122,8 +1130,9 @@ fn random_incidents_are_drawn_from_the_seed_whatever_the_range() {
     for i in &all.incidents {
         assert!(i.id >= RANDOM_ID_BASE);
         assert!((0.5..=1.0).contains(&i.intensity), "{i:?}");
+        // 10 to 30 minutes past the threshold, after a climb of 60 to 90 for memory and disk.
         let length = i.end_ms - i.start_ms;
-        assert!((600_000..=1_800_000).contains(&length), "{i:?}");
+        assert!((600_000..=7_200_000).contains(&length), "{i:?}");
         match &i.target {
             Target::Server(name) => assert!(names.contains(&name.as_str()), "{i:?}"),
             other => panic!("random incident on {other}"),
@@ -1211,7 +1220,7 @@ fn the_quiet_fleet_raises_no_alert() {
     // over the 5-minute windows the stack's rules take (a burst of CPU shorter than 5
     // minutes stays in such a window for longer). Outages are real events, not false
     // alarms: counted, not failed.
-    let params = FleetParams::default();
+    let params = calm();
     let conditions = [
         IncidentKind::CpuSpike,
         IncidentKind::MemoryLeak,
@@ -1533,9 +1542,9 @@ fn tails(steps: &[f64]) -> (f64, f64) {
     (m4 / (m2 * m2) - 3.0, big)
 }
 
-/// The default parameters without bursts or regimes: CPU as the model had it before them.
+/// The calm fleet without bursts or regimes: CPU as the model had it before them.
 fn without_bursts_or_regimes() -> FleetParams {
-    let mut params = FleetParams::default();
+    let mut params = calm();
     for role in [
         &mut params.roles.web,
         &mut params.roles.api,
@@ -1556,7 +1565,8 @@ fn cpu_steps_are_heavy_tailed() {
     // without them (the walks and the wave only), 0.04 and none: a mixture of Gaussian
     // steps, as a model of CPU is that has no jumps. A Gaussian has 0 and 1e-9 of them at
     // this spread (a standard deviation of about 1.7 points).
-    let (kurtosis, big) = tails(&week_of_cpu_steps(&FleetParams::default()));
+    // Both fleets are calm: a CPU spike incident is a jump of its own.
+    let (kurtosis, big) = tails(&week_of_cpu_steps(&calm()));
     assert!(kurtosis > 10.0, "excess kurtosis {kurtosis}");
     assert!(big > 0.003, "{big} of the steps beyond 10 points");
     let (kurtosis, big) = tails(&week_of_cpu_steps(&without_bursts_or_regimes()));
@@ -1615,4 +1625,84 @@ fn each_deploy_sets_its_own_cpu_cost_per_request() {
     let calm = web_cpu_per_request_by_deploy(&without_bursts_or_regimes());
     assert!(spread(&costs) > 1.12, "costs per deploy {costs:?}");
     assert!(spread(&calm) < 1.04, "without regimes {calm:?}");
+}
+
+/// `predict_linear(v[window], ahead)` as Prometheus computes it: the least-squares line
+/// through the samples, read `ahead` seconds after the last one.
+fn predict_linear(samples: &[(f64, f64)], ahead: f64) -> f64 {
+    let n = samples.len() as f64;
+    let t_last = samples.last().map_or(0.0, |s| s.0);
+    let (mt, mv) = samples.iter().fold((0.0, 0.0), |(a, b), (t, v)| {
+        (a + (t - t_last) / n, b + v / n)
+    });
+    let (mut cov, mut var) = (0.0, 0.0);
+    for (t, v) in samples {
+        cov += (t - t_last - mt) * (v - mv);
+        var += (t - t_last - mt).powi(2);
+    }
+    let slope = if var > 0.0 { cov / var } else { 0.0 };
+    mv + slope * (ahead - mt)
+}
+
+#[test]
+fn the_default_fleets_random_incidents_fire_their_alerts_and_disks_are_seen_coming() {
+    let params = FleetParams::default();
+    let m = members(&params, 10, 0..10);
+    let day = DAY as usize;
+    for seed in 1..=3 {
+        let snaps = history(&params, seed, &m, MIDNIGHT, day, Schedule::default());
+        let mut fired: Vec<IncidentKind> = Vec::new();
+        let mut seen_coming = 0;
+        let incidents: Vec<Incident> = {
+            let mut all: Vec<Incident> = snaps.iter().flat_map(|s| s.incidents.clone()).collect();
+            all.sort_by_key(|i| i.id);
+            all.dedup_by_key(|i| i.id);
+            all
+        };
+        for inc in incidents.iter().filter(|i| i.end_ms <= snaps[day].time_ms) {
+            let i = inc.targets(&m, seed)[0];
+            let during: Vec<&Snapshot> =
+                snaps.iter().filter(|s| inc.active_at(s.time_ms)).collect();
+            // The longest run of grid points with the alert's condition true.
+            let (mut run, mut longest, mut first_held) = (0, 0, None);
+            let needed = if inc.kind == IncidentKind::Outage {
+                4
+            } else {
+                20
+            };
+            for s in &during {
+                run = if alerting(inc.kind, s, i) { run + 1 } else { 0 };
+                longest = longest.max(run);
+                if run == needed && first_held.is_none() {
+                    first_held = Some(s.time_ms);
+                }
+            }
+            let fires_at = first_held
+                .unwrap_or_else(|| panic!("seed {seed}: {inc:?} held its alert {longest} steps"));
+            fired.push(inc.kind);
+            if inc.kind == IncidentKind::DiskFill {
+                // A rule on the trend fires before the threshold's alert does.
+                let disk: Vec<(f64, f64)> = snaps
+                    .iter()
+                    .filter(|s| s.time_ms >= inc.start_ms && s.time_ms <= fires_at)
+                    .map(|s| (s.time_ms as f64 / 1000.0, s.disk[i]))
+                    .collect();
+                let predicted_first =
+                    (120..disk.len()).find(|&k| predict_linear(&disk[k - 120..=k], 3600.0) > 100.0);
+                assert!(
+                    predicted_first.is_some_and(|k| k + 20 < disk.len()),
+                    "seed {seed}: {inc:?}: predict_linear never above 100 before DiskAlmostFull"
+                );
+                seen_coming += 1;
+            }
+        }
+        fired.sort();
+        fired.dedup();
+        assert_eq!(
+            fired,
+            IncidentKind::ALL,
+            "seed {seed}: a day fires every kind"
+        );
+        assert!(seen_coming >= 1, "seed {seed}");
+    }
 }

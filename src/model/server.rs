@@ -104,6 +104,29 @@ pub struct Counters {
     pub created: f64,
 }
 
+impl Counters {
+    /// Each counter at least as high as in `floor` (`created` kept).
+    pub fn at_least(&self, floor: &Counters) -> Counters {
+        let max = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x = x.max(*y));
+        let mut c = *self;
+        max(&mut c.requests, &floor.requests);
+        max(&mut c.duration_buckets, &floor.duration_buckets);
+        c.received_bytes = c.received_bytes.max(floor.received_bytes);
+        c.transmitted_bytes = c.transmitted_bytes.max(floor.transmitted_bytes);
+        c.duration_sum = c.duration_sum.max(floor.duration_sum);
+        c.duration_count = c.duration_count.max(floor.duration_count);
+        c
+    }
+}
+
+impl ServerState {
+    /// Raises the counters to at least `floor`: a grid point computed again under a new
+    /// schedule must not take back what was already served.
+    pub fn raise_counters(&mut self, floor: &Counters) {
+        self.counters = self.counters.at_least(floor);
+    }
+}
+
 /// What can be observed of a server at one grid point.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Reading {

@@ -138,6 +138,8 @@ pub struct Timeline {
     /// The roster at `before`'s and `after`'s grid points.
     roster_before: Arc<Roster>,
     roster_after: Arc<Roster>,
+    /// The last time asked: what a recomputed grid point must not take back.
+    last_ms: i64,
 }
 
 /// Past this many steps ahead, starting afresh is cheaper than stepping.
@@ -171,6 +173,7 @@ impl Timeline {
             after,
             roster_before,
             roster_after,
+            last_ms: time_ms,
         }
     }
 
@@ -182,12 +185,59 @@ impl Timeline {
         self.fleet.schedule()
     }
 
+    pub fn seed(&self) -> u64 {
+        self.spec.seed
+    }
+
     /// Replaces the scheduled incidents. The grid points already computed (up to the one
     /// after the last time asked) keep the old schedule; the change takes effect from
     /// `schedule_effective_ms()` on. Cheap when the schedule is unchanged (so it can be set
     /// every tick).
     pub fn set_schedule(&mut self, schedule: Schedule) {
         self.fleet.set_schedule(schedule);
+    }
+
+    /// Replaces the scheduled incidents from the grid point ahead of the last time asked on
+    /// (`next_grid_ms()`), computing that point again: a change shows at the next grid
+    /// point, not the one after. It costs a warm start at the grid point shown (as a clock
+    /// set back does). No counter served goes back: the point ahead keeps its counters at
+    /// least as they were, and the one shown is held at the values served last.
+    pub fn reschedule(&mut self, schedule: Schedule) {
+        if &schedule == self.fleet.schedule() {
+            return;
+        }
+        let spec = FleetSpec {
+            members: self.fleet.members().to_vec(),
+            schedule,
+            ..self.spec.clone()
+        };
+        let mut fleet = spec.fleet_at_grid(self.before.grid);
+        fleet.step();
+        let (old, new) = (&self.after, fleet.snapshot());
+        let same_process: Vec<bool> = (0..new.len())
+            .map(|i| old.up[i] && new.up[i] && !old.restarted[i] && !new.restarted[i])
+            .collect();
+        fleet.raise_counters(&old.counters, |i| same_process[i]);
+        let served = Frame::new(
+            self.last_ms,
+            self.before.clone(),
+            self.after.clone(),
+            self.roster_before.clone(),
+        );
+        let mut held = (*self.before).clone();
+        for (i, counters) in held.counters.iter_mut().enumerate() {
+            *counters = blend_counters(counters, &self.after.counters[i], served.blend[i]);
+        }
+        self.before = Arc::new(held);
+        self.after = Arc::new(fleet.snapshot().clone());
+        self.roster_after = fleet.roster().clone();
+        self.fleet = fleet;
+    }
+
+    /// The time of the grid point ahead of the last time asked: the first a
+    /// [`reschedule`](Self::reschedule) changes.
+    pub fn next_grid_ms(&self) -> i64 {
+        self.after.time_ms
     }
 
     /// The first instant a schedule change can affect: an incident meant to start "now"
@@ -200,6 +250,7 @@ impl Timeline {
     /// The fleet's values at `time_ms`. Times should not go backwards; when they do (a
     /// clock set back) the fleet is recomputed for the new time.
     pub fn at(&mut self, time_ms: i64) -> Frame {
+        self.last_ms = time_ms;
         let step_ms = self.fleet.step_ms();
         let target = time_ms.div_euclid(step_ms);
         if target < self.before.grid || target - self.before.grid > MAX_CATCH_UP_STEPS {
@@ -232,6 +283,23 @@ impl Timeline {
             self.roster_before.clone(),
         )
     }
+}
+
+/// The counters `fraction` of the way from `a` to `b`, as a frame reads them.
+fn blend_counters(a: &Counters, b: &Counters, fraction: f64) -> Counters {
+    let lerp = |x: f64, y: f64| x + (y - x) * fraction;
+    let mut c = *a;
+    for (x, y) in c.requests.iter_mut().zip(&b.requests) {
+        *x = lerp(*x, *y);
+    }
+    for (x, y) in c.duration_buckets.iter_mut().zip(&b.duration_buckets) {
+        *x = lerp(*x, *y);
+    }
+    c.received_bytes = lerp(a.received_bytes, b.received_bytes);
+    c.transmitted_bytes = lerp(a.transmitted_bytes, b.transmitted_bytes);
+    c.duration_sum = lerp(a.duration_sum, b.duration_sum);
+    c.duration_count = lerp(a.duration_count, b.duration_count);
+    c
 }
 
 #[cfg(test)]
