@@ -17,12 +17,12 @@
 //! Memory is bounded: the newest [`MAX_ALERTS`] alerts and [`MAX_INCIDENTS`] incidents are
 //! kept, the oldest dropped (and counted).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::model::incidents::RANDOM_ID_BASE;
+use crate::model::incidents::{RANDOM_ID_BASE, RandomIncidents};
 use crate::model::{FleetParams, Incident, Member, Schedule};
 use crate::units::format_instant;
 
@@ -110,6 +110,8 @@ struct State {
     /// The users' incidents that have started, kept after they are deleted from the
     /// schedule so that an alert arriving later still finds them.
     incidents: VecDeque<Incident>,
+    /// The random incidents a user ended early, and when: scored as they ran.
+    ended_random: BTreeMap<u64, i64>,
 }
 
 impl Scoreboard {
@@ -142,15 +144,21 @@ impl Scoreboard {
     /// run so far, against the alerts received.
     pub fn score(&self, members: &[Member], seed: u64, run_start_ms: i64, now_ms: i64) -> Score {
         // Copied out, so that a notification arriving meanwhile does not wait for the score.
-        let (remembered, alerts, alerts_dropped) = {
+        let (remembered, ended_random, alerts, alerts_dropped) = {
             let state = self.state();
             let alerts: Vec<AlertSeen> = state.alerts.iter().cloned().collect();
-            (state.incidents.clone(), alerts, state.alerts_dropped)
+            let ended = Schedule {
+                ended_random: state.ended_random.clone(),
+                ..Schedule::default()
+            };
+            (state.incidents.clone(), ended, alerts, state.alerts_dropped)
         };
-        let random = Schedule::random(&self.params, seed, members, run_start_ms, now_ms + 1);
+        let random = RandomIncidents::new(&self.params, seed, members)
+            .following(&ended_random)
+            .between(members, run_start_ms, now_ms + 1);
         let mut incidents: Vec<Incident> = remembered
             .into_iter()
-            .chain(random.incidents)
+            .chain(random)
             .filter(|i| i.start_ms <= now_ms)
             .collect();
         incidents.sort_by_key(|i| (i.start_ms, i.id));
@@ -203,8 +211,15 @@ impl State {
     }
 
     fn remember(&mut self, schedule: &Schedule, now_ms: i64) {
+        self.ended_random.clone_from(&schedule.ended_random);
         for incident in &schedule.incidents {
-            if incident.start_ms <= now_ms && !self.incidents.contains(incident) {
+            if incident.start_ms > now_ms {
+                continue;
+            }
+            // Ended early since it was last seen: the same incident, with its new end.
+            if let Some(known) = self.incidents.iter_mut().find(|i| i.id == incident.id) {
+                known.clone_from(incident);
+            } else {
                 if self.incidents.len() == MAX_INCIDENTS {
                     self.incidents.pop_front();
                 }
@@ -702,6 +717,38 @@ mod tests {
                 .iter()
                 .all(|n| n.incident.origin == "random" && n.incident.id >= RANDOM_ID_BASE)
         );
+    }
+
+    #[test]
+    fn incidents_ended_early_are_scored_as_they_ran_and_once() {
+        let mut params = FleetParams::default();
+        params.incidents.random_per_day = 200.0;
+        let m = members(&params, 10, 0..10);
+        let board = Scoreboard::new(&params);
+        let now = T0 + 6 * 3_600_000;
+        let random = RandomIncidents::new(&params, 1, &m).between(&m, T0, now + 1);
+        let ran = random
+            .iter()
+            .find(|i| i.end_ms > now && i.start_ms + MINUTE < now)
+            .expect("200 a day gives one running at the end of 6 hours")
+            .clone();
+        let mut schedule = Schedule::new(vec![outage_on("srv-03", 1, T0 + MINUTE, 30).incident]);
+        board.remember(&schedule, T0 + 2 * MINUTE);
+        schedule.end(&schedule.incidents[0].clone(), T0 + 3 * MINUTE);
+        schedule.end(&ran, now - 1);
+        board.remember(&schedule, now);
+        let score = board.score(&m, 1, T0, now);
+        let scored: Vec<_> = score
+            .caught
+            .iter()
+            .map(|c| &c.incident)
+            .chain(score.not_caught.iter().map(|n| &n.incident))
+            .collect();
+        let ours: Vec<_> = scored.iter().filter(|i| i.id == 1).collect();
+        assert_eq!(ours.len(), 1, "the user's incident is scored once");
+        assert_eq!(ours[0].end, T0 + 3 * MINUTE);
+        let theirs = scored.iter().find(|i| i.id == ran.id).expect("scored");
+        assert_eq!(theirs.end, now - 1, "the random one ends when it was ended");
     }
 
     #[test]
