@@ -184,7 +184,8 @@ fn every_alert_about_a_server_fires_on_the_default_week() {
     );
 
     // promtool reads the whole file once per block it writes: at its default of 2h blocks a
-    // week is 84 reads of the file, one block spanning the week is one.
+    // week is 84 reads of the file. It rounds the maximum down to Prometheus's block ranges
+    // (2h times a power of 3): 162h is shorter than a week, 486h holds it in one or two.
     let blocks = dir.path().join("blocks");
     let out = promtool()
         .args([
