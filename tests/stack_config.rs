@@ -1232,6 +1232,87 @@ fn the_fleetsim_service_serves_the_admin_api_and_reads_the_config_file() {
     assert!(problems.is_empty(), "{}\n{resolved}", problems.join("\n"));
 }
 
+/// The `fleetsim` service's command as compose resolves it, run as it is but on loopback
+/// (the admin API on an ephemeral port, the mounted config read from the repository):
+/// incidents and the score work on the Docker-only path, with no flag of the test's own.
+#[test]
+fn the_fleetsim_services_own_command_takes_incidents_and_scores_alerts() {
+    let resolved = compose(&["--profile", "fleetsim", "config"]);
+    let command = service_list(&service_block(&resolved, "fleetsim"), "command");
+    assert_eq!(
+        command.first().map(String::as_str),
+        Some("exporter"),
+        "{command:?}"
+    );
+    let config = root().join("config/fleet.toml");
+    let args: Vec<String> = command[1..]
+        .iter()
+        .map(|arg| match arg.split_once('=') {
+            Some(("--config", _)) => format!("--config={}", config.display()),
+            Some(("--admin-listen", _)) => "--admin-listen=127.0.0.1:0".into(),
+            _ => arg.clone(),
+        })
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let exporter = common::Exporter::start(&args);
+    let admin = exporter
+        .admin
+        .expect("the service's command starts the admin API");
+
+    let posted = common::request(
+        admin,
+        "POST",
+        "/api/v1/incidents",
+        r#"{"kind": "outage", "target": "server=srv-02", "duration": "10m"}"#,
+    );
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let incident: serde_json::Value = serde_json::from_str(&posted.body).unwrap();
+    let start_ms = fleetsim::units::parse_instant(incident["start"].as_str().unwrap()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fleetsim::clock::unix_now_ms() <= start_ms {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the incident never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Alertmanager's notification of ServerDown on srv-02, a minute after the start.
+    let notification = serde_json::json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"ServerDown\"}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "webhook-critical",
+        "groupLabels": {"alertname": "ServerDown"},
+        "commonLabels": {"alertname": "ServerDown", "server": "srv-02"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "ServerDown", "server": "srv-02", "severity": "critical"},
+            "startsAt": fleetsim::units::format_instant(start_ms + 60_000),
+            "annotations": {},
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "ServerDown-srv-02",
+        }],
+    });
+    let delivered = common::request(admin, "POST", "/api/v1/alerts", &notification.to_string());
+    assert_eq!(delivered.status, 200, "{}", delivered.body);
+    let score: serde_json::Value =
+        serde_json::from_str(&common::get(admin, "/api/v1/score").body).unwrap();
+    let caught = score["caught"]
+        .as_array()
+        .expect("a list of caught incidents");
+    assert!(
+        caught
+            .iter()
+            .any(|c| c["incident"]["id"] == incident["id"]
+                && c["alert"]["alertname"] == "ServerDown"),
+        "{score:#}"
+    );
+}
+
 #[test]
 fn the_fleetsim_service_checks_catch_what_they_are_for() {
     // As docker-compose 1.x resolves a service, and as Compose 2 does (long forms).
