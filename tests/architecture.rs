@@ -216,7 +216,10 @@ fn modules_import_only_their_own_layer_and_those_below() {
             );
         }
     }
-    assert!(graph.contains_key("report"), "the modules were found: {graph:?}");
+    assert!(
+        graph.contains_key("report"),
+        "the modules were found: {graph:?}"
+    );
 }
 
 #[test]

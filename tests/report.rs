@@ -91,7 +91,10 @@ fn rows_of(csv: &str) -> Vec<Row> {
 
 /// The alerts of alerts.yml on a row's values (cpu is values[0], memory [1], disk [2],
 /// p99 [8], error rate [9]), with their `for`.
-fn rules() -> Vec<(&'static str, i64, fn(&Row) -> bool)> {
+/// An alert's name, its `for` and its condition on a row.
+type Rule = (&'static str, i64, fn(&Row) -> bool);
+
+fn rules() -> Vec<Rule> {
     vec![
         ("HighCpuUsage", 300_000, |r| r.up && r.values[0] > 80.0),
         ("LowMemoryAvailable", 300_000, |r| {
