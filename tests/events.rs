@@ -131,6 +131,13 @@ fn a_week_of_the_default_fleet_lists_every_kind_sorted_with_its_alert() {
     ] {
         assert!(kinds.contains(kind), "no {kind} in a week: {kinds:?}");
     }
+    // The random incidents include outages: an outage with an intensity is one.
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "outage" && !e.intensity.is_empty()),
+        "no outage incident in a week"
+    );
     for w in events.windows(2) {
         assert!(
             (w[0].start, &w[0].server) <= (w[1].start, &w[1].server),
@@ -152,8 +159,9 @@ fn a_week_of_the_default_fleet_lists_every_kind_sorted_with_its_alert() {
                     "a random incident's intensity: {e:?}"
                 );
             }
+            ("outage", None) if !e.intensity.is_empty() => assert_eq!(e.alert, "ServerDown"),
             ("outage", None) => {
-                // ServerDown's `for` is 1m: a shorter outage does not fire it.
+                // ServerDown's `for` is 1m: a shorter failure does not fire it.
                 let fires = e.end - e.start > 60_000;
                 assert_eq!(e.alert == "ServerDown", fires, "{e:?}");
                 assert!(fires || e.alert.is_empty(), "{e:?}");
