@@ -16,7 +16,8 @@ use crate::model::{SeriesMode, ShapeSpec};
 use crate::remote_write::Protocol;
 use crate::settings::{
     DEFAULT_SEED, DEFAULT_SERVERS, ExporterSettings, FleetSettings, Format, GenerateSettings,
-    HistoryRange, LogLevel, RemoteWriteSettings, Settings, Shard,
+    HistoryRange, LogLevel, RemoteWriteSettings, ReportSettings, Settings, Shard,
+    events_path_beside,
 };
 use crate::units;
 
@@ -32,8 +33,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve the live fleet on /metrics for Prometheus to scrape.
     Exporter(ExporterArgs),
-    /// Write the fleet's history as CSV.
+    /// Write the fleet's history as CSV, and its events beside it.
     Generate(GenerateArgs),
+    /// Summarise a history CSV as Markdown: thresholds crossed, trends, the busiest
+    /// servers, availability.
+    Report(ReportArgs),
 }
 
 /// Flags that say which fleet to simulate.
@@ -172,6 +176,23 @@ pub struct GenerateArgs {
     /// Time between rows
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = units::parse_positive_duration)]
     pub step: Duration,
+    /// Where to write the range's events (every deploy, restart, outage and incident, with
+    /// the alert each should fire) [default: NAME.events.csv beside --out]
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// History CSV to read (as `fleetsim generate` writes it)
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+    /// How many of the busiest servers (by mean CPU) to list
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: u32,
+    /// How far back from the last row the growth of memory and disk is fitted
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = units::parse_positive_duration)]
+    pub trend_window: Duration,
 }
 
 /// `--format`.
@@ -201,6 +222,7 @@ impl Command {
         Ok(match self {
             Command::Exporter(args) => Settings::Exporter(args.settings()?),
             Command::Generate(args) => Settings::Generate(args.settings(clock::unix_now_ms())?),
+            Command::Report(args) => Settings::Report(args.settings()),
         })
     }
 }
@@ -245,6 +267,16 @@ impl GenerateArgs {
             duration: self.duration,
         };
         let (start_ms, end_ms) = range.resolve(self.step, now_ms)?;
+        let events = self
+            .events
+            .clone()
+            .unwrap_or_else(|| events_path_beside(&self.out));
+        if events == self.out {
+            return Err(Error::Usage(format!(
+                "--events `{}` is the history's own file; name another one",
+                events.display()
+            )));
+        }
         Ok(GenerateSettings {
             fleet,
             out: self.out.clone(),
@@ -254,7 +286,18 @@ impl GenerateArgs {
             start_ms,
             end_ms,
             step_ms: self.step.as_millis() as i64,
+            events,
         })
+    }
+}
+
+impl ReportArgs {
+    pub fn settings(&self) -> ReportSettings {
+        ReportSettings {
+            file: self.file.clone(),
+            top: self.top as usize,
+            trend_window_ms: i64::try_from(self.trend_window.as_millis()).unwrap_or(i64::MAX),
+        }
     }
 }
 
@@ -399,20 +442,21 @@ mod tests {
         match &cli.command {
             Command::Exporter(args) => args.settings().map(Settings::Exporter),
             Command::Generate(args) => args.settings(now_ms).map(Settings::Generate),
+            Command::Report(args) => Ok(Settings::Report(args.settings())),
         }
     }
 
     fn generate(args: &[&str], now_ms: i64) -> GenerateSettings {
         match settings(args, now_ms).unwrap() {
             Settings::Generate(s) => s,
-            Settings::Exporter(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
     fn exporter(args: &[&str]) -> ExporterSettings {
         match settings(args, 0).unwrap() {
             Settings::Exporter(s) => s,
-            Settings::Generate(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -453,6 +497,27 @@ mod tests {
         assert_eq!(s.fleet.origin, path);
         let s = generate(&["generate", "--config", path, "--shard", "2/2"], 0);
         assert_eq!(s.fleet.range, 2..5);
+    }
+
+    #[test]
+    fn the_events_go_beside_the_history_unless_told_where() {
+        let s = generate(&["generate", "--out", "d/h.om"], 0);
+        assert_eq!(s.events, PathBuf::from("d/h.events.csv"));
+        let s = generate(&["generate", "--events", "key.csv"], 0);
+        assert_eq!(s.events, PathBuf::from("key.csv"));
+        let e = settings(&["generate", "--out", "a.csv", "--events", "a.csv"], 0).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+    }
+
+    #[test]
+    fn a_report_takes_its_file_and_defaults() {
+        match settings(&["report", "h.csv"], 0).unwrap() {
+            Settings::Report(r) => {
+                assert_eq!(r.file, PathBuf::from("h.csv"));
+                assert_eq!((r.top, r.trend_window_ms), (5, 6 * 3_600_000));
+            }
+            _ => unreachable!(),
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! - `model`: the pure simulation;
 //! - `exposition`, `gzip`, `remote_write`: encoding the model's frames;
 //! - `config`, `error`, `settings`: the validated settings of a run;
-//! - `exporter`, `history`: the commands, each taking its settings;
+//! - `exporter`, `history`, `report`: the commands, each taking its settings;
 //! - `cli`: flags and the config file, turned into settings.
 
 pub mod cli;
@@ -20,6 +20,7 @@ pub mod machine;
 pub mod model;
 pub mod protobuf;
 pub mod remote_write;
+pub mod report;
 pub mod settings;
 pub mod units;
 

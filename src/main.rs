@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let result = cli.command.settings().and_then(|settings| match settings {
         Settings::Exporter(settings) => fleetsim::exporter::run(settings),
         Settings::Generate(settings) => fleetsim::history::run(settings),
+        Settings::Report(settings) => fleetsim::report::run(settings),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,6 +29,7 @@ pub const DEFAULT_HISTORY_MS: i64 = 7 * 86_400_000;
 pub enum Settings {
     Exporter(ExporterSettings),
     Generate(GenerateSettings),
+    Report(ReportSettings),
 }
 
 /// `fleetsim exporter`.
@@ -65,6 +66,29 @@ pub struct GenerateSettings {
     pub start_ms: i64,
     pub end_ms: i64,
     pub step_ms: i64,
+    /// Where the events of the range go (the answer key): `--events`, or beside `out`.
+    pub events: PathBuf,
+}
+
+/// The answer key's default place: `NAME.events.csv` beside the history `NAME.csv` (or
+/// `NAME.om`, or any other extension).
+pub fn events_path_beside(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!("{stem}.events.csv"))
+}
+
+/// `fleetsim report`.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    /// The history CSV to read.
+    pub file: PathBuf,
+    /// How many of the busiest servers to list.
+    pub top: usize,
+    /// How far back from a history's last row the trends of memory and disk are fitted.
+    pub trend_window_ms: i64,
 }
 
 /// The fleet to simulate, with every source merged: flags over file over defaults.
@@ -226,6 +250,17 @@ mod tests {
                 next = r.end;
             }
             assert_eq!(next, size);
+        }
+    }
+
+    #[test]
+    fn the_events_go_beside_the_history() {
+        for (out, events) in [
+            ("data/metriques.csv", "data/metriques.events.csv"),
+            ("x.om", "x.events.csv"),
+            ("history", "history.events.csv"),
+        ] {
+            assert_eq!(events_path_beside(Path::new(out)), Path::new(events));
         }
     }
 

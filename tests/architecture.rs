@@ -182,6 +182,46 @@ fn top_level_modules_import_each_other_without_a_cycle() {
     }
 }
 
+/// The layers of the module map in docs/architecture.md, lowest first.
+const LAYERS: [(&str, &[&str]); 6] = [
+    ("leaves", &["units", "clock", "machine", "protobuf"]),
+    ("model", &["model"]),
+    ("encoding", &["exposition", "gzip", "remote_write"]),
+    ("settings", &["config", "error", "settings"]),
+    ("commands", &["exporter", "history", "report"]),
+    ("flags", &["cli"]),
+];
+
+fn layer_of(module: &str) -> usize {
+    LAYERS
+        .iter()
+        .position(|(_, modules)| modules.contains(&module))
+        .unwrap_or_else(|| {
+            panic!("`{module}` is in no layer: add it to LAYERS and to docs/architecture.md")
+        })
+}
+
+#[test]
+fn modules_import_only_their_own_layer_and_those_below() {
+    let graph = top_level_graph();
+    for (from, imports) in &graph {
+        let own = layer_of(from);
+        for to in imports {
+            let theirs = layer_of(to);
+            assert!(
+                theirs <= own,
+                "{from} (layer {}) imports {to} (layer {}, above it)",
+                LAYERS[own].0,
+                LAYERS[theirs].0
+            );
+        }
+    }
+    assert!(
+        graph.contains_key("report"),
+        "the modules were found: {graph:?}"
+    );
+}
+
 #[test]
 fn model_files_import_each_other_without_a_cycle() {
     let graph = model_graph();

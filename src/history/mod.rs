@@ -1,6 +1,7 @@
 //! `generate`: the fleet's history, from the same model and timeline as the live exporter.
 
 mod csv;
+mod events;
 mod openmetrics;
 mod output;
 
@@ -18,6 +19,7 @@ use crate::model::{self, FleetParams, FleetSpec, Member, Schedule, ShapeSpec, Ti
 use crate::settings::{Format, GenerateSettings};
 
 pub use self::csv::{HEADER, write_csv};
+pub use self::events::{EVENTS_HEADER, write_events};
 pub use self::openmetrics::write_openmetrics;
 
 /// Servers below which a slice is not worth a thread of its own.
@@ -31,6 +33,11 @@ pub fn run(settings: GenerateSettings) -> Result<()> {
     }
     let rows = write_file(&settings, &interrupted)?;
     eprintln!("fleetsim: wrote {rows} rows to {}", settings.out.display());
+    let events = events::write_events(&settings)?;
+    eprintln!(
+        "fleetsim: wrote {events} events to {}",
+        settings.events.display()
+    );
     Ok(())
 }
 

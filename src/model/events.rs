@@ -224,6 +224,15 @@ impl Outages {
         self.overlapping(k, k).next().is_some()
     }
 
+    /// The outages overlapping `[from, to)`, as half-open `[start, end)` spans, oldest
+    /// first: what a list of the server's failures shows.
+    pub fn spans(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        if to <= from {
+            return Vec::new();
+        }
+        self.overlapping(from, to - 1).collect()
+    }
+
     /// The latest grid point at or before `k` at which the server is up.
     pub fn last_up_at_or_before(&self, k: i64) -> i64 {
         let mut at = k;
@@ -269,6 +278,14 @@ impl Periodic {
 
     pub fn period(&self) -> i64 {
         self.period
+    }
+
+    /// The events in `[from, to)`, oldest first.
+    pub fn between(&self, from: i64, to: i64) -> impl Iterator<Item = i64> + '_ {
+        let first = self.last_at_or_before(from - 1) + self.period;
+        (0..)
+            .map(move |n| first + n * self.period)
+            .take_while(move |&k| k < to)
     }
 }
 
@@ -385,5 +402,20 @@ mod tests {
         assert!(p.at(3) && p.at(13) && p.at(-7) && !p.at(4));
         assert_eq!(p.last_at_or_before(12), 3);
         assert_eq!(p.last_at_or_before(13), 13);
+        assert_eq!(p.between(3, 34).collect::<Vec<_>>(), [3, 13, 23, 33]);
+        assert_eq!(p.between(4, 13).count(), 0);
+    }
+
+    #[test]
+    fn outage_spans_are_exactly_the_points_down() {
+        let o = Outages::new(Key::from_seed(5), 500.0, 30.0);
+        let (from, to) = (10_000, 60_000);
+        let spans = o.spans(from, to);
+        assert!(spans.len() > 20, "{} outages", spans.len());
+        for k in from..to {
+            let inside = spans.iter().any(|&(a, b)| a <= k && k < b);
+            assert_eq!(inside, o.down_at(k), "at {k}");
+        }
+        assert!(spans.windows(2).all(|w| w[0].0 <= w[1].0));
     }
 }

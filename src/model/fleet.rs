@@ -20,7 +20,7 @@ const PARALLEL_STEP_MIN: usize = 2_000;
 
 /// How much further back than the servers' replay a warm start looks for random incidents
 /// (an outage incident just before the replay moves it back).
-const RANDOM_MARGIN_MS: i64 = 86_400_000;
+pub(super) const RANDOM_MARGIN_MS: i64 = 86_400_000;
 
 /// How far back a role's last deploy is looked for.
 const DEPLOY_HORIZON_SECS: f64 = 365.0 * 86_400.0;
@@ -235,9 +235,7 @@ fn role_deploys(
     Role::ALL
         .iter()
         .map(|&role| {
-            let mean = params.roles.get(role).lifecycle.deploy_every.as_secs_f64() / step_secs;
-            let key = fleet_key.stream(Stream::Deploys).with(role.index() as u64);
-            let events = Poisson::new(key, mean);
+            let events = role_deploy_events(params, fleet_key, step_secs, role);
             let horizon = (DEPLOY_HORIZON_SECS / step_secs) as i64;
             let last = events
                 .last_at_or_before(grid, horizon)
@@ -253,9 +251,21 @@ fn role_deploys(
         .collect()
 }
 
+/// A role's deploys, shared by all its servers.
+pub(super) fn role_deploy_events(
+    params: &FleetParams,
+    fleet_key: Key,
+    step_secs: f64,
+    role: Role,
+) -> Poisson {
+    let mean = params.roles.get(role).lifecycle.deploy_every.as_secs_f64() / step_secs;
+    let key = fleet_key.stream(Stream::Deploys).with(role.index() as u64);
+    Poisson::new(key, mean)
+}
+
 /// Each server's plan, from its role and its own key (by index, so a larger fleet only
 /// adds plans).
-fn server_plans(spec: &FleetSpec, fleet_key: Key, step_secs: f64) -> Vec<ServerPlan> {
+pub(super) fn server_plans(spec: &FleetSpec, fleet_key: Key, step_secs: f64) -> Vec<ServerPlan> {
     spec.members
         .iter()
         .map(|m| {

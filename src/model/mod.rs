@@ -2,6 +2,7 @@
 //! function of the seed, the parameters, the server's index and the grid point.
 
 pub mod effects;
+pub mod event_log;
 pub mod events;
 pub mod fleet;
 pub mod identity;
@@ -14,6 +15,7 @@ pub mod spec;
 pub mod timeline;
 pub mod walk;
 
+pub use event_log::{EventKind, FleetEvent};
 pub use fleet::{Fleet, Snapshot};
 pub use identity::{Member, members};
 pub use incidents::{Incident, IncidentKind, IncidentSpec, Schedule, Target};

@@ -668,6 +668,128 @@ impl ServerPlan {
     }
 }
 
+/// Why a server's process started again at a grid point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartCause {
+    /// It came back up after an outage (its own or an incident's).
+    Recovery,
+    /// From outside it: its role's deploy, its joining the fleet, a new machine.
+    External,
+    /// Its scheduled reboot.
+    Reboot,
+    /// Its memory reached the role's `restart_at`.
+    OutOfMemory,
+}
+
+/// A server's discrete events over a range of grid points.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lifecycle {
+    /// Its own failures (outage incidents are not among them), as `[first, end)` grid
+    /// spans, oldest first; they may begin before the range.
+    pub outages: Vec<(i64, i64)>,
+    /// Every grid point of the range at which the process started again, and why.
+    pub restarts: Vec<(i64, RestartCause)>,
+}
+
+impl ServerPlan {
+    /// The server's outages and restarts over grid points `[from, to)`, found from its
+    /// events rather than by stepping: what `step` would mark `restarted`, and where it
+    /// would be down. `deploys` and `incidents` are as for [`warm`](Self::warm) (the
+    /// incidents should reach `replay_steps()` before `from`).
+    pub fn lifecycle_between(
+        &self,
+        from: i64,
+        to: i64,
+        deploys: &impl RestartEvents,
+        incidents: &[&Incident],
+    ) -> Lifecycle {
+        let down = Downtime {
+            plan: self,
+            incidents: incidents
+                .iter()
+                .filter(|i| i.kind == IncidentKind::Outage)
+                .map(|i| i.grid_span(self.step_ms))
+                .filter(|(a, b)| a < b)
+                .collect(),
+        };
+        let outages = self.outages.spans(from, to);
+        // Between these points nothing but running out of memory can restart the server.
+        let mut points: Vec<i64> = outages
+            .iter()
+            .chain(&down.incidents)
+            .flat_map(|&(a, b)| [a, b])
+            .chain(self.reboots.between(from, to))
+            .collect();
+        let mut k = to - 1;
+        while k >= from {
+            match deploys.last_at_or_before(k, k - from) {
+                Some(e) => {
+                    points.push(e);
+                    k = e - 1;
+                }
+                None => break,
+            }
+        }
+        points.retain(|&k| from <= k && k < to);
+        points.sort_unstable();
+        points.dedup();
+
+        // The state at `from - 1`, in closed form as a warm start finds it.
+        let before = from - 1;
+        let horizon = self.reboots.period();
+        let up_at = down.last_up_at_or_before(before);
+        let event = self.last_event_restart(before, deploys, &down, horizon);
+        let mut restarted_at = match self.oom_steps {
+            Some(n) => event + (up_at - event) / n * n,
+            None => event,
+        };
+        let mut was_up = !down.at(before);
+        let mut restarts = Vec::new();
+        let mut next = points.into_iter().peekable();
+        let mut cursor = before;
+        loop {
+            // Overdue while down, memory restarts nothing: the recovery will.
+            let oom = self
+                .oom_steps
+                .map(|n| restarted_at + n)
+                .filter(|&k| k > cursor);
+            let k = match (next.peek().copied(), oom) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => break,
+            };
+            if k >= to {
+                break;
+            }
+            if next.peek() == Some(&k) {
+                next.next();
+            }
+            cursor = k;
+            let up = !down.at(k);
+            let cause = if !up {
+                None
+            } else if !was_up {
+                Some(RestartCause::Recovery)
+            } else if deploys.at(k) {
+                Some(RestartCause::External)
+            } else if self.reboots.at(k) {
+                Some(RestartCause::Reboot)
+            } else if self.oom_steps.is_some_and(|n| k - restarted_at >= n) {
+                Some(RestartCause::OutOfMemory)
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                restarted_at = k;
+                restarts.push((k, cause));
+            }
+            was_up = up;
+        }
+        Lifecycle { outages, restarts }
+    }
+}
+
 /// When a server is down: its own outages and its outage incidents (as grid spans).
 struct Downtime<'a> {
     plan: &'a ServerPlan,
