@@ -44,13 +44,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct FleetArgs {
     /// Number of servers (overrides the config file) [default: 10]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=config::MAX_SERVERS as i64))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole_number::<u32>(1, config::MAX_SERVERS as i128))]
     pub servers: Option<u32>,
     /// TOML file of model parameters (see config/fleet.toml); built-in defaults without it
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Seed of every random walk and event: the same seed gives the same fleet [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole_number::<u64>(0, u64::MAX as i128))]
     pub seed: Option<u64>,
     /// Simulate only the I-th of N equal slices of the fleet (1/4 to 4/4), with the same
     /// names and series as in the whole fleet: N processes share one fleet
@@ -76,18 +76,18 @@ pub struct FleetArgs {
     #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
     pub series_change_interval: Option<Duration>,
     /// gradual-change: the fewest servers [default: a tenth of --servers]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole_number::<u32>(0, u32::MAX as i128))]
     pub min_servers: Option<u32>,
     /// gradual-change: servers joining or leaving per interval [default: a tenth of
     /// --servers]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole_number::<u32>(0, u32::MAX as i128))]
     pub series_change_rate: Option<u32>,
     /// spike: --servers over the fleet's size between spikes [default: 1.5]
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub spike_multiplier: Option<f64>,
     /// Share of the servers replaced by new machines (new `server` name, counters from
     /// zero) every --churn-interval, 0 to 1 [default: 0]
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
     pub churn: Option<f64>,
     /// How often --churn replaces machines (intervals aligned to the epoch) [default: 10m]
     #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
@@ -301,6 +301,51 @@ impl ReportArgs {
     }
 }
 
+/// A whole-number flag outside its range, or not a whole number: said as
+/// `--servers must be at least 1 (got -3)` by [`one_line`], which names the flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadNumber {
+    got: String,
+    min: i128,
+    max: i128,
+}
+
+impl std::fmt::Display for BadNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let got = &self.got;
+        match self.got.trim().parse::<i128>() {
+            Ok(n) if n < self.min => write!(f, "must be at least {} (got {got})", self.min),
+            Ok(_) => write!(f, "must be at most {} (got {got})", self.max),
+            Err(_) => write!(f, "must be a whole number (got {got})"),
+        }
+    }
+}
+
+impl std::error::Error for BadNumber {}
+
+/// A value parser for a whole number from `min` to `max`, negative numbers included, so
+/// that `-3` is reported as out of range rather than as an unknown flag.
+fn whole_number<T>(
+    min: i128,
+    max: i128,
+) -> impl Fn(&str) -> std::result::Result<T, BadNumber> + Clone
+where
+    T: TryFrom<i128>,
+{
+    move |text| {
+        let bad = || BadNumber {
+            got: text.to_string(),
+            min,
+            max,
+        };
+        let n: i128 = text.trim().parse().map_err(|_| bad())?;
+        if !(min..=max).contains(&n) {
+            return Err(bad());
+        }
+        T::try_from(n).map_err(|_| bad())
+    }
+}
+
 /// Resolves `--listen`: `host:port`, or `:port` for every interface.
 pub fn listen_address(text: &str) -> Result<SocketAddr> {
     let full = if text.starts_with(':') {
@@ -412,8 +457,18 @@ where
 }
 
 /// clap's error as one line: its first paragraph, without the "error: " prefix (a
-/// missing argument is named on the lines after the first).
+/// missing argument is named on the lines after the first), and its tips ("a similar
+/// argument exists: '--servers'") in brackets; the usage and the pointer to --help are
+/// left out. A whole number out of range is `--servers must be at least 1 (got -3)`.
 pub fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let bad_number = std::error::Error::source(e).and_then(|s| s.downcast_ref::<BadNumber>());
+    if let (Some(bad), Some(ContextValue::String(arg))) =
+        (bad_number, e.get(ContextKind::InvalidArg))
+    {
+        let flag = arg.split_whitespace().next().unwrap_or(arg);
+        return format!("{flag} {bad}");
+    }
     let text = e.render().to_string();
     let paragraph: Vec<&str> = text
         .lines()
@@ -424,11 +479,18 @@ pub fn one_line(e: &clap::Error) -> String {
     if paragraph.is_empty() {
         return "invalid arguments".to_string();
     }
-    paragraph
-        .join(" ")
-        .trim_start_matches("error: ")
-        .trim()
-        .to_string()
+    let tips: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip:"))
+        .map(str::trim)
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.trim_start_matches("error: ").trim();
+    if tips.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message} ({})", tips.join("; "))
+    }
 }
 
 #[cfg(test)]

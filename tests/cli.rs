@@ -24,6 +24,77 @@ fn zero_servers_is_a_usage_error() {
     fails(run(&["generate", "--servers", "0"]), 2, &["--servers"]);
 }
 
+/// Asserts a failure with exit code 2 and exactly `line` on stderr.
+fn says(out: Output, line: &str) {
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err, format!("fleetsim: {line}\n"));
+}
+
+#[test]
+fn numbers_out_of_range_name_the_flag_the_bound_and_the_value() {
+    // A negative number is a value out of range, not an unknown flag `-3`.
+    says(
+        run(&["exporter", "--servers", "-3"]),
+        "--servers must be at least 1 (got -3)",
+    );
+    says(
+        run(&["exporter", "--servers=-3"]),
+        "--servers must be at least 1 (got -3)",
+    );
+    says(
+        run(&["generate", "--servers", "-3"]),
+        "--servers must be at least 1 (got -3)",
+    );
+    says(
+        run(&["exporter", "--servers", "2000000"]),
+        "--servers must be at most 1000000 (got 2000000)",
+    );
+    says(
+        run(&["exporter", "--servers", "ten"]),
+        "--servers must be a whole number (got ten)",
+    );
+    says(
+        run(&["generate", "--seed", "-1"]),
+        "--seed must be at least 0 (got -1)",
+    );
+    says(
+        run(&["exporter", "--min-servers", "-2"]),
+        "--min-servers must be at least 0 (got -2)",
+    );
+    says(
+        run(&["exporter", "--series-change-rate", "-1"]),
+        "--series-change-rate must be at least 0 (got -1)",
+    );
+    // Negative shares and multipliers reach their own checks.
+    fails(
+        run(&["exporter", "--churn", "-0.5"]),
+        2,
+        &["--churn must be", "-0.5"],
+    );
+    fails(
+        run(&["exporter", "--spike-multiplier", "-2"]),
+        2,
+        &["--spike-multiplier must be", "-2"],
+    );
+}
+
+#[test]
+fn a_misspelt_subcommand_or_flag_gets_one_line_with_the_suggestion() {
+    says(
+        run(&["exportr"]),
+        "unrecognized subcommand 'exportr' (a similar subcommand exists: 'exporter')",
+    );
+    says(
+        run(&["exporter", "--server", "3"]),
+        "unexpected argument '--server' found (a similar argument exists: '--servers')",
+    );
+    says(
+        run(&["generate", "--stpe", "1m"]),
+        "unexpected argument '--stpe' found (a similar argument exists: '--step')",
+    );
+}
+
 #[test]
 fn zero_or_negative_steps_and_ticks_are_usage_errors() {
     fails(run(&["generate", "--step", "0s"]), 2, &["--step", "zero"]);

@@ -2,15 +2,22 @@
 //! raw dashboard model that file provisioning loads, every panel and query names the
 //! provisioned Prometheus datasource, and every query honours the dc, role and server
 //! variables. Whether the queries are valid PromQL that returns data is for an end-to-end
-//! test against a real Prometheus.
+//! test against a real Prometheus (tests/stack_e2e.rs); the Uptime panel's query is also
+//! checked here against a live exporter, for what it must show: time since each server's
+//! last start, back to 0 on a restart.
 //!
 //! The checks take a parsed dashboard and return the problems they find, so the tests at the
 //! bottom feed them broken dashboards and check that each problem is reported.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use common::prometheus::Prometheus;
+use common::{Exporter, request};
 use serde_json::{Value, json};
 
 /// The variables every query must filter on.
@@ -29,6 +36,11 @@ const FLEET_OVERVIEW_TYPES: [&str; 7] = [
     "alertlist",
 ];
 const GRID_COLUMNS: u64 = 24;
+/// The panel showing time since each server's process last started.
+const UPTIME_TITLE: &str = "Uptime";
+const START_TIME_METRIC: &str = "app_start_time_seconds";
+/// Grafana units that render seconds as a duration.
+const DURATION_UNITS: [&str; 2] = ["s", "dtdurations"];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -586,6 +598,56 @@ fn check_fleet_overview(d: &Value, ds: &Datasource) -> Vec<String> {
     if shown < 6 {
         problems.push(format!("has {shown} panels besides rows, fewer than 6"));
     }
+    problems.extend(check_uptime_panel(d));
+    problems
+}
+
+/// The panel titled [`UPTIME_TITLE`], if there is one.
+fn uptime_panel(d: &Value) -> Option<&Value> {
+    all_panels(d)
+        .into_iter()
+        .find(|p| p["title"].as_str() == Some(UPTIME_TITLE))
+}
+
+/// The Uptime panel: `time() - app_start_time_seconds` per server, in seconds, drawn over
+/// time so that a restart shows as a drop to 0.
+fn check_uptime_panel(d: &Value) -> Vec<String> {
+    let Some(panel) = uptime_panel(d) else {
+        return vec![format!("has no panel titled {UPTIME_TITLE:?}")];
+    };
+    let at = describe(panel);
+    let mut problems = Vec::new();
+    if panel["type"].as_str() != Some("timeseries") {
+        problems.push(format!(
+            "{at} is of type {}, not timeseries: a restart would not show as a drop",
+            panel["type"]
+        ));
+    }
+    let exprs: Vec<&str> = panel["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    match exprs.iter().find(|e| e.contains(START_TIME_METRIC)) {
+        None => problems.push(format!("{at} does not query {START_TIME_METRIC}")),
+        Some(expr)
+            if !expr
+                .replace(' ', "")
+                .contains("time()-app_start_time_seconds") =>
+        {
+            problems.push(format!(
+                "{at}: {expr:?} is not time() - {START_TIME_METRIC}, the time since the start"
+            ))
+        }
+        Some(_) => {}
+    }
+    let unit = panel["fieldConfig"]["defaults"]["unit"].as_str();
+    if !unit.is_some_and(|u| DURATION_UNITS.contains(&u)) {
+        problems.push(format!(
+            "{at} has unit {unit:?}, not one of {DURATION_UNITS:?} (seconds shown as a duration)"
+        ));
+    }
     problems
 }
 
@@ -820,6 +882,168 @@ fn a_broken_dashboard_has_its_problems_reported() {
     assert_reported(&problems, "no annotation of firing alerts");
     assert_reported(&problems, "no panel of type heatmap");
     assert_reported(&problems, "fewer than 6");
+    assert_reported(&problems, "no panel titled \"Uptime\"");
+}
+
+#[test]
+fn an_uptime_panel_that_misses_the_start_time_or_its_unit_is_reported() {
+    let ds = json!({"type": "prometheus", "uid": "fleetsim-prometheus"});
+    let uptime = |kind: &str, expr: &str, unit: &str| {
+        let mut d = good_dashboard();
+        d["panels"].as_array_mut().unwrap().push(json!({
+            "type": kind, "id": 3, "title": "Uptime", "datasource": ds,
+            "gridPos": {"h": 8, "w": 12, "x": 12, "y": 1},
+            "targets": [{"refId": "A", "datasource": ds, "expr": expr}],
+            "fieldConfig": {"defaults": {"unit": unit}},
+        }));
+        check_uptime_panel(&d)
+    };
+    let good = r#"time() - app_start_time_seconds{dc=~"$dc", role=~"$role", server=~"$server"}"#;
+    assert_no_problems("good uptime panel", &uptime("timeseries", good, "s"));
+    assert_reported(
+        &uptime("timeseries", r#"app_server_up{server=~"$server"}"#, "s"),
+        "does not query app_start_time_seconds",
+    );
+    assert_reported(
+        &uptime(
+            "timeseries",
+            r#"app_start_time_seconds{server=~"$server"}"#,
+            "s",
+        ),
+        "is not time() - app_start_time_seconds",
+    );
+    assert_reported(&uptime("timeseries", good, "percent"), "has unit");
+    assert_reported(&uptime("stat", good, "s"), "not timeseries");
+}
+
+/// A dashboard expression with every variable at "All".
+fn with_all_selected(expr: &str) -> String {
+    VARIABLES.iter().fold(expr.to_string(), |e, var| {
+        e.replace(&format!("${{{var}}}"), ".*")
+            .replace(&format!("${var}"), ".*")
+    })
+}
+
+/// Prometheus on a copy of the shipped config, scraping `target` every second rather than
+/// every 15 seconds, so that a restart shows within seconds.
+fn prometheus_scraping(target: std::net::SocketAddr) -> Prometheus {
+    let config = read(&repo().join("prometheus.yml"));
+    for shipped in ["host.docker.internal:8000", "scrape_interval: 15s"] {
+        assert!(
+            config.contains(shipped),
+            "prometheus.yml no longer has {shipped:?}"
+        );
+    }
+    let config = config
+        .replace("host.docker.internal:8000", &target.to_string())
+        .replace("scrape_interval: 15s", "scrape_interval: 1s");
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    fs::copy(repo().join("alerts.yml"), dir.path().join("alerts.yml")).unwrap();
+    Prometheus::start(dir, &[])
+}
+
+/// The uptime `expr` gives at Prometheus's current time: (evaluation time, server, seconds).
+fn uptimes(prometheus: &Prometheus, expr: &str) -> Vec<(f64, String, f64)> {
+    let data = prometheus.query(expr);
+    data["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{expr}: not a vector: {data}"))
+        .iter()
+        .map(|s| {
+            let number = |v: &Value| v.as_f64().or_else(|| v.as_str()?.parse().ok()).unwrap();
+            let server = s["metric"]["server"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{expr}: a series without server: {s}"));
+            (
+                number(&s["value"][0]),
+                server.to_string(),
+                number(&s["value"][1]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_uptime_panel_counts_from_each_servers_last_start_and_restarts_from_zero() {
+    let dashboards = dashboards();
+    let (_, d) = dashboards
+        .iter()
+        .find(|(name, _)| name == FLEET_OVERVIEW)
+        .unwrap_or_else(|| panic!("dashboards/{FLEET_OVERVIEW} is missing"));
+    let panel = uptime_panel(d).unwrap_or_else(|| panic!("no panel titled {UPTIME_TITLE:?}"));
+    let expr = panel["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["expr"].as_str())
+        .find(|e| e.contains(START_TIME_METRIC))
+        .map(with_all_selected)
+        .unwrap_or_else(|| panic!("the Uptime panel does not query {START_TIME_METRIC}"));
+
+    let grid = repo().join("tests/fixtures/fast-grid.toml");
+    let exporter = Exporter::start(&[
+        "--servers",
+        "5",
+        "--config",
+        grid.to_str().unwrap(),
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let prometheus = prometheus_scraping(exporter.addr);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let before = loop {
+        let now = uptimes(&prometheus, &expr);
+        if now.len() == 5 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{expr} gave {} series within 60s, not one per server: {now:?}",
+            now.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    for (_, server, seconds) in &before {
+        assert!(*seconds >= 0.0, "{server} has a negative uptime: {seconds}");
+    }
+    let srv03_before = before.iter().find(|(_, s, _)| s == "srv-03").unwrap().2;
+
+    let r = request(
+        exporter.admin.unwrap(),
+        "POST",
+        "/api/v1/incidents",
+        r#"{"kind": "outage", "target": "server=srv-03", "duration": "5s"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let incident: Value = serde_json::from_str(&r.body).unwrap();
+    let restarted_s =
+        fleetsim::units::parse_instant(incident["end"].as_str().unwrap()).unwrap() as f64 / 1000.0;
+
+    // Restarted: the uptime is the time since the outage's end, give or take the
+    // fixture's one-second grid (the process starts at the first grid point from the end). Read a few seconds after it, so that
+    // an uptime counted at the wrong pace is told from the right one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (at, after) = loop {
+        let now = uptimes(&prometheus, &expr);
+        if let Some((at, _, seconds)) = now.iter().find(|(_, s, _)| s == "srv-03")
+            && *at > restarted_s + 4.0
+            && *seconds < srv03_before
+        {
+            break (*at, *seconds);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "srv-03's uptime did not drop within 60s of an outage ending at {restarted_s}: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let expected = at - restarted_s;
+    assert!(
+        after >= 0.0 && (after - expected).abs() <= 1.5,
+        "srv-03's uptime {after}s at {at} is not the time since its restart at {restarted_s} ({expected}s)"
+    );
 }
 
 #[test]
