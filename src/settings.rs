@@ -65,7 +65,17 @@ pub struct GenerateSettings {
     pub start_ms: i64,
     pub end_ms: i64,
     pub step_ms: i64,
+    /// The `job` and `instance` labels of the OpenMetrics history's series: the scrape job
+    /// and target that serve the same fleet live, so that the history and the scrapes are
+    /// one series each.
+    pub job: String,
+    pub instance: String,
 }
+
+/// `--job`: the job name of prometheus.yml's scrape of the fleet.
+pub const DEFAULT_JOB: &str = "fleetsim";
+/// `--instance`: the target of that job, as Prometheus names its `instance`.
+pub const DEFAULT_INSTANCE: &str = "host.docker.internal:8000";
 
 /// The fleet to simulate, with every source merged: flags over file over defaults.
 #[derive(Debug, Clone, PartialEq)]
