@@ -94,14 +94,14 @@ pub fn write_openmetrics<W: Write>(
     let per_worker = members.len().div_ceil(workers).max(1);
     let rows = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
-    let (spools, incidents) = std::thread::scope(|scope| {
+    let (mut spools, incidents) = std::thread::scope(|scope| {
         let handles: Vec<_> = members
             .chunks(per_worker)
             .enumerate()
             .map(|(w, part)| {
                 let (rows, stop, timeline_of) = (&rows, &stop, &timeline_of);
                 scope.spawn(move || {
-                    spool_servers(
+                    let spooled = spool_servers(
                         spool_dir,
                         part,
                         w == 0,
@@ -110,7 +110,13 @@ pub fn write_openmetrics<W: Write>(
                         grid,
                         rows,
                         stop,
-                    )
+                    );
+                    // A failed write (a full disk) fails the history: the others need not
+                    // run on.
+                    if spooled.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    spooled
                 })
             })
             .collect();
@@ -145,7 +151,6 @@ pub fn write_openmetrics<W: Write>(
     if stop.load(Ordering::Relaxed) {
         return Ok(rows.into_inner());
     }
-    let mut spools: Vec<Vec<File>> = spools;
     let labels = FleetLabels::with_labels(&[], consts);
     for (f, family) in Family::ALL.iter().enumerate() {
         let name = family.openmetrics_name();
