@@ -15,9 +15,9 @@ use crate::exposition::ConstLabels;
 use crate::model::{SeriesMode, ShapeSpec};
 use crate::remote_write::Protocol;
 use crate::settings::{
-    DEFAULT_SEED, DEFAULT_SERVERS, ExporterSettings, FleetSettings, Format, GenerateSettings,
-    HistoryRange, LogLevel, RemoteWriteSettings, ReportSettings, Settings, Shard,
-    events_path_beside,
+    DEFAULT_INSTANCE, DEFAULT_JOB, DEFAULT_SEED, DEFAULT_SERVERS, ExporterSettings, FleetSettings,
+    Format, GenerateSettings, HistoryRange, LogLevel, RemoteWriteSettings, ReportSettings,
+    Settings, Shard, events_path_beside,
 };
 use crate::units;
 
@@ -180,6 +180,14 @@ pub struct GenerateArgs {
     /// the alert each should fire) [default: NAME.events.csv beside --out]
     #[arg(long, value_name = "PATH")]
     pub events: Option<PathBuf>,
+    /// `job` label of every OpenMetrics series: the job_name of the Prometheus scrape of the
+    /// live exporter, so the backfilled series are the ones it scrapes
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_JOB, value_parser = job_name)]
+    pub job: String,
+    /// `instance` label of every OpenMetrics series: the target of that scrape, as written
+    /// in its static_configs
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_INSTANCE, value_parser = instance_address)]
+    pub instance: String,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +201,33 @@ pub struct ReportArgs {
     /// How far back from the last row the growth of memory and disk is fitted
     #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = units::parse_positive_duration)]
     pub trend_window: Duration,
+}
+
+/// `--job`: any name but an empty one, which Prometheus reads as no label.
+fn job_name(text: &str) -> std::result::Result<String, String> {
+    if text.is_empty() {
+        return Err("the job name is empty".to_string());
+    }
+    Ok(text.to_string())
+}
+
+/// `--instance`: a scrape target, `HOST:PORT` (`[::1]:8000` for an IPv6 address), which
+/// Prometheus takes as the `instance` label as written.
+fn instance_address(text: &str) -> std::result::Result<String, String> {
+    let bad = |why: &str| Err(format!("{why}; write it like host.docker.internal:8000"));
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return bad("no port");
+    };
+    if host.is_empty() || host == "[]" {
+        return bad("no host");
+    }
+    if host.contains(char::is_whitespace) || (host.contains(':') && !host.starts_with('[')) {
+        return bad("not a host name or address");
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && !port.starts_with('+') => Ok(text.to_string()),
+        _ => bad("the port is not a number from 1 to 65535"),
+    }
 }
 
 /// `--format`.
@@ -287,6 +322,8 @@ impl GenerateArgs {
             end_ms,
             step_ms: self.step.as_millis() as i64,
             events,
+            job: self.job.clone(),
+            instance: self.instance.clone(),
         })
     }
 }
@@ -547,6 +584,38 @@ mod tests {
             generate(&["generate", "--out", "h.om", "--format", "csv"], 0).format,
             Format::Csv
         );
+    }
+
+    #[test]
+    fn the_history_is_labelled_as_the_scrape_of_prometheus_yml_unless_told() {
+        let s = generate(&["generate"], 0);
+        assert_eq!(
+            (s.job.as_str(), s.instance.as_str()),
+            (DEFAULT_JOB, DEFAULT_INSTANCE)
+        );
+        let s = generate(
+            &["generate", "--job", "fleet", "--instance", "[::1]:9100"],
+            0,
+        );
+        assert_eq!(
+            (s.job.as_str(), s.instance.as_str()),
+            ("fleet", "[::1]:9100")
+        );
+        for (bad, says) in [
+            ("localhost", "no port"),
+            (":8000", "no host"),
+            ("a b:8000", "not a host"),
+            ("::1:8000", "not a host"),
+            ("host:0", "the port"),
+            ("host:http", "the port"),
+            ("host:70000", "the port"),
+        ] {
+            let e = parse(["fleetsim", "generate", "--instance", bad]).unwrap_err();
+            let line = one_line(&e);
+            assert!(line.contains(says), "{bad}: {line}");
+        }
+        let e = parse(["fleetsim", "generate", "--job", ""]).unwrap_err();
+        assert!(one_line(&e).contains("empty"), "{}", one_line(&e));
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub struct GenerateSettings {
     pub step_ms: i64,
     /// Where the events of the range go (the answer key): `--events`, or beside `out`.
     pub events: PathBuf,
+    /// The `job` and `instance` labels of the OpenMetrics history's series: the scrape job
+    /// and target that serve the same fleet live, so that the history and the scrapes are
+    /// one series each.
+    pub job: String,
+    pub instance: String,
 }
 
 /// The answer key's default place: `NAME.events.csv` beside the history `NAME.csv` (or
@@ -90,6 +95,11 @@ pub struct ReportSettings {
     /// How far back from a history's last row the trends of memory and disk are fitted.
     pub trend_window_ms: i64,
 }
+
+/// `--job`: the job name of prometheus.yml's scrape of the fleet.
+pub const DEFAULT_JOB: &str = "fleetsim";
+/// `--instance`: the target of that job, as Prometheus names its `instance`.
+pub const DEFAULT_INSTANCE: &str = "host.docker.internal:8000";
 
 /// The fleet to simulate, with every source merged: flags over file over defaults.
 #[derive(Debug, Clone, PartialEq)]

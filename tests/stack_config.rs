@@ -1350,3 +1350,105 @@ fn the_fleetsim_service_checks_catch_what_they_are_for() {
         ["no `fleetsim` service"]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The history's labels.
+
+/// A scrape job of a prometheus.yml: its name, its targets, and the keys that would give
+/// its series other labels than `job` and `instance` (relabelling, static labels,
+/// honor_labels).
+#[derive(Debug, Default, PartialEq)]
+struct ScrapeJob {
+    name: String,
+    targets: Vec<String>,
+    relabelling: Vec<String>,
+}
+
+fn scrape_jobs(text: &str) -> Vec<ScrapeJob> {
+    let mut jobs: Vec<ScrapeJob> = Vec::new();
+    let mut job_indent = None;
+    for line in text.lines() {
+        let Some((key, raw)) = key_value(line) else {
+            continue;
+        };
+        if key == "job_name" {
+            job_indent = Some(indent(line));
+            jobs.push(ScrapeJob {
+                name: scalar(raw),
+                ..ScrapeJob::default()
+            });
+            continue;
+        }
+        let Some(job) = jobs.last_mut() else { continue };
+        if job_indent.is_some_and(|at| indent(line) < at) {
+            job_indent = None;
+        }
+        if job_indent.is_none() {
+            continue;
+        }
+        match key {
+            "targets" => job.targets.extend(flow_list(raw).unwrap_or_default()),
+            "labels" | "relabel_configs" | "metric_relabel_configs" | "honor_labels" => {
+                job.relabelling.push(key.to_string())
+            }
+            _ => {}
+        }
+    }
+    jobs
+}
+
+/// What is wrong with `text`'s fleetsim job for a history labelled `job`, `instance`.
+fn history_label_problems(text: &str, job: &str, instance: &str) -> Vec<String> {
+    let jobs = scrape_jobs(text);
+    let Some(fleet) = jobs.iter().find(|j| j.name == job) else {
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        return vec![format!("no scrape job is named {job} (jobs: {names:?})")];
+    };
+    let mut problems = Vec::new();
+    if fleet.targets != [instance] {
+        problems.push(format!(
+            "the {job} job scrapes {:?}, the history's instance is {instance}",
+            fleet.targets
+        ));
+    }
+    if !fleet.relabelling.is_empty() {
+        problems.push(format!(
+            "the {job} job has {:?}: its series' labels are not the history's",
+            fleet.relabelling
+        ));
+    }
+    problems
+}
+
+#[test]
+fn the_history_is_labelled_as_prometheus_yml_labels_the_scrape() {
+    let cli = fleetsim::cli::parse(["fleetsim", "generate"]).unwrap();
+    let fleetsim::cli::Command::Generate(args) = cli.command else {
+        unreachable!()
+    };
+    assert_eq!(
+        history_label_problems(&read("prometheus.yml"), &args.job, &args.instance),
+        Vec::<String>::new()
+    );
+    let problems = |text: &str| history_label_problems(text, "fleetsim", "h:8000");
+    let job = "scrape_configs:\n  - job_name: fleetsim\n    static_configs:\n";
+    assert!(problems(&format!("{job}      - targets: [\"h:8000\"]\n")).is_empty());
+    let moved = problems(&format!("{job}      - targets: [\"h:9000\"]\n"));
+    assert!(
+        moved[0].contains("the history's instance is h:8000"),
+        "{moved:?}"
+    );
+    let labelled = problems(&format!(
+        "{job}      - targets: [\"h:8000\"]\n        labels: {{env: lab}}\n"
+    ));
+    assert!(labelled[0].contains("[\"labels\"]"), "{labelled:?}");
+    let later = problems(&format!(
+        "{job}      - targets: [\"h:8000\"]\n  - job_name: other\n    honor_labels: true\n"
+    ));
+    assert!(later.is_empty(), "{later:?}");
+    let renamed = problems("scrape_configs:\n  - job_name: fleet\n");
+    assert!(
+        renamed[0].contains("no scrape job is named fleetsim"),
+        "{renamed:?}"
+    );
+}

@@ -14,13 +14,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tempfile::NamedTempFile;
 
 use crate::error::{Error, Result};
+use crate::exposition::ConstLabels;
 use crate::model::server::Counting;
 use crate::model::{self, FleetParams, FleetSpec, Member, Schedule, ShapeSpec, Timeline};
 use crate::settings::{Format, GenerateSettings};
 
 pub use self::csv::{HEADER, write_csv};
 pub use self::events::{EVENTS_HEADER, write_events};
-pub use self::openmetrics::write_openmetrics;
+pub use self::openmetrics::{Grid, write_openmetrics};
 
 /// Servers below which a slice is not worth a thread of its own.
 const MIN_SLICE: usize = 64;
@@ -71,6 +72,34 @@ pub fn instants(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
     (0..)
         .map(move |i| start + i * step)
         .take_while(move |&t| t < end)
+}
+
+/// The constant labels as Prometheus stores the scraped series: with the target's `job`
+/// and `instance`, and, since the scrape does not honor the exposed labels, a constant
+/// label of either name renamed `exported_job` (`exported_exported_job` if that is taken
+/// too), as Prometheus renames it.
+pub fn scraped_labels(
+    consts: &ConstLabels,
+    job: &str,
+    instance: &str,
+) -> std::result::Result<ConstLabels, String> {
+    let target = [("instance", instance), ("job", job)];
+    let mut pairs: Vec<(String, String)> = consts
+        .iter()
+        .filter(|(name, _)| target.iter().all(|(t, _)| t != name))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    for (name, value) in target {
+        if let Some(exposed) = consts.get(name) {
+            let mut renamed = format!("exported_{name}");
+            while pairs.iter().any(|(n, _)| *n == renamed) {
+                renamed.insert_str(0, "exported_");
+            }
+            pairs.push((renamed, exposed.to_string()));
+        }
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    ConstLabels::new(pairs)
 }
 
 /// Writes the history to a temporary file beside `settings.out`, then renames it into
@@ -152,9 +181,9 @@ fn write_rows(
     let (start, end, step) = (generate.start_ms, generate.end_ms, generate.step_ms);
     let members = model::members(&settings.params, settings.servers, settings.range.clone());
     let schedule = settings.schedule(start, &members)?;
-    let times = instants(start, end, step);
     Ok(match generate.format {
         Format::Csv => {
+            let times = instants(start, end, step);
             let mut slices = csv_slices(
                 &settings.params,
                 settings.seed,
@@ -173,12 +202,50 @@ fn write_rows(
             })
         }
         Format::OpenMetrics => {
-            let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
-                .schedule(schedule)
-                .shape(settings.shape.clone())
-                .timeline(start);
+            let timeline_of = |member: &Member| {
+                FleetSpec::new(&settings.params, settings.seed, vec![member.clone()])
+                    .schedule(schedule.clone())
+                    .shape(settings.shape.clone())
+                    .timeline(start)
+            };
+            let labels = scraped_labels(&settings.labels, &generate.job, &generate.instance)
+                .map_err(Error::Usage)?;
+            let grid = Grid {
+                start_ms: start,
+                end_ms: end,
+                step_ms: step,
+            };
             let file = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
-            write_openmetrics(file, dir, &mut timeline, &settings.labels, times, tick)
+            write_openmetrics(file, dir, &members, timeline_of, &labels, grid, tick)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> ConstLabels {
+        ConstLabels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn scraped_series_get_the_target_labels_and_exposed_ones_are_renamed() {
+        let plain = scraped_labels(&labels(&[("env", "lab")]), "fleetsim", "h:8000").unwrap();
+        assert_eq!(
+            plain.iter().collect::<Vec<_>>(),
+            [("env", "lab"), ("instance", "h:8000"), ("job", "fleetsim")]
+        );
+        let exposed = labels(&[("job", "mine"), ("exported_job", "taken")]);
+        let renamed = scraped_labels(&exposed, "fleetsim", "h:8000").unwrap();
+        assert_eq!(
+            renamed.iter().collect::<Vec<_>>(),
+            [
+                ("exported_exported_job", "mine"),
+                ("exported_job", "taken"),
+                ("instance", "h:8000"),
+                ("job", "fleetsim")
+            ]
+        );
+    }
 }
