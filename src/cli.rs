@@ -516,10 +516,28 @@ pub fn one_line(e: &clap::Error) -> String {
     if paragraph.is_empty() {
         return "invalid arguments".to_string();
     }
-    let tips: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("tip:"))
-        .map(str::trim)
+    // clap lists similar names from the least to the most alike (the best next to the
+    // prompt); on one line only the best is worth reading.
+    let best = |kind| match e.get(kind) {
+        Some(ContextValue::Strings(names)) => names.last().cloned(),
+        Some(ContextValue::String(name)) => Some(name.clone()),
+        _ => None,
+    };
+    let similar = best(ContextKind::SuggestedSubcommand)
+        .map(|name| format!("a similar subcommand exists: '{name}'"))
+        .or_else(|| {
+            best(ContextKind::SuggestedArg)
+                .map(|name| format!("a similar argument exists: '{name}'"))
+        });
+    let tips: Vec<String> = similar
+        .into_iter()
+        .chain(
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("tip:"))
+                .map(str::trim)
+                .filter(|tip| !tip.contains(" similar "))
+                .map(str::to_string),
+        )
         .collect();
     let message = paragraph.join(" ");
     let message = message.trim_start_matches("error: ").trim();

@@ -314,18 +314,18 @@ fn incidents_shape_the_history_in_their_window_and_nowhere_else() {
     let minutes = |(a, b): (i64, i64)| (a..b).step_by(MINUTE_MS as usize).collect::<Vec<_>>();
     let want: BTreeMap<String, Vec<i64>> = [
         (
-            r#"fleetsim_incident_active{kind="outage",target="server=srv-02"}"#.to_string(),
+            r#"fleetsim_incident_active{kind="outage",target="server=srv-02",instance="host.docker.internal:8000",job="fleetsim"}"#.to_string(),
             minutes(outage),
         ),
         (
-            r#"fleetsim_incident_active{kind="cpu_spike",target="role=db"}"#.to_string(),
+            r#"fleetsim_incident_active{kind="cpu_spike",target="role=db",instance="host.docker.internal:8000",job="fleetsim"}"#.to_string(),
             minutes(spike),
         ),
     ]
     .into();
     assert_eq!(active, want, "fleetsim_incident_active samples");
     assert!(text.contains(&format!(
-        "fleetsim_incident_active{{kind=\"outage\",target=\"server=srv-02\"}} 1 {}\n",
+        "fleetsim_incident_active{{kind=\"outage\",target=\"server=srv-02\",instance=\"host.docker.internal:8000\",job=\"fleetsim\"}} 1 {}\n",
         outage.0 / 1000
     )));
 }
@@ -493,6 +493,20 @@ fn each_incident_kind_fires_its_alert_in_promtool() {
     let severity = severities(&alerts);
     assert_eq!(severities(&stripped), severity, "stripping lost a rule");
     std::fs::write(dir.path().join("alerts.yml"), &stripped).unwrap();
+    // The history carries the scrape target's `instance` and `job`; an alert keeps them
+    // unless its expression aggregates `by` the server's own labels.
+    let target_labels_of = |alert: &str| -> &'static str {
+        let rule = alerts
+            .split("- alert: ")
+            .find(|r| r.starts_with(alert) && r[alert.len()..].starts_with('\n'))
+            .unwrap_or_else(|| panic!("{alert} is not in alerts.yml"));
+        if rule.contains(" by (") {
+            ""
+        } else {
+            "\x20             instance: host.docker.internal:8000\n\
+             \x20             job: fleetsim\n"
+        }
+    };
     let severity_of = |alert: &str| -> String {
         severity
             .iter()
@@ -566,8 +580,9 @@ fn each_incident_kind_fires_its_alert_in_promtool() {
                      \x20             severity: {}\n\
                      \x20             server: srv-01\n\
                      \x20             dc: {dc}\n\
-                     \x20             role: {role}\n",
-                    severity_of(alert)
+                     \x20             role: {role}\n{}",
+                    severity_of(alert),
+                    target_labels_of(alert)
                 ));
             }
             None => {
