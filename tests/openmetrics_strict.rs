@@ -12,17 +12,40 @@ const ACCEPT: &str = "Accept: application/openmetrics-text; version=1.0.0\r\n";
 fn the_openmetrics_scrape_passes_the_strict_parser_with_a_server_down() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fleet.toml");
+    // A one-second grid: the outage, which starts with the run, shows at the first grid
+    // point after the start (the frame served before it is the warm start's).
     std::fs::write(
         &config,
-        "[[incident]]\nkind = \"outage\"\ntarget = \"server=srv-02\"\nduration = \"1h\"\n",
+        "resolution = \"1s\"\n[incidents]\nrandom_per_day = 0\n\n\
+         [[incident]]\nkind = \"outage\"\ntarget = \"server=srv-02\"\nduration = \"1h\"\n",
     )
     .unwrap();
     let exporter = Exporter::start(&["--servers", "12", "--config", config.to_str().unwrap()]);
-    let (head, body) = common::get_raw(exporter.addr, ACCEPT);
+    let down = "app_server_up{server=\"srv-02\"";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (head, body) = loop {
+        let (head, body) = common::get_raw(exporter.addr, ACCEPT);
+        let text = String::from_utf8_lossy(&body);
+        let srv02_down = text
+            .lines()
+            .any(|l| l.starts_with(down) && l.ends_with(" 0"));
+        if srv02_down {
+            break (head, body);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "srv-02 not down within 10s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert!(head.contains("application/openmetrics-text"), "{head}");
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("app_request_duration_seconds_bucket{"));
     assert!(text.contains("app_start_time_seconds{"));
+    assert!(
+        !text.contains("app_cpu_usage{server=\"srv-02\""),
+        "a down server serves only app_server_up"
+    );
     let samples = strict_openmetrics_parse(&body).unwrap_or_else(|e| panic!("refused: {e}"));
     assert!(samples > 11 * 20, "{samples} samples");
 }
