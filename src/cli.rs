@@ -17,7 +17,7 @@ use crate::remote_write::Protocol;
 use crate::settings::{
     DEFAULT_INSTANCE, DEFAULT_JOB, DEFAULT_SEED, DEFAULT_SERVERS, ExporterSettings, FleetSettings,
     Format, GenerateSettings, HistoryRange, LogLevel, RemoteWriteSettings, ReportSettings,
-    Settings, Shard, events_path_beside,
+    Settings, Shard, ShardArg, events_path_beside,
 };
 use crate::units;
 
@@ -54,8 +54,10 @@ pub struct FleetArgs {
     pub seed: Option<u64>,
     /// Simulate only the I-th of N equal slices of the fleet (1/4 to 4/4), with the same
     /// names and series as in the whole fleet: N processes share one fleet
-    #[arg(long, value_name = "I/N", value_parser = Shard::from_str)]
-    pub shard: Option<Shard>,
+    /// (auto/N: the I-th is this pod's StatefulSet ordinal plus one, from
+    /// $FLEETSIM_SHARD_ORDINAL or the host name's trailing -<ordinal>)
+    #[arg(long, value_name = "I/N", value_parser = ShardArg::from_str)]
+    pub shard: Option<ShardArg>,
     /// Add the label NAME="VALUE" to every series of the fleet (repeatable; over the config
     /// file's [labels])
     #[arg(long = "label", visible_alias = "const-label", value_name = "NAME=VALUE", value_parser = crate::exposition::parse_label)]
@@ -409,7 +411,8 @@ impl FleetArgs {
             None => FileSettings::default(),
         };
         let size = self.servers.or(file.servers).unwrap_or(DEFAULT_SERVERS);
-        let range = Shard::servers_of(self.shard, size)?;
+        let shard = self.shard.map(ShardArg::resolve_here).transpose()?;
+        let range = Shard::servers_of(shard, size)?;
         let origin = self
             .config
             .as_ref()

@@ -160,13 +160,104 @@ impl Shard {
     }
 }
 
+/// `--shard` as written: a slice named outright, or `auto/N`, whose index a process learns
+/// where it runs (a StatefulSet's pods differ only in their ordinal, so one manifest serves
+/// every shard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    Fixed(Shard),
+    Auto { count: u32 },
+}
+
+/// The variable that names a pod's ordinal (0-based) to `--shard auto/N`, where the host
+/// name does not end in it.
+pub const SHARD_ORDINAL_VAR: &str = "FLEETSIM_SHARD_ORDINAL";
+
+impl ShardArg {
+    /// The shard, `auto` resolved from `ordinal_var` (the value of `SHARD_ORDINAL_VAR`)
+    /// or else from the trailing `-<n>` of `hostname` (a StatefulSet's pod `<set>-<n>`):
+    /// ordinal n is shard n+1 of N.
+    pub fn resolve(self, ordinal_var: Option<&str>, hostname: Option<&str>) -> Result<Shard> {
+        let count = match self {
+            ShardArg::Fixed(shard) => return Ok(shard),
+            ShardArg::Auto { count } => count,
+        };
+        let usage = |why: String| Error::Usage(format!("--shard auto/{count}: {why}"));
+        let ordinal = match (ordinal_var, hostname) {
+            (Some(value), _) => value.trim().parse::<u32>().map_err(|_| {
+                usage(format!(
+                    "{SHARD_ORDINAL_VAR}=`{value}` is not an ordinal; it must be 0 to {}",
+                    count - 1
+                ))
+            })?,
+            (None, Some(host)) => host
+                .trim()
+                .rsplit_once('-')
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "the host name `{}` does not end in -<ordinal> as a StatefulSet's pods do; set {SHARD_ORDINAL_VAR} (0 to {})",
+                        host.trim(),
+                        count - 1
+                    ))
+                })?,
+            (None, None) => {
+                return Err(usage(format!(
+                    "no host name to read the ordinal from; set {SHARD_ORDINAL_VAR} (0 to {})",
+                    count - 1
+                )));
+            }
+        };
+        if ordinal >= count {
+            return Err(usage(format!(
+                "ordinal {ordinal} is past the last of {count} shards (0 to {}): raise N with the replicas",
+                count - 1
+            )));
+        }
+        Ok(Shard {
+            index: ordinal + 1,
+            count,
+        })
+    }
+
+    /// `resolve` from this process's environment and host name.
+    pub fn resolve_here(self) -> Result<Shard> {
+        let ordinal = std::env::var(SHARD_ORDINAL_VAR).ok();
+        let hostname = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok());
+        self.resolve(ordinal.as_deref(), hostname.as_deref())
+    }
+}
+
+impl FromStr for ShardArg {
+    type Err = String;
+
+    /// `I/N`, or `auto/N`.
+    fn from_str(text: &str) -> std::result::Result<ShardArg, String> {
+        match text.trim().strip_prefix("auto/") {
+            Some(n) => match n.trim().parse::<u32>() {
+                Ok(count) if count > 0 => Ok(ShardArg::Auto { count }),
+                _ => Err(format!(
+                    "`{text}`: auto/N needs N, the number of shards, at least 1"
+                )),
+            },
+            None => text.parse().map(ShardArg::Fixed),
+        }
+    }
+}
+
 impl FromStr for Shard {
     type Err = String;
 
     /// `I/N`, the I-th of N slices.
     fn from_str(text: &str) -> std::result::Result<Shard, String> {
-        let bad =
-            || format!("`{text}` is not a shard; write it like 2/4 (the second of four slices)");
+        let bad = || {
+            format!(
+                "`{text}` is not a shard; write it like 2/4 (the second of four slices) or auto/4"
+            )
+        };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -281,6 +372,29 @@ mod tests {
         assert!("5/4".parse::<Shard>().is_err());
         assert!("2".parse::<Shard>().unwrap_err().contains("like 2/4"));
         assert!("a/b".parse::<Shard>().is_err());
+        assert_eq!("auto/4".parse(), Ok(ShardArg::Auto { count: 4 }));
+        assert_eq!(
+            "3/4".parse(),
+            Ok(ShardArg::Fixed(Shard { index: 3, count: 4 }))
+        );
+        assert!("auto/0".parse::<ShardArg>().is_err());
+    }
+
+    #[test]
+    fn an_auto_shard_is_the_pods_ordinal_plus_one() {
+        let auto = ShardArg::Auto { count: 4 };
+        let shard = |index| Some(Shard { index, count: 4 });
+        assert_eq!(auto.resolve(None, Some("fleetsim-0")).ok(), shard(1));
+        assert_eq!(auto.resolve(None, Some("my-fleet-sim-3\n")).ok(), shard(4));
+        assert_eq!(auto.resolve(Some("2"), Some("fleetsim-0")).ok(), shard(3));
+        let refused = |var: Option<&str>, host: Option<&str>| match auto.resolve(var, host) {
+            Err(Error::Usage(why)) => why,
+            other => panic!("{var:?} {host:?}: {other:?}"),
+        };
+        assert!(refused(None, Some("fleetsim-4")).contains("past the last of 4"));
+        assert!(refused(None, Some("laptop")).contains("FLEETSIM_SHARD_ORDINAL"));
+        assert!(refused(Some("-1"), None).contains("not an ordinal"));
+        assert!(refused(None, None).contains("no host name"));
     }
 
     #[test]

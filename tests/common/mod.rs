@@ -38,9 +38,15 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn start(extra: &[&str]) -> Exporter {
+        Exporter::start_with_env(extra, &[])
+    }
+
+    /// `start`, with these variables set in the exporter's environment.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Exporter {
         let mut child = bin()
             .args(["exporter", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
