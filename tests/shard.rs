@@ -174,7 +174,8 @@ fn the_ordinal_variable_wins_over_the_host_name_and_matches_the_named_shard() {
 
 #[test]
 fn an_auto_shard_without_an_ordinal_or_past_the_last_is_a_usage_error() {
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    type Environment<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Environment, &str); 4] = [
         (
             "auto/3",
             &[("HOSTNAME", "laptop")],
