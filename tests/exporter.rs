@@ -158,6 +158,55 @@ fn stops_cleanly_within_a_second_on_sigterm_and_sigint() {
     }
 }
 
+/// Waits for the exporter to log `needle`, at most `limit`.
+fn wait_for_log(exporter: &Exporter, needle: &str, limit: Duration) -> String {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match exporter.stderr.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("the exporter did not log `{needle}` within {limit:?}"),
+        }
+    }
+}
+
+/// Health at once, readiness once the fleet is served: what Kubernetes' probes and a load
+/// test that restarts exporters rely on. The fleet is large enough that the warm-up takes
+/// far longer than a request on loopback.
+#[test]
+fn healthy_at_once_ready_and_scraped_once_the_first_frame_is_served() {
+    let exporter = Exporter::start_warming_up(&["--servers", "2000"]);
+    let healthy = exporter.get("/-/healthy");
+    assert_eq!(healthy.status, 200, "{}", healthy.body);
+    for path in ["/-/ready", "/metrics"] {
+        let r = exporter.get(path);
+        assert_eq!(r.status, 503, "{path} while warming up: {}", r.body);
+        assert_eq!(r.header("retry-after"), Some("1"), "{path}");
+        assert!(r.body.contains("warming up 2000 servers"), "{}", r.body);
+    }
+    wait_for_log(&exporter, "fleet ready", Duration::from_secs(120));
+    assert_eq!(exporter.get("/-/ready").status, 200);
+    let scrape = exporter.get("/metrics");
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.body.contains("app_server_up{server=\"srv-2000\""));
+}
+
+#[test]
+fn a_signal_during_the_warm_up_stops_it_within_a_second() {
+    let mut exporter = Exporter::start_warming_up(&["--servers", "20000"]);
+    assert_eq!(exporter.get("/-/ready").status, 503);
+    exporter.signal("TERM");
+    let status = exporter.wait_exit(Duration::from_secs(1));
+    let status = status.expect("still warming up 1s after SIGTERM");
+    assert!(status.success(), "{status}");
+    wait_for_log(
+        &exporter,
+        "stopped during the warm-up",
+        Duration::from_secs(1),
+    );
+}
+
 #[test]
 fn a_port_in_use_is_one_line_and_exit_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -52,6 +52,18 @@ pub async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<B
     }
 }
 
+/// Every admin request while the fleet warms up: there is no fleet to change yet.
+pub fn warming_up(servers: usize) -> Response<Full<Bytes>> {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("fleetsim is warming up {servers} servers; try again once /-/ready answers 200"),
+    );
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => Ok(b.to_bytes()),

@@ -18,7 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::Shared;
+use super::{Serving, Shared};
 use crate::exposition::{self, FleetLabels, Format, TextFormat, negotiate};
 use crate::gzip::{self as body, ChannelBody};
 use crate::model::Frame;
@@ -39,10 +39,11 @@ pub enum Api {
     Admin,
 }
 
-/// Serves `api` on `listener` until `shutdown` completes, then drains for at most `DRAIN`.
+/// Serves `api` on `listener` until `shutdown` completes, then drains for at most `DRAIN`:
+/// health at once, and the fleet once `serving` has it.
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    serving: Arc<Serving>,
     api: Api,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -66,15 +67,19 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let shared = shared.clone();
+        let serving = serving.clone();
         let service = service_fn(move |req| {
-            let shared = shared.clone();
+            let serving = serving.clone();
             async move {
-                let response = match api {
-                    Api::Metrics => respond(&shared, &req),
-                    Api::Admin => super::admin::respond(&shared, req)
-                        .await
-                        .map(BodyExt::boxed),
+                let response = match (api, serving.fleet()) {
+                    (Api::Metrics, Some(shared)) => respond(shared, &req),
+                    (Api::Admin, Some(shared)) => {
+                        super::admin::respond(shared, req).await.map(BodyExt::boxed)
+                    }
+                    (Api::Metrics, None) => respond_warming_up(&serving, &req),
+                    (Api::Admin, None) => {
+                        super::admin::warming_up(serving.servers()).map(BodyExt::boxed)
+                    }
                 };
                 Ok::<_, Infallible>(response)
             }
@@ -151,6 +156,42 @@ fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
         ),
         "/-/healthy" => text(StatusCode::OK, "fleetsim is healthy.\n"),
         "/-/ready" => text(StatusCode::OK, "fleetsim is ready.\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: see / for what is served\n",
+        ),
+    }
+}
+
+/// While the fleet warms up (seconds to minutes at 10,000 to 100,000 servers): the process
+/// is healthy, not ready, and has no frame to scrape yet. The 503s are what Prometheus's own
+/// `/-/ready` answers before it is ready, and a scrape counts as failed (`up` 0) rather than
+/// waiting past its timeout.
+fn respond_warming_up(serving: &Serving, req: &Request<Incoming>) -> Response<AnyBody> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served\n",
+        );
+    }
+    let warming = || {
+        let body = format!(
+            "fleetsim is warming up {} servers; /-/ready answers 200 once the first frame is served.\n",
+            serving.servers()
+        );
+        let mut response = with_type(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            body.into_bytes(),
+        );
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    };
+    match req.uri().path() {
+        "/-/healthy" => text(StatusCode::OK, "fleetsim is healthy.\n"),
+        "/-/ready" | "/metrics" | "/" => warming(),
         _ => text(
             StatusCode::NOT_FOUND,
             "not found: see / for what is served\n",

@@ -12,7 +12,7 @@ mod webhook;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -214,6 +214,33 @@ impl Shared {
     }
 }
 
+/// What the listeners serve from: health alone while the fleet warms up, then the fleet.
+/// They listen before the warm-up, so that `/-/healthy` answers as soon as the process
+/// does and `/-/ready` can say that it is not ready yet.
+pub struct Serving {
+    fleet: OnceLock<Arc<Shared>>,
+    servers: usize,
+}
+
+impl Serving {
+    fn warming_up(servers: usize) -> Serving {
+        Serving {
+            fleet: OnceLock::new(),
+            servers,
+        }
+    }
+
+    /// The fleet, once its first frame is published.
+    pub fn fleet(&self) -> Option<&Arc<Shared>> {
+        self.fleet.get()
+    }
+
+    /// The servers this process simulates (known before the warm-up).
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+}
+
 /// `fleetsim exporter`: runs until SIGINT or SIGTERM.
 pub fn run(settings: ExporterSettings) -> Result<()> {
     init_logging(settings.log_level);
@@ -225,12 +252,59 @@ pub fn run(settings: ExporterSettings) -> Result<()> {
     runtime.block_on(serve_fleet(settings))
 }
 
-/// Binds, warms the fleet up, serves until a signal, then stops every task in turn.
+/// Binds, serves health while the fleet warms up, then the fleet until a signal, then stops
+/// every task in turn.
 async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
-    // Bind before the warm-up, so that a port in use fails at once.
+    // Bind before the warm-up, so that a port in use fails at once; and check what can be
+    // wrong with the fleet before any work, so that a bad incident is an error at once too.
     let listeners = Listeners::bind(&settings).await?;
+    let run_start_ms = unix_now_ms();
+    let fleet = FleetToWarm::check(&settings.fleet, run_start_ms)?;
     let started = Instant::now();
-    let (timeline, shared) = warm_up(&settings.fleet)?;
+    let serving = Arc::new(Serving::warming_up(settings.fleet.range.len()));
+    tracing::info!(
+        servers = settings.fleet.servers,
+        "warming up; http://{}/-/ready answers 200 once the fleet is served",
+        listeners.metrics_addr
+    );
+    let shutdown = on_shutdown_signal();
+    let admin_served = listeners.admin.map(|listener| {
+        tokio::spawn(serve(
+            listener,
+            serving.clone(),
+            Api::Admin,
+            until_stopped(shutdown.clone()),
+        ))
+    });
+    let metrics_served = tokio::spawn(serve(
+        listeners.metrics,
+        serving.clone(),
+        Api::Metrics,
+        until_stopped(shutdown.clone()),
+    ));
+
+    // On its own thread, not the runtime's blocking pool: a signal during the warm-up stops
+    // the process without waiting for it.
+    let (warmed_tx, warmed) = tokio::sync::oneshot::channel();
+    let fleet_settings = settings.fleet.clone();
+    thread::Builder::new()
+        .name("fleetsim-warm-up".into())
+        .spawn(move || {
+            let _ = warmed_tx.send(fleet.warm_up(&fleet_settings));
+        })
+        .expect("spawning a thread fails only when the system is out of resources");
+    let (timeline, shared) = tokio::select! {
+        warmed = warmed => warmed.expect("the warm-up does not panic"),
+        _ = until_stopped(shutdown.clone()) => {
+            let _ = metrics_served.await;
+            if let Some(task) = admin_served {
+                let _ = task.await;
+            }
+            tracing::info!("stopped during the warm-up");
+            return Ok(());
+        }
+    };
+    let _ = serving.fleet.set(shared.clone());
     tracing::info!(
         servers = settings.fleet.servers,
         seed = settings.fleet.seed,
@@ -241,7 +315,6 @@ async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
 
     let (stop, stopped) = mpsc::channel::<()>();
     let ticker = spawn_ticker(timeline, shared.clone(), settings.tick, stopped);
-    let shutdown = on_shutdown_signal();
     let pusher = settings.remote_write.clone().map(|remote_write| {
         spawn_pusher(
             remote_write,
@@ -250,21 +323,9 @@ async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
             until_stopped(shutdown.clone()),
         )
     });
-    let admin_served = listeners.admin.map(|listener| {
-        tokio::spawn(serve(
-            listener,
-            shared.clone(),
-            Api::Admin,
-            until_stopped(shutdown.clone()),
-        ))
-    });
-    let served = serve(
-        listeners.metrics,
-        shared,
-        Api::Metrics,
-        until_stopped(shutdown),
-    )
-    .await;
+    let served = metrics_served
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     shut_down(admin_served, pusher, stop, ticker).await;
     served.map_err(|e| Error::Runtime(format!("server failed: {e}")))
 }
@@ -301,29 +362,45 @@ impl Listeners {
     }
 }
 
-/// The fleet moved to now, its first frame published: what a first scrape sees.
-fn warm_up(settings: &FleetSettings) -> Result<(Timeline, Arc<Shared>)> {
-    let run_start_ms = unix_now_ms();
-    let members = model::members(&settings.params, settings.servers, settings.range.clone());
-    let schedule = settings.schedule(run_start_ms, &members)?;
-    let mut timeline = FleetSpec::new(&settings.params, settings.seed, members)
-        .schedule(schedule)
-        .shape(settings.shape.clone())
-        .timeline(run_start_ms);
-    let frame = timeline.at(unix_now_ms());
-    let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
-    let telemetry = Telemetry::new(settings.range.len() as u32);
-    let random = RandomIncidents::new(&settings.params, settings.seed, timeline.members());
-    let shared = Arc::new(Shared::new(
-        frame,
-        labels,
-        telemetry,
-        &timeline,
-        &settings.params,
-        random,
-        run_start_ms,
-    ));
-    Ok((timeline, shared))
+/// The fleet as checked before the warm-up: who is in it and its incidents.
+struct FleetToWarm {
+    members: Vec<Member>,
+    schedule: Schedule,
+    run_start_ms: i64,
+}
+
+impl FleetToWarm {
+    fn check(settings: &FleetSettings, run_start_ms: i64) -> Result<FleetToWarm> {
+        let members = model::members(&settings.params, settings.servers, settings.range.clone());
+        let schedule = settings.schedule(run_start_ms, &members)?;
+        Ok(FleetToWarm {
+            members,
+            schedule,
+            run_start_ms,
+        })
+    }
+
+    /// The fleet moved to now, its first frame made: what a first scrape sees.
+    fn warm_up(self, settings: &FleetSettings) -> (Timeline, Arc<Shared>) {
+        let timeline = FleetSpec::new(&settings.params, settings.seed, self.members)
+            .schedule(self.schedule)
+            .shape(settings.shape.clone());
+        let mut timeline = timeline.timeline(self.run_start_ms);
+        let frame = timeline.at(unix_now_ms());
+        let labels = FleetLabels::with_labels(timeline.members(), &settings.labels);
+        let telemetry = Telemetry::new(settings.range.len() as u32);
+        let random = RandomIncidents::new(&settings.params, settings.seed, timeline.members());
+        let shared = Arc::new(Shared::new(
+            frame,
+            labels,
+            telemetry,
+            &timeline,
+            &settings.params,
+            random,
+            self.run_start_ms,
+        ));
+        (timeline, shared)
+    }
 }
 
 /// A flag that turns true on SIGINT or SIGTERM. The handlers are registered before

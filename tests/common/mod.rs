@@ -43,6 +43,16 @@ impl Exporter {
 
     /// `start`, with these variables set in the exporter's environment.
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Exporter::start_until(extra, env, "serving http://")
+    }
+
+    /// Starts the exporter and returns as soon as it listens, while it warms the fleet up.
+    pub fn start_warming_up(extra: &[&str]) -> Exporter {
+        Exporter::start_until(extra, &[], "warming up; http://")
+    }
+
+    /// Starts the exporter and returns once it logs `marker` followed by its address.
+    fn start_until(extra: &[&str], env: &[(&str, &str)], marker: &str) -> Exporter {
         let mut child = bin()
             .args(["exporter", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -70,7 +80,7 @@ impl Exporter {
                     if let Some(rest) = line.split("admin API on http://").nth(1) {
                         admin = Some(rest.split('/').next().unwrap().parse().unwrap());
                     }
-                    if let Some(rest) = line.split("serving http://").nth(1) {
+                    if let Some(rest) = line.split(marker).nth(1) {
                         let addr = rest.split('/').next().unwrap().parse().unwrap();
                         return Exporter {
                             child,
