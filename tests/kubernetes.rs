@@ -20,7 +20,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -814,10 +814,9 @@ fn set_flag(sts: &mut Value, name: &str, value: &str) {
 // ---------------------------------------------------------------------------------------
 // The arguments, against the binary.
 
-/// The container's arguments as the pod of `ordinal` runs them: `$(VAR)` expanded from
-/// the container's env, as the kubelet does, and `--shard auto/K` as the binary resolves it
-/// for that ordinal (the (ordinal + 1)-th of K).
-fn resolved_args(sts: &Value, ordinal: u64) -> Vec<String> {
+/// The container's arguments as its pods run them: `$(VAR)` expanded from the container's
+/// env, as the kubelet does.
+fn expanded_args(sts: &Value) -> Vec<String> {
     let c = container(sts);
     let vars: BTreeMap<&str, &str> = c["env"]
         .as_array()
@@ -825,7 +824,7 @@ fn resolved_args(sts: &Value, ordinal: u64) -> Vec<String> {
         .iter()
         .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
         .collect();
-    let mut resolved: Vec<String> = args(c)
+    let resolved: Vec<String> = args(c)
         .iter()
         .map(|a| {
             vars.iter()
@@ -837,10 +836,23 @@ fn resolved_args(sts: &Value, ordinal: u64) -> Vec<String> {
         "{}: an argument names a variable the container does not set: {resolved:?}",
         name(sts)
     );
-    let at = resolved.iter().position(|a| a == "--shard").unwrap() + 1;
-    let count = resolved[at].strip_prefix("auto/").unwrap().to_string();
-    resolved[at] = format!("{}/{count}", ordinal + 1);
     resolved
+}
+
+/// The pod's arguments but `exporter` and `--listen` (the tests listen on loopback), made
+/// runnable here: the config from the repository (where the image has it), and a fleet of
+/// `servers` (the manifest's takes minutes to warm up); the shard stays `auto/K`, resolved
+/// by the binary from the pod's host name.
+fn runnable_here(args: &[String], servers: &str) -> Vec<String> {
+    let mut args = args[1..].to_vec();
+    let at = args.iter().position(|a| a == "--listen").unwrap();
+    args.drain(at..at + 2);
+    let at = args.iter().position(|a| a == "--servers").unwrap() + 1;
+    args[at] = servers.to_string();
+    let at = args.iter().position(|a| a == "--config").unwrap() + 1;
+    let in_repo = args[at].strip_prefix("/etc/fleetsim/").unwrap().to_string();
+    args[at] = root().join("config").join(in_repo).display().to_string();
+    args
 }
 
 fn fleetsim_help(args: &[String]) -> Output {
@@ -852,14 +864,23 @@ fn fleetsim_help(args: &[String]) -> Output {
         .expect("the binary runs")
 }
 
+/// The servers an exporter serves, by name.
+fn served_servers(exporter: &common::Exporter) -> BTreeSet<String> {
+    common::parse_exposition(&exporter.get("/metrics").body)
+        .into_iter()
+        .filter(|s| s.name == "app_server_up")
+        .map(|s| s.labels["server"].clone())
+        .collect()
+}
+
 #[test]
-fn the_arguments_parse_with_the_binary() {
+fn the_arguments_run_with_the_binary_each_pod_its_own_shard() {
     let d = load();
     let help = String::from_utf8(common::run(&["exporter", "--help"]).stdout).unwrap();
     for sts in [&d.shards, &d.pushers] {
         let shards = env(container(sts), "FLEETSIM_SHARDS")
             .unwrap()
-            .parse::<u64>()
+            .parse::<u32>()
             .unwrap();
         for arg in args(container(sts)).iter().filter(|a| a.starts_with("--")) {
             let flag = arg.split('=').next().unwrap();
@@ -869,23 +890,54 @@ fn the_arguments_parse_with_the_binary() {
                 name(sts)
             );
         }
+        let expanded = expanded_args(sts);
+        assert_eq!(expanded[0], "exporter", "{}", name(sts));
         // clap checks each value as it reads it, so a bad one fails before --help answers.
-        for ordinal in [0, shards - 1] {
-            let args = resolved_args(sts, ordinal);
-            let out = fleetsim_help(&args);
-            assert!(out.status.success(), "{}", describe(&args.join(" "), &out));
-        }
-        let mut beyond = resolved_args(sts, 0);
-        let at = beyond.iter().position(|a| a == "--shard").unwrap() + 1;
-        beyond[at] = format!("{}/{shards}", shards + 1);
-        let out = fleetsim_help(&beyond);
-        assert!(!out.status.success(), "--shard {} passed", beyond[at]);
+        let out = fleetsim_help(&expanded);
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&expanded.join(" "), &out)
+        );
 
         // The image is the Dockerfile's, which copies config/ to /etc/fleetsim.
         let config = flag(&args(container(sts)), "--config").unwrap().to_string();
         let in_repo = config.strip_prefix("/etc/fleetsim/").unwrap();
         assert!(root().join("config").join(in_repo).is_file(), "{config}");
     }
+
+    // The shards' own arguments, run as the first and the last pod: each serves its slice
+    // of a fleet of 1,000 (the K-th of K the last hundredth of it at K = 10), and a pod
+    // past the last is refused in one line.
+    let expanded = expanded_args(&d.shards);
+    let shards = env(container(&d.shards), "FLEETSIM_SHARDS")
+        .unwrap()
+        .parse::<usize>()
+        .unwrap();
+    let here = runnable_here(&expanded, "1000");
+    let here: Vec<&str> = here.iter().map(String::as_str).collect();
+    let set = name(&d.shards);
+    let per_shard = 1000 / shards;
+    for ordinal in [0, shards - 1] {
+        let host = format!("{set}-{ordinal}");
+        let pod = common::Exporter::start_with_env(&here, &[("HOSTNAME", &host)]);
+        let expected: BTreeSet<String> = (ordinal * per_shard + 1..=(ordinal + 1) * per_shard)
+            .map(|i| format!("srv-{i:04}"))
+            .collect();
+        assert_eq!(served_servers(&pod), expected, "{host}");
+    }
+    let beyond = common::bin()
+        .args(["exporter", "--listen", "127.0.0.1:0"])
+        .args(&here)
+        .env_remove("FLEETSIM_SHARD_ORDINAL")
+        .env("HOSTNAME", format!("{set}-{shards}"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&beyond.stderr);
+    assert_eq!(beyond.status.code(), Some(2), "{err}");
+    assert!(err.contains("past the last"), "{err}");
+
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("COPY config /etc/fleetsim"));
     assert!(dockerfile.contains("USER nobody"));

@@ -72,11 +72,13 @@ impl Exporter {
             }
         });
         let mut admin = None;
+        let mut said = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
+                    said.push(line.clone());
                     if let Some(rest) = line.split("admin API on http://").nth(1) {
                         admin = Some(rest.split('/').next().unwrap().parse().unwrap());
                     }
@@ -92,8 +94,11 @@ impl Exporter {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("the exporter did not say where it listens within 20s");
+                    let status = child.wait();
+                    panic!(
+                        "the exporter did not log `{marker}` within 20s ({status:?}); it said:\n{}",
+                        said.join("\n")
+                    );
                 }
             }
         }
