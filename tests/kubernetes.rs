@@ -878,10 +878,6 @@ fn the_arguments_run_with_the_binary_each_pod_its_own_shard() {
     let d = load();
     let help = String::from_utf8(common::run(&["exporter", "--help"]).stdout).unwrap();
     for sts in [&d.shards, &d.pushers] {
-        let shards = env(container(sts), "FLEETSIM_SHARDS")
-            .unwrap()
-            .parse::<u32>()
-            .unwrap();
         for arg in args(container(sts)).iter().filter(|a| a.starts_with("--")) {
             let flag = arg.split('=').next().unwrap();
             assert!(
