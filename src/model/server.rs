@@ -12,7 +12,7 @@
 //! the walks, so a server is itself again once its incident is over.
 
 use super::effects::Effects;
-use super::events::{Bursts, Outages, Periodic, Poisson, Regimes, RestartEvents};
+use super::events::{Bursts, Outages, Periodic, PointCursor, Poisson, Regimes, RestartEvents};
 use super::incidents::{Incident, IncidentKind};
 use super::noise::{Key, Stream};
 use super::params::{RoleParams, WalkParams};
@@ -151,6 +151,52 @@ pub struct Reading {
     pub counters: Counters,
 }
 
+/// What follows, at one step, from the walks, the role and the incidents: the reading's
+/// signals that the counters read.
+#[derive(Debug, Clone, Copy)]
+struct Signals {
+    rps: f64,
+    cpu: f64,
+    latency_median: f64,
+    latency_spread: f64,
+    server_error: f64,
+    client_error: f64,
+    receive_bps: f64,
+    transmit_bps: f64,
+}
+
+/// The events of one step that `advance` reads, besides the incidents' effects.
+#[derive(Debug, Clone, Copy)]
+struct StepEvents {
+    /// Restarted from outside (see `RestartEvents`).
+    deployed: bool,
+    /// Down by the server's own outage.
+    outage: bool,
+    reboot: bool,
+    /// A cleanup or a log rotation.
+    cleanup: bool,
+}
+
+/// A replay's event processes, each a cursor over the replayed range, asked in order.
+struct ReplayEvents {
+    deploys: PointCursor,
+    outages: super::events::OutageCursor,
+    reboots: super::events::PeriodicCursor,
+    cleanups: PointCursor,
+    rotation: super::events::PeriodicCursor,
+}
+
+impl ReplayEvents {
+    fn at(&mut self, k: i64) -> StepEvents {
+        StepEvents {
+            deployed: self.deploys.at(k),
+            outage: self.outages.down_at(k),
+            reboot: self.reboots.at(k),
+            cleanup: self.cleanups.at(k) | self.rotation.at(k),
+        }
+    }
+}
+
 /// What a step reads of the server's role, the same for every server of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoleAt {
@@ -194,18 +240,25 @@ fn ln_buckets() -> &'static [f64; 11] {
 /// is under 1e-8, far below what a bucket count shows; the interpolant is increasing as Φ
 /// is, so buckets stay ordered; the table is built with the pure-Rust `libm`, so it is the
 /// same on every machine. Beyond ±PHI_RANGE, Φ is 0 or 1 to within 1e-19.
+#[cfg(test)]
 fn phi(x: f64) -> f64 {
+    phi_from(phi_table(), x)
+}
+
+/// `phi`, from the `table` (`phi_table()`, looked up once by a caller that asks often).
+#[inline]
+fn phi_from(table: &[(f64, f64)], x: f64) -> f64 {
     // The table holds the lower half only, where Φ is small and exact to its last bits;
     // the upper half is 1 - Φ(-x), which stays increasing to the last bit as well.
     if x > 0.0 {
-        return 1.0 - lower_phi(-x);
+        return 1.0 - lower_phi(table, -x);
     }
-    lower_phi(x)
+    lower_phi(table, x)
 }
 
 /// Φ for `x <= 0` (and NaN, as 0).
-fn lower_phi(x: f64) -> f64 {
-    let table = phi_table();
+#[inline]
+fn lower_phi(table: &[(f64, f64)], x: f64) -> f64 {
     let t = (x + PHI_RANGE) * PHI_POINTS_PER_UNIT;
     if t.is_nan() || t <= 0.0 {
         return 0.0; // below the range
@@ -383,8 +436,97 @@ impl ServerPlan {
         let last_restart = self.last_event_restart(k, deploys, &down, horizon);
         let start = last_restart - self.warmup_steps;
         let mut state = self.state_at_means(start, &down, start);
+        // Only the incidents active somewhere in the replay can have an effect in it; the
+        // others are left out of `Effects::of`, which skips them anyway (in the same order).
+        let (from_ms, to_ms) = ((start + 1) * self.step_ms, k * self.step_ms);
+        let replayed: Vec<&Incident> = incidents
+            .iter()
+            .copied()
+            .filter(|i| i.start_ms <= to_ms && from_ms < i.end_ms)
+            .collect();
+        let effects = |i: i64| {
+            if replayed.is_empty() {
+                Effects::default()
+            } else {
+                Effects::of(replayed.iter().copied(), i * self.step_ms)
+            }
+        };
+        // Each step's events, found once for the whole replay: every cursor answers as its
+        // event process's `at` does (see each), so the steps are the ones `step` takes.
+        let mut events = ReplayEvents {
+            deploys: PointCursor::new(deploys.points_between(start + 1, k)),
+            outages: self.outages.cursor(start + 1, k),
+            reboots: self.reboots.cursor(start + 1),
+            cleanups: PointCursor::new(self.cleanups.points_between(start + 1, k)),
+            rotation: self.rotation.cursor(start + 1),
+        };
         // Before the last restart only what the future depends on is needed; from it on,
         // the counters too.
+        let observe_from = last_restart.max(start + 1);
+        for i in start + 1..observe_from {
+            self.advance_by(&mut state, i, &effects(i), events.at(i));
+        }
+        let mut regime = regimes.at(observe_from - 1);
+        let mut drawn = regimes
+            .drawn_between(observe_from, k)
+            .into_iter()
+            .peekable();
+        let mut bursts = self.bursts.cursor();
+        let mut regime_at = |i: i64| {
+            if let Some((_, level)) = drawn.next_if(|&(at, _)| at == i) {
+                regime = level;
+            }
+            regime
+        };
+        // Up to `k`, the steps only count: their gauges are never seen.
+        for i in observe_from..k {
+            let role = self.role_at(i, regime_at(i));
+            let fx = effects(i);
+            let restarted = self.advance_by(&mut state, i, &fx, events.at(i));
+            self.count_step(&mut state, restarted, &fx, role, bursts.at(i));
+        }
+        let role = self.role_at(k, regime_at(k));
+        let fx = effects(k);
+        let restarted = self.advance_by(&mut state, k, &fx, events.at(k));
+        let reading = self.observe(&mut state, k, restarted, &fx, role);
+        (state, reading)
+    }
+
+    /// `warm` as it was first written, stepping through the replay and asking every event
+    /// process of every step: what the replay's cursors and shortcuts are checked against.
+    #[cfg(test)]
+    pub(super) fn warm_by_stepping(
+        &self,
+        k: i64,
+        deploys: &impl RestartEvents,
+        regimes: &Regimes,
+        incidents: &[&Incident],
+    ) -> (ServerState, Reading) {
+        assert_eq!(
+            self.counting,
+            Counting::On,
+            "without counters nothing is replayed"
+        );
+        let horizon = self.reboots.period();
+        let down = Downtime {
+            plan: self,
+            incidents: incidents
+                .iter()
+                .filter(|i| i.kind == IncidentKind::Outage)
+                .map(|i| i.grid_span(self.step_ms))
+                .filter(|(a, b)| a < b)
+                .collect(),
+        };
+        let effects = |i: i64| {
+            if incidents.is_empty() {
+                Effects::default()
+            } else {
+                Effects::of(incidents.iter().copied(), i * self.step_ms)
+            }
+        };
+        let last_restart = self.last_event_restart(k, deploys, &down, horizon);
+        let start = last_restart - self.warmup_steps;
+        let mut state = self.state_at_means(start, &down, start);
         let observe_from = last_restart.max(start + 1);
         for i in start + 1..observe_from {
             self.advance(&mut state, i, deploys.at(i), &effects(i));
@@ -527,11 +669,22 @@ impl ServerPlan {
     /// The part of a step that the future depends on: walks, up or down, restarts and
     /// cleanups. Returns whether the process restarted at `k`.
     fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
+        let events = StepEvents {
+            deployed,
+            outage: self.outages.down_at(k),
+            reboot: self.reboots.at(k),
+            cleanup: self.cleanups.at(k) || self.rotation.at(k),
+        };
+        self.advance_by(s, k, fx, events)
+    }
+
+    /// `advance`, the events at `k` given.
+    fn advance_by(&self, s: &mut ServerState, k: i64, fx: &Effects, events: StepEvents) -> bool {
         self.step_walks(s, k);
         let was_up = s.up;
-        s.up = !fx.down && !self.outages.down_at(k);
+        s.up = !fx.down && !events.outage;
         let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
-        let restarted = s.up && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
+        let restarted = s.up && (!was_up || events.deployed || events.reboot || out_of_memory);
         if restarted {
             s.restarted_at = k;
             s.counters = Counters {
@@ -539,7 +692,7 @@ impl ServerPlan {
                 ..Counters::default()
             };
         }
-        if self.cleanups.at(k) || self.rotation.at(k) {
+        if events.cleanup {
             s.cleaned_at = k;
         }
         restarted
@@ -554,41 +707,71 @@ impl ServerPlan {
         fx: &Effects,
         role: RoleAt,
     ) -> Reading {
+        let signals = self.signals(s, fx, role, self.bursts.at(k));
+        if s.up && !restarted && self.counting == Counting::On {
+            self.count(&mut s.counters, &signals);
+        }
+        Reading {
+            up: s.up,
+            restarted,
+            cpu: signals.cpu,
+            memory: self.memory(k, s, fx),
+            disk: self.disk(k, s, fx),
+            rps: signals.rps,
+            latency_median: signals.latency_median,
+            latency_spread: signals.latency_spread,
+            server_error: signals.server_error,
+            client_error: signals.client_error,
+            receive_bps: signals.receive_bps,
+            transmit_bps: signals.transmit_bps,
+            start_time: s.restarted_at as f64 * self.step_secs,
+            counters: s.counters,
+        }
+    }
+
+    /// What the counters add at a replayed step whose reading is not seen: `observe`
+    /// without the gauges nothing counts (memory, disk), and without the signals at all
+    /// when nothing is counted. `burst` is `self.bursts.at(k)`.
+    fn count_step(
+        &self,
+        s: &mut ServerState,
+        restarted: bool,
+        fx: &Effects,
+        role: RoleAt,
+        burst: f64,
+    ) {
+        if s.up && !restarted {
+            let signals = self.signals(s, fx, role, burst);
+            self.count(&mut s.counters, &signals);
+        }
+    }
+
+    /// Traffic, CPU (with `burst` on top), latency, errors and bytes: what follows from the
+    /// walks, the role and the incidents.
+    fn signals(&self, s: &ServerState, fx: &Effects, role: RoleAt, burst: f64) -> Signals {
         let rps = (self.rps * role.wave * s.load).max(0.0);
-        let cpu = self.cpu(k, rps, role.regime, s, fx);
+        let cpu = self.cpu(rps, role.regime, s, fx, burst);
         let busy = (cpu / 100.0).min(0.98);
         let (latency_median, latency_spread) = self.latency(busy, s, fx);
         let (server_error, client_error) = self.errors(busy, s, fx);
-        let mut reading = Reading {
-            up: s.up,
-            restarted,
-            cpu,
-            memory: self.memory(k, s, fx),
-            disk: self.disk(k, s, fx),
+        Signals {
             rps,
+            cpu,
             latency_median,
             latency_spread,
             server_error,
             client_error,
             receive_bps: self.network_base + rps * self.request_bytes,
             transmit_bps: self.network_base + rps * self.response_bytes,
-            start_time: s.restarted_at as f64 * self.step_secs,
-            counters: Counters::default(),
-        };
-        if s.up && !restarted && self.counting == Counting::On {
-            self.count(&mut s.counters, &reading);
         }
-        reading.counters = s.counters;
-        reading
     }
 
     /// CPU follows traffic at the regime's cost, up to saturation, with the burst under way
     /// on top; a CPU incident holds it above its floor.
-    fn cpu(&self, k: i64, rps: f64, regime: f64, s: &ServerState, fx: &Effects) -> f64 {
+    fn cpu(&self, rps: f64, regime: f64, s: &ServerState, fx: &Effects, burst: f64) -> f64 {
         let cost = self.cost_low + (self.cost_high - self.cost_low) * regime;
         let load_driven = (100.0 - self.cpu_idle) * rps / self.saturation_rps * cost;
-        let mut cpu =
-            (self.cpu_idle + load_driven + s.cpu_noise + self.bursts.at(k)).clamp(0.0, 100.0);
+        let mut cpu = (self.cpu_idle + load_driven + s.cpu_noise + burst).clamp(0.0, 100.0);
         if let Some(floor) = fx.cpu_floor {
             cpu = cpu.max(floor).min(100.0);
         }
@@ -647,8 +830,8 @@ impl ServerPlan {
         }
     }
 
-    /// Adds to the counters what the step's `reading` says happened during it.
-    fn count(&self, c: &mut Counters, r: &Reading) {
+    /// Adds to the counters what the step's signals `r` say happened during it.
+    fn count(&self, c: &mut Counters, r: &Signals) {
         let requests = r.rps * self.step_secs;
         let failed = requests * r.server_error;
         let refused = requests * r.client_error;
@@ -658,8 +841,9 @@ impl ServerPlan {
         c.received_bytes += r.receive_bps * self.step_secs;
         c.transmitted_bytes += r.transmit_bps * self.step_secs;
         let ln_median = libm::log(r.latency_median);
+        let table = phi_table();
         for (count, ln_le) in c.duration_buckets.iter_mut().zip(ln_buckets()) {
-            *count += requests * phi((ln_le - ln_median) / r.latency_spread);
+            *count += requests * phi_from(table, (ln_le - ln_median) / r.latency_spread);
         }
         c.duration_count += requests;
         // Mean of a log-normal: median * exp(sigma^2 / 2).
