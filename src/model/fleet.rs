@@ -10,7 +10,7 @@ use super::identity::Member;
 use super::incidents::{Incident, RandomIncidents, Schedule};
 use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
-use super::server::{Counters, Reading, RoleAt, ServerPlan, ServerState};
+use super::server::{Counters, Counting, DailyWave, Reading, RoleAt, ServerPlan, ServerState};
 use super::shape::{Changes, Restarts, Roster, Shape};
 use super::spec::FleetSpec;
 
@@ -265,12 +265,23 @@ pub(super) fn role_deploy_events(
 
 /// Each server's plan, from its role and its own key (by index, so a larger fleet only
 /// adds plans).
+/// The servers of a role share its table of the daily wave (made for the first of them),
+/// which a warm start with counters reads at every replayed step.
 pub(super) fn server_plans(spec: &FleetSpec, fleet_key: Key, step_secs: f64) -> Vec<ServerPlan> {
+    let mut waves: [Option<Option<Arc<DailyWave>>>; Role::ALL.len()] = Default::default();
     spec.members
         .iter()
         .map(|m| {
             let key = fleet_key.stream(Stream::Servers).with(m.index as u64);
-            ServerPlan::new(spec.params.roles.get(m.role), key, step_secs).counting(spec.counting)
+            let plan = ServerPlan::new(spec.params.roles.get(m.role), key, step_secs)
+                .counting(spec.counting);
+            if spec.counting == Counting::Off {
+                return plan;
+            }
+            let wave = waves[m.role.index()]
+                .get_or_insert_with(|| plan.daily_wave().map(Arc::new))
+                .clone();
+            plan.with_daily_wave(wave)
         })
         .collect()
 }

@@ -69,6 +69,34 @@ pub struct ServerPlan {
     /// How many steps the walks need to forget where they started.
     warmup_steps: i64,
     counting: Counting,
+    /// The wave of each grid point of a day, shared by the servers of a role, if the grid
+    /// makes the wave repeat exactly each day.
+    daily_wave: Option<std::sync::Arc<DailyWave>>,
+}
+
+/// `ServerPlan::wave` at every grid point of a day, for a grid on which it repeats to the
+/// bit: a warm start reads the wave of some 11,000 grid points a server, and a `cos` and
+/// an `fmod` of each cost as much as a tenth of the step.
+///
+/// `wave(k)` reads `k` only through `seconds_of_day = (k * step_secs).rem_euclid(86400)`.
+/// When `step_secs` has at most 10 bits after the binary point and `k * step_secs * 1024`
+/// stays below 2^53, the product `k * step_secs` is exact, and so is the remainder (an
+/// `fmod` always is); for `k >= 0` and a day of exactly `period` steps, the remainder of
+/// `k` is then the exact real `j * step_secs`, `j = k % period`, the same number that
+/// `wave(j)` finds for itself: the same bits go into the same expression.
+#[derive(Debug)]
+pub struct DailyWave {
+    /// What it was computed for (bits): the step and the role's amplitude and peak hour.
+    made_for: [u64; 3],
+    /// `wave(j)` for `j` in `0..period`.
+    values: Vec<f64>,
+    /// Grid points from `limit` on leave the range where `k * step_secs` is exact.
+    limit: i64,
+}
+
+impl DailyWave {
+    /// The most grid points a day a table is kept for (a one-second grid).
+    const MAX_PERIOD: f64 = 86_400.0;
 }
 
 /// What a server carries from one grid point to the next.
@@ -381,6 +409,49 @@ impl ServerPlan {
             ),
             warmup_steps: ((20.0 * slowest / step_secs).ceil() as i64).max(1),
             counting: Counting::On,
+            daily_wave: None,
+        }
+    }
+
+    /// The table of this plan's wave through a day, if its grid repeats it exactly (see
+    /// `DailyWave`): to be shared, with `with_daily_wave`, by the plans of its role.
+    pub fn daily_wave(&self) -> Option<DailyWave> {
+        let s = self.step_secs;
+        let scaled = s * 1024.0;
+        // A power of two: `scaled` is exactly `s * 1024`.
+        if !(s > 0.0 && scaled.fract() == 0.0 && scaled < (1u64 << 30) as f64) {
+            return None;
+        }
+        let period = 86_400.0 / s;
+        // `period * s` is exact (`period * scaled`, integers below 2^17 and 2^30, is an
+        // integer below 2^47): a check of the real product.
+        if !(period.fract() == 0.0 && period <= DailyWave::MAX_PERIOD && period * s == 86_400.0) {
+            return None;
+        }
+        Some(DailyWave {
+            made_for: self.wave_inputs(),
+            values: (0..period as i64).map(|j| self.wave(j)).collect(),
+            limit: ((1u64 << 53) as f64 / scaled).floor() as i64,
+        })
+    }
+
+    /// The plan, with its role's table of the daily wave (one made for another step or
+    /// wave is not taken).
+    pub fn with_daily_wave(mut self, wave: Option<std::sync::Arc<DailyWave>>) -> ServerPlan {
+        self.daily_wave = wave.filter(|w| w.made_for == self.wave_inputs());
+        self
+    }
+
+    /// What `wave` depends on besides the grid point.
+    fn wave_inputs(&self) -> [u64; 3] {
+        [self.step_secs, self.daily_amplitude, self.peak_hour].map(f64::to_bits)
+    }
+
+    /// `wave(k)`, from the daily table where it holds.
+    fn wave_from_table(&self, k: i64) -> f64 {
+        match &self.daily_wave {
+            Some(w) if 0 <= k && k < w.limit => w.values[(k % w.values.len() as i64) as usize],
+            _ => self.wave(k),
         }
     }
 
@@ -472,20 +543,23 @@ impl ServerPlan {
             .into_iter()
             .peekable();
         let mut bursts = self.bursts.cursor();
-        let mut regime_at = |i: i64| {
+        let mut role_at = |i: i64| {
             if let Some((_, level)) = drawn.next_if(|&(at, _)| at == i) {
                 regime = level;
             }
-            regime
+            RoleAt {
+                wave: self.wave_from_table(i),
+                regime,
+            }
         };
         // Up to `k`, the steps only count: their gauges are never seen.
         for i in observe_from..k {
-            let role = self.role_at(i, regime_at(i));
+            let role = role_at(i);
             let fx = effects(i);
             let restarted = self.advance_by(&mut state, i, &fx, events.at(i));
             self.count_step(&mut state, restarted, &fx, role, bursts.at(i));
         }
-        let role = self.role_at(k, regime_at(k));
+        let role = role_at(k);
         let fx = effects(k);
         let restarted = self.advance_by(&mut state, k, &fx, events.at(k));
         let reading = self.observe(&mut state, k, restarted, &fx, role);
@@ -1056,5 +1130,56 @@ mod phi_tests {
         assert_eq!(phi(f64::NAN), 0.0);
         assert_eq!(phi(f64::INFINITY), 1.0);
         assert_eq!(phi(f64::NEG_INFINITY), 0.0);
+    }
+}
+
+#[cfg(test)]
+mod daily_wave_tests {
+    use super::*;
+    use crate::model::FleetParams;
+    use crate::model::noise::Key;
+
+    #[test]
+    fn the_daily_table_gives_the_waves_bits_where_it_is_kept() {
+        let params = FleetParams::default();
+        let roles = [&params.roles.web, &params.roles.db, &params.roles.worker];
+        // 2026-11-24T12:00:00Z, and a day boundary, in seconds.
+        let instants = [1_795_521_600_i64, 1_795_478_400];
+        for step_secs in [15.0, 7.5, 1.0, 2.5, 45.0, 60.0, 86_400.0] {
+            for role in roles {
+                let plan = ServerPlan::new(role, Key::from_seed(1), step_secs);
+                let table = plan.daily_wave().map(std::sync::Arc::new);
+                assert!(table.is_some(), "no table for a {step_secs} s grid");
+                let plan = plan.with_daily_wave(table);
+                for &t in &instants {
+                    let k0 = (t as f64 / step_secs) as i64;
+                    for k in (k0 - 40_000..k0 + 40_000).chain(0..3_000) {
+                        assert_eq!(
+                            plan.wave_from_table(k).to_bits(),
+                            plan.wave(k).to_bits(),
+                            "{step_secs} s grid, k {k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_table_where_the_wave_does_not_repeat_to_the_bit() {
+        let role = &FleetParams::default().roles.web;
+        // Not a whole number of 1/1024 s, a day not a whole number of steps, too fine.
+        for step_secs in [1.7, 0.1, 7.0, 0.25] {
+            let plan = ServerPlan::new(role, Key::from_seed(1), step_secs);
+            assert!(
+                plan.daily_wave().is_none(),
+                "a table for a {step_secs} s grid"
+            );
+        }
+        // A table made for another role's wave is not taken.
+        let web = ServerPlan::new(role, Key::from_seed(1), 15.0);
+        let db = ServerPlan::new(&FleetParams::default().roles.db, Key::from_seed(2), 15.0);
+        let db = db.with_daily_wave(web.daily_wave().map(std::sync::Arc::new));
+        assert!(db.daily_wave.is_none());
     }
 }
