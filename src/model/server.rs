@@ -274,24 +274,27 @@ fn phi(x: f64) -> f64 {
 }
 
 /// `phi`, from the `table` (`phi_table()`, looked up once by a caller that asks often).
+///
+/// The operations are those of `if x > 0 { 1 - lower(-x) } else { lower(x) }`, `lower`
+/// being 0 below the table (and for NaN) and the interpolant in it; the table's size is
+/// known, so that its look-ups need no bounds check.
 #[inline]
-fn phi_from(table: &[(f64, f64)], x: f64) -> f64 {
+fn phi_from(table: &PhiTable, x: f64) -> f64 {
     // The table holds the lower half only, where Φ is small and exact to its last bits;
     // the upper half is 1 - Φ(-x), which stays increasing to the last bit as well.
-    if x > 0.0 {
-        return 1.0 - lower_phi(table, -x);
-    }
-    lower_phi(table, x)
+    let upper = x > 0.0;
+    let lower_x = if upper { -x } else { x };
+    let t = (lower_x + PHI_RANGE) * PHI_POINTS_PER_UNIT;
+    // False for NaN too.
+    let inside = t > 0.0;
+    let lower = if inside { lower_phi(table, t) } else { 0.0 };
+    if upper { 1.0 - lower } else { lower }
 }
 
-/// Φ for `x <= 0` (and NaN, as 0).
+/// Φ at `t` (> 0) table steps above `-PHI_RANGE`, by the interpolant.
 #[inline]
-fn lower_phi(table: &[(f64, f64)], x: f64) -> f64 {
-    let t = (x + PHI_RANGE) * PHI_POINTS_PER_UNIT;
-    if t.is_nan() || t <= 0.0 {
-        return 0.0; // below the range
-    }
-    let i = (t as usize).min(table.len() - 2);
+fn lower_phi(table: &PhiTable, t: f64) -> f64 {
+    let i = (t as usize).min(PHI_POINTS - 2);
     let u = t - i as f64;
     let (p0, d0) = table[i];
     let (p1, d1) = table[i + 1];
@@ -307,18 +310,18 @@ fn lower_phi(table: &[(f64, f64)], x: f64) -> f64 {
 
 const PHI_RANGE: f64 = 9.0;
 const PHI_POINTS_PER_UNIT: f64 = 32.0;
+const PHI_POINTS: usize = (PHI_RANGE * PHI_POINTS_PER_UNIT) as usize + 1;
+
+type PhiTable = [(f64, f64); PHI_POINTS];
 
 /// Φ and its density at each table point.
-fn phi_table() -> &'static [(f64, f64)] {
-    static TABLE: std::sync::OnceLock<Vec<(f64, f64)>> = std::sync::OnceLock::new();
+fn phi_table() -> &'static PhiTable {
+    static TABLE: std::sync::OnceLock<PhiTable> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let points = (PHI_RANGE * PHI_POINTS_PER_UNIT) as usize + 1;
-        (0..points)
-            .map(|i| {
-                let x = i as f64 / PHI_POINTS_PER_UNIT - PHI_RANGE;
-                (exact_phi(x), exact_phi_density(x))
-            })
-            .collect()
+        std::array::from_fn(|i| {
+            let x = i as f64 / PHI_POINTS_PER_UNIT - PHI_RANGE;
+            (exact_phi(x), exact_phi_density(x))
+        })
     })
 }
 
@@ -731,13 +734,14 @@ impl ServerPlan {
 
     /// The walks' part of a step: they depend on nothing else.
     fn step_walks(&self, s: &mut ServerState, k: i64) {
-        let mut z = self.walks_key.draws(k);
-        s.load = self.load.step(s.load, z.normal());
-        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
-        s.latency_noise = self.latency_noise.step(s.latency_noise, z.normal());
-        s.error_noise = self.error_noise.step(s.error_noise, z.normal());
-        s.memory_noise = self.memory_noise.step(s.memory_noise, z.normal());
-        s.disk_noise = self.disk_noise.step(s.disk_noise, z.normal());
+        // In this order: each walk has its own draw of the step's.
+        let [load, cpu, latency, error, memory, disk] = self.walks_key.draws(k).normals();
+        s.load = self.load.step(s.load, load);
+        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, cpu);
+        s.latency_noise = self.latency_noise.step(s.latency_noise, latency);
+        s.error_noise = self.error_noise.step(s.error_noise, error);
+        s.memory_noise = self.memory_noise.step(s.memory_noise, memory);
+        s.disk_noise = self.disk_noise.step(s.disk_noise, disk);
     }
 
     /// The part of a step that the future depends on: walks, up or down, restarts and
