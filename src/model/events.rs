@@ -388,8 +388,7 @@ pub struct OutageCursor {
 impl OutageCursor {
     /// `Outages::down_at(k)`; `k` in the range, at least the last one asked.
     pub fn down_at(&mut self, k: i64) -> bool {
-        while let Some(&(start, end)) = self.spans.get(self.next).filter(|(s, _)| *s <= k) {
-            debug_assert!(start <= k);
+        while let Some(&(_, end)) = self.spans.get(self.next).filter(|(s, _)| *s <= k) {
             self.latest_end = self.latest_end.max(end);
             self.next += 1;
         }
