@@ -79,8 +79,18 @@ impl Poisson {
             .find(|&(e, _)| e <= k && e >= k - horizon)
     }
 
+    /// The grid points in `[from, to]` at which `at` holds, oldest first. `at(k)` holds
+    /// exactly at the event of each slot that has one (it lies in its slot), so these are
+    /// the events of the slots the range meets, within the range.
+    pub fn points_between(&self, from: i64, to: i64) -> Vec<i64> {
+        if self.chance == 0.0 {
+            return Vec::new();
+        }
+        self.between(from, to).map(|(e, _)| e).collect()
+    }
+
     /// Events whose start lies in `[from, to]`, with their draws, oldest first.
-    fn between(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, Draws)> + '_ {
+    pub(super) fn between(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, Draws)> + '_ {
         (from.div_euclid(self.slot)..=to.div_euclid(self.slot))
             .filter_map(|j| self.in_slot(j))
             .filter(move |&(e, _)| e >= from && e <= to)
@@ -92,6 +102,12 @@ impl Poisson {
 pub trait RestartEvents {
     fn at(&self, k: i64) -> bool;
     fn last_at_or_before(&self, k: i64, horizon: i64) -> Option<i64>;
+
+    /// The grid points in `[from, to]` at which `at` holds, oldest first: what a replay
+    /// over that range asks, found at once.
+    fn points_between(&self, from: i64, to: i64) -> Vec<i64> {
+        (from..=to).filter(|&k| self.at(k)).collect()
+    }
 }
 
 impl RestartEvents for Poisson {
@@ -101,6 +117,34 @@ impl RestartEvents for Poisson {
 
     fn last_at_or_before(&self, k: i64, horizon: i64) -> Option<i64> {
         Poisson::last_at_or_before(self, k, horizon)
+    }
+
+    fn points_between(&self, from: i64, to: i64) -> Vec<i64> {
+        Poisson::points_between(self, from, to)
+    }
+}
+
+/// Whether grid points are among sorted `points`, asked for increasing grid points: a
+/// replay's events found once for the whole range (see `RestartEvents::points_between`).
+#[derive(Debug, Clone)]
+pub struct PointCursor {
+    points: Vec<i64>,
+    next: usize,
+}
+
+impl PointCursor {
+    /// `points` sorted, oldest first.
+    pub fn new(points: Vec<i64>) -> PointCursor {
+        debug_assert!(points.is_sorted());
+        PointCursor { points, next: 0 }
+    }
+
+    /// Whether `k` is among the points; `k` at least the last one asked.
+    pub fn at(&mut self, k: i64) -> bool {
+        while self.points.get(self.next).is_some_and(|&p| p < k) {
+            self.next += 1;
+        }
+        self.points.get(self.next) == Some(&k)
     }
 }
 
@@ -121,6 +165,19 @@ impl Regimes<'_> {
     /// The level a deploy at `k` draws, if one happens at `k`.
     pub fn drawn_at(&self, k: i64) -> Option<f64> {
         self.deploys.event_at(k).map(|mut d| d.uniform())
+    }
+
+    /// The levels deploys in `[from, to]` draw, oldest first: `drawn_at` of each point of
+    /// the range that has one (`event_at(k)` is the event of `k`'s slot when it lies at
+    /// `k`, with the same draws as `between` yields for that slot).
+    pub fn drawn_between(&self, from: i64, to: i64) -> Vec<(i64, f64)> {
+        if self.deploys.chance == 0.0 {
+            return Vec::new();
+        }
+        self.deploys
+            .between(from, to)
+            .map(|(e, mut d)| (e, d.uniform()))
+            .collect()
     }
 
     /// The level in force at `k`: the last deploy's at or before it.
@@ -175,19 +232,73 @@ impl Bursts {
         if self.chance == 0.0 {
             return 0.0;
         }
-        let j = k.div_euclid(self.slot);
+        match self.in_slot(k.div_euclid(self.slot)) {
+            Some(b) if b.start <= k && k < b.end => b.height,
+            _ => 0.0,
+        }
+    }
+
+    /// The burst of slot `j`, if it has one.
+    fn in_slot(&self, j: i64) -> Option<Burst> {
         let mut draws = self.key.draws(j);
         if draws.uniform() >= self.chance {
-            return 0.0;
+            return None;
         }
         let spread = (self.max_len - self.min_len + 1) as f64;
         let len = self.min_len + ((draws.uniform() * spread) as i64).min(spread as i64 - 1);
         let room = self.max_len - len + 1;
         let start = j * self.slot + ((draws.uniform() * room as f64) as i64).min(room - 1);
-        if k < start || k >= start + len {
+        Some(Burst {
+            start,
+            end: start + len,
+            height: self.height * (0.5 + draws.uniform()),
+        })
+    }
+
+    /// A cursor asking `at` of increasing grid points, drawing each slot once.
+    pub fn cursor(&self) -> BurstCursor<'_> {
+        BurstCursor {
+            bursts: self,
+            slot_end: i64::MIN,
+            burst: None,
+        }
+    }
+}
+
+/// One burst: `[start, end)` grid points, `height` percentage points.
+#[derive(Debug, Clone, Copy)]
+struct Burst {
+    start: i64,
+    end: i64,
+    height: f64,
+}
+
+/// `Bursts::at` for increasing grid points: a slot's draws give the same burst whenever
+/// they are made, so they are made once per slot rather than once per point.
+#[derive(Debug, Clone)]
+pub struct BurstCursor<'a> {
+    bursts: &'a Bursts,
+    /// The first grid point after the slot `burst` is of.
+    slot_end: i64,
+    burst: Option<Burst>,
+}
+
+impl BurstCursor<'_> {
+    /// `Bursts::at(k)`; `k` at least the last one asked.
+    pub fn at(&mut self, k: i64) -> f64 {
+        let b = self.bursts;
+        if b.chance == 0.0 {
             return 0.0;
         }
-        self.height * (0.5 + draws.uniform())
+        if k >= self.slot_end {
+            let j = k.div_euclid(b.slot);
+            self.slot_end = (j + 1) * b.slot;
+            self.burst = b.in_slot(j);
+        }
+        match self.burst {
+            Some(burst) if burst.start <= k && k < burst.end => burst.height,
+            _ => 0.0,
+        }
     }
 }
 
@@ -233,6 +344,15 @@ impl Outages {
         self.overlapping(from, to - 1).collect()
     }
 
+    /// `down_at` for the increasing grid points of `[from, to]`.
+    pub fn cursor(&self, from: i64, to: i64) -> OutageCursor {
+        OutageCursor {
+            spans: self.overlapping(from, to).collect(),
+            next: 0,
+            latest_end: i64::MIN,
+        }
+    }
+
     /// The latest grid point at or before `k` at which the server is up.
     pub fn last_up_at_or_before(&self, k: i64) -> i64 {
         let mut at = k;
@@ -249,6 +369,30 @@ impl Outages {
             .map(|(_, end)| end)
             .filter(|&end| end <= k && !self.down_at(end))
             .max()
+    }
+}
+
+/// `Outages::down_at` for increasing grid points of a range, from the outages overlapping
+/// it. `down_at(k)` asks whether an outage starting in `[k - max_len, k]` ends after `k`;
+/// every outage that covers a `k` of the range starts in that window and overlaps the
+/// range, so it is among `spans`, and those starting after `k` cover no point up to `k`.
+#[derive(Debug, Clone)]
+pub struct OutageCursor {
+    /// Oldest start first (one start per slot, slots in order).
+    spans: Vec<(i64, i64)>,
+    next: usize,
+    /// The latest end of the spans starting at or before the last point asked.
+    latest_end: i64,
+}
+
+impl OutageCursor {
+    /// `Outages::down_at(k)`; `k` in the range, at least the last one asked.
+    pub fn down_at(&mut self, k: i64) -> bool {
+        while let Some(&(_, end)) = self.spans.get(self.next).filter(|(s, _)| *s <= k) {
+            self.latest_end = self.latest_end.max(end);
+            self.next += 1;
+        }
+        self.latest_end > k
     }
 }
 
@@ -280,12 +424,38 @@ impl Periodic {
         self.period
     }
 
+    /// `at` for increasing grid points from `from` on.
+    pub fn cursor(&self, from: i64) -> PeriodicCursor {
+        PeriodicCursor {
+            period: self.period,
+            next: self.last_at_or_before(from - 1) + self.period,
+        }
+    }
+
     /// The events in `[from, to)`, oldest first.
     pub fn between(&self, from: i64, to: i64) -> impl Iterator<Item = i64> + '_ {
         let first = self.last_at_or_before(from - 1) + self.period;
         (0..)
             .map(move |n| first + n * self.period)
             .take_while(move |&k| k < to)
+    }
+}
+
+/// `Periodic::at` for increasing grid points: the next event, moved on by periods.
+#[derive(Debug, Clone, Copy)]
+pub struct PeriodicCursor {
+    period: i64,
+    /// The first event at or after the last point asked.
+    next: i64,
+}
+
+impl PeriodicCursor {
+    /// `Periodic::at(k)`; `k` at least the last one asked and the cursor's `from`.
+    pub fn at(&mut self, k: i64) -> bool {
+        while self.next < k {
+            self.next += self.period;
+        }
+        self.next == k
     }
 }
 

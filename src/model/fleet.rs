@@ -10,7 +10,7 @@ use super::identity::Member;
 use super::incidents::{Incident, RandomIncidents, Schedule};
 use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
-use super::server::{Counters, Reading, RoleAt, ServerPlan, ServerState};
+use super::server::{Counters, Counting, DailyWave, Reading, RoleAt, ServerPlan, ServerState};
 use super::shape::{Changes, Restarts, Roster, Shape};
 use super::spec::FleetSpec;
 
@@ -265,12 +265,23 @@ pub(super) fn role_deploy_events(
 
 /// Each server's plan, from its role and its own key (by index, so a larger fleet only
 /// adds plans).
+/// The servers of a role share its table of the daily wave (made for the first of them),
+/// which a warm start with counters reads at every replayed step.
 pub(super) fn server_plans(spec: &FleetSpec, fleet_key: Key, step_secs: f64) -> Vec<ServerPlan> {
+    let mut waves: [Option<Option<Arc<DailyWave>>>; Role::ALL.len()] = Default::default();
     spec.members
         .iter()
         .map(|m| {
             let key = fleet_key.stream(Stream::Servers).with(m.index as u64);
-            ServerPlan::new(spec.params.roles.get(m.role), key, step_secs).counting(spec.counting)
+            let plan = ServerPlan::new(spec.params.roles.get(m.role), key, step_secs)
+                .counting(spec.counting);
+            if spec.counting == Counting::Off {
+                return plan;
+            }
+            let wave = waves[m.role.index()]
+                .get_or_insert_with(|| plan.daily_wave().map(Arc::new))
+                .clone();
+            plan.with_daily_wave(wave)
         })
         .collect()
 }
@@ -289,6 +300,7 @@ fn warm_servers(
     deploys: &[RoleDeploys],
     shape: &Shape,
     hits: &[(usize, &Incident)],
+    replay: &(impl Replay + Sync),
 ) -> Vec<Warmed> {
     let warm = |range: Range<usize>| -> Vec<Warmed> {
         range
@@ -300,7 +312,8 @@ fn warm_servers(
                     index: members[i].index,
                 };
                 let regimes = role.regimes(plans[i].step_ms() as f64 / 1000.0);
-                let (state, reading) = plans[i].warm(grid, &restarts, &regimes, &hitting(hits, i));
+                let (state, reading) =
+                    replay.warm(&plans[i], grid, &restarts, &regimes, &hitting(hits, i));
                 // Finding the last new machine looks back over intervals: shared too.
                 (state, reading, shape.born_ms(members[i].index, grid))
             })
@@ -323,10 +336,64 @@ fn warm_servers(
     })
 }
 
+/// How a warm start computes one server's state: `ServerPlan::warm`, or in tests what it
+/// is checked against.
+trait Replay {
+    fn warm(
+        &self,
+        plan: &ServerPlan,
+        k: i64,
+        deploys: &Restarts,
+        regimes: &Regimes,
+        incidents: &[&Incident],
+    ) -> (ServerState, Reading);
+}
+
+/// `ServerPlan::warm`.
+struct Warm;
+
+impl Replay for Warm {
+    fn warm(
+        &self,
+        plan: &ServerPlan,
+        k: i64,
+        deploys: &Restarts,
+        regimes: &Regimes,
+        incidents: &[&Incident],
+    ) -> (ServerState, Reading) {
+        plan.warm(k, deploys, regimes, incidents)
+    }
+}
+
+/// `ServerPlan::warm_by_stepping`.
+#[cfg(test)]
+struct WarmByStepping;
+
+#[cfg(test)]
+impl Replay for WarmByStepping {
+    fn warm(
+        &self,
+        plan: &ServerPlan,
+        k: i64,
+        deploys: &Restarts,
+        regimes: &Regimes,
+        incidents: &[&Incident],
+    ) -> (ServerState, Reading) {
+        plan.warm_by_stepping(k, deploys, regimes, incidents)
+    }
+}
+
 impl FleetSpec {
     /// The fleet as it is at grid point `grid` (unix time `grid * resolution`).
     pub fn fleet_at_grid(self, grid: i64) -> Fleet {
-        Fleet::warm_start(self, grid)
+        Fleet::warm_start(self, grid, &Warm)
+    }
+
+    /// `fleet_at_grid`, each server stepped through its replay as `warm` was first
+    /// written (`ServerPlan::warm_by_stepping`): what the warm start is checked against.
+    #[cfg(test)]
+    pub(super) fn fleet_at_grid_by_stepping(self, grid: i64) -> Fleet {
+        Fleet::warm_start(self, grid, &WarmByStepping)
     }
 
     /// The fleet at the last grid point at or before `time_ms`.
@@ -339,7 +406,7 @@ impl FleetSpec {
 impl Fleet {
     /// The fleet at `grid` as if it had always been running: every server replays its
     /// recent past, under the incidents of that past.
-    fn warm_start(spec: FleetSpec, grid: i64) -> Fleet {
+    fn warm_start(spec: FleetSpec, grid: i64, how: &(impl Replay + Sync)) -> Fleet {
         let seed = spec.seed;
         let step_ms = resolution_ms(&spec.params);
         let size = spec.members.first().map_or(0, |m| m.fleet_size);
@@ -372,7 +439,7 @@ impl Fleet {
             &members,
             seed,
         );
-        let warmed = warm_servers(grid, &members, &plans, &deploys, &shape, &all_hits);
+        let warmed = warm_servers(grid, &members, &plans, &deploys, &shape, &all_hits, how);
         let mut fleet = Fleet {
             step_ms,
             seed,

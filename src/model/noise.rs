@@ -116,16 +116,40 @@ impl Draws {
     /// and a comparison, where Box-Muller costs a logarithm, a square root and a sine. The
     /// model draws six a step per server, so this is most of a CSV row's randomness.
     pub fn normal(&mut self) -> f64 {
+        self.normal_from(ziggurat())
+    }
+
+    /// `n` normal draws, one after the other: what `normal` gives `n` times over (the
+    /// table looked up once).
+    pub fn normals<const N: usize>(&mut self) -> [f64; N] {
         let zig = ziggurat();
+        let mut draws = [0.0; N];
+        for z in &mut draws {
+            *z = self.normal_from(zig);
+        }
+        draws
+    }
+
+    /// `normal`, its common case inline, the rest (one draw in a hundred) out of line.
+    #[inline]
+    fn normal_from(&mut self, zig: &Ziggurat) -> f64 {
+        let bits = self.next_u64();
+        // The top 53 bits make the uniform, the low 7 (independent of them) the layer.
+        let u = 2.0 * ((bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) - 1.0;
+        let i = (bits & (ZIG_LAYERS as u64 - 1)) as usize;
+        // Inside the layer's rectangle, under the curve everywhere: accept.
+        if u.abs() < zig.ratio[i] {
+            return u * zig.x[i];
+        }
+        self.normal_outside(zig, u, i)
+    }
+
+    /// `normal` from a first word that fell outside its layer's rectangle (`u` and layer
+    /// `i` drawn from it).
+    #[cold]
+    #[inline(never)]
+    fn normal_outside(&mut self, zig: &Ziggurat, mut u: f64, mut i: usize) -> f64 {
         loop {
-            let bits = self.next_u64();
-            // The top 53 bits make the uniform, the low 7 (independent of them) the layer.
-            let u = 2.0 * ((bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) - 1.0;
-            let i = (bits & (ZIG_LAYERS as u64 - 1)) as usize;
-            // Inside the layer's rectangle, under the curve everywhere: accept.
-            if u.abs() < zig.ratio[i] {
-                return u * zig.x[i];
-            }
             // The base layer's overhang is the tail beyond R.
             if i == 0 {
                 return self.normal_tail(u < 0.0);
@@ -136,6 +160,12 @@ impl Draws {
             let f1 = libm::exp(-0.5 * (zig.x[i + 1] * zig.x[i + 1] - x * x));
             if f1 + self.uniform() * (f0 - f1) < 1.0 {
                 return x;
+            }
+            let bits = self.next_u64();
+            u = 2.0 * ((bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) - 1.0;
+            i = (bits & (ZIG_LAYERS as u64 - 1)) as usize;
+            if u.abs() < zig.ratio[i] {
+                return u * zig.x[i];
             }
         }
     }

@@ -1706,3 +1706,153 @@ fn the_default_fleets_random_incidents_fire_their_alerts_and_disks_are_seen_comi
         assert!(seen_coming >= 1, "seed {seed}");
     }
 }
+
+// 11. The warm start's replay, to the last bit.
+
+/// Every value of a snapshot, as bits, by name and server.
+fn snapshot_bits(s: &Snapshot) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for i in 0..s.len() {
+        out.push((
+            format!("{i} up/restarted"),
+            (s.up[i] as u64) << 1 | s.restarted[i] as u64,
+        ));
+        for (name, values) in gauges(s) {
+            out.push((format!("{i} {name}"), values[i].to_bits()));
+        }
+        for (name, value) in counter_values(&s.counters[i]) {
+            out.push((format!("{i} {name}"), value.to_bits()));
+        }
+        out.push((format!("{i} created"), s.counters[i].created.to_bits()));
+        out.push((format!("{i} last_deploy"), s.last_deploy[i].to_bits()));
+    }
+    out
+}
+
+/// The values that differ in any bit between `a` and `b`, `a`'s first.
+fn bit_differences(a: &Snapshot, b: &Snapshot) -> Vec<String> {
+    assert_eq!((a.grid, a.len()), (b.grid, b.len()));
+    snapshot_bits(a)
+        .into_iter()
+        .zip(snapshot_bits(b))
+        .filter(|((_, x), (_, y))| x != y)
+        .map(|((name, x), (_, y))| {
+            format!(
+                "grid {}: server {name}: {} vs {}",
+                a.grid,
+                f64::from_bits(x),
+                f64::from_bits(y)
+            )
+        })
+        .collect()
+}
+
+/// Warms `spec` at `grid` with `ServerPlan::warm` and with the replay stepped as it was
+/// first written, and steps both on `then` steps (the states, not only the readings, must
+/// agree): every bit must be the same. Returns the restarts and the down servers seen, so
+/// that a caller can tell the window proves something.
+fn warm_equals_stepped_replay(
+    what: &str,
+    spec: &FleetSpec,
+    grid: i64,
+    then: usize,
+) -> (usize, usize) {
+    let mut fast = spec.clone().fleet_at_grid(grid);
+    let mut slow = spec.clone().fleet_at_grid_by_stepping(grid);
+    let (mut restarts, mut down) = (0, 0);
+    for n in 0..=then {
+        if n > 0 {
+            fast.step();
+            slow.step();
+        }
+        let (a, b) = (fast.snapshot(), slow.snapshot());
+        let diffs = bit_differences(a, b);
+        assert!(
+            diffs.is_empty(),
+            "{what}, warm at {grid} + {n} steps: {} values differ (warm vs stepped replay):\n{}",
+            diffs.len(),
+            diffs[..diffs.len().min(12)].join("\n")
+        );
+        restarts += a.restarted.iter().filter(|&&r| r).count();
+        down += a.up.iter().filter(|&&u| !u).count();
+    }
+    (restarts, down)
+}
+
+#[test]
+fn the_warm_start_equals_its_replay_stepped_to_the_last_bit() {
+    let default = FleetParams::default();
+    let m = |params: &FleetParams, n: u32| members(params, n, 0..n);
+    // The default fleet (with its random incidents), at a midnight and mid-afternoon.
+    for grid in [MIDNIGHT, MIDNIGHT + 3 * DAY + 15 * HOUR + 17] {
+        let spec = FleetSpec::new(&default, 5, m(&default, 24));
+        warm_equals_stepped_replay("default", &spec, grid, 40);
+    }
+
+    // Leaks that restart servers for lack of memory within the replay.
+    let mut leaky = calm();
+    leaky.roles.web.memory.leak_per_hour = 12.0;
+    leaky.roles.api.memory.leak_per_hour = 7.0;
+    leaky.roles.worker.memory.leak_per_hour = 20.0;
+    let spec = FleetSpec::new(&leaky, 3, m(&leaky, 16));
+    let (restarts, _) =
+        warm_equals_stepped_replay("leaky", &spec, MIDNIGHT + 2 * DAY + 5, 4 * HOUR as usize);
+    assert!(restarts > 10, "{restarts} restarts for lack of memory");
+
+    // Grids whose step is no whole number of seconds, or of milliseconds dividing a day.
+    for resolution in [
+        Duration::from_millis(7_500),
+        Duration::from_millis(1_700),
+        Duration::from_millis(45_000),
+        Duration::from_secs(7),
+    ] {
+        let mut params = calm();
+        params.resolution = resolution;
+        let step = resolution.as_millis() as i64;
+        let grid = (MIDNIGHT * 15_000 + 3 * 86_400_000 + 12_345_678) / step;
+        let spec = FleetSpec::new(&params, 8, m(&params, 10));
+        warm_equals_stepped_replay(&format!("{resolution:?} grid"), &spec, grid, 30);
+    }
+
+    // Frequent outages, deploys and reboots: servers down at the warm point, recoveries.
+    let params = eventful(
+        Duration::from_secs(3 * 3600),
+        Duration::from_secs(3600),
+        Duration::from_secs(5 * 3600),
+        Duration::from_secs(86_400),
+    );
+    let spec = FleetSpec::new(&params, 9, m(&params, 16));
+    let (restarts, down) =
+        warm_equals_stepped_replay("flaky", &spec, MIDNIGHT + DAY + 77, 2 * HOUR as usize);
+    assert!(
+        restarts > 5 && down > 50,
+        "{restarts} restarts, {down} down"
+    );
+
+    // Incidents of every kind during the replay, and random ones.
+    let params = busy_with_incidents(30.0);
+    let g = MIDNIGHT + 2 * DAY + 50;
+    let schedule = Schedule::new(vec![
+        incident(1, IncidentKind::Outage, "server=srv-03", g - 3 * HOUR, 25),
+        incident(2, IncidentKind::CpuSpike, "role=web", g - 2 * HOUR, 40),
+        incident(3, IncidentKind::Outage, "role=cache", g - 90, 40),
+        incident(4, IncidentKind::ErrorBurst, "role=db", g - 5 * HOUR, 90),
+        incident(5, IncidentKind::LatencySpike, "share=0.3", g - HOUR, 120),
+        incident(6, IncidentKind::MemoryLeak, "dc=dc1", g - 4 * HOUR, 30),
+        incident(7, IncidentKind::DiskFill, "dc=dc2", g - 20, 30),
+    ]);
+    let spec = FleetSpec::new(&params, 9, m(&params, 12)).schedule(schedule);
+    let (_, down) = warm_equals_stepped_replay("incidents", &spec, g, HOUR as usize);
+    assert!(down > 0, "no server down in the window");
+
+    // Servers joining, leaving and replaced.
+    let shape = ShapeSpec {
+        mode: SeriesMode::GradualChange,
+        change_interval: minutes(15),
+        churn: 0.1,
+        churn_interval: minutes(10),
+        ..ShapeSpec::default()
+    };
+    let spec = FleetSpec::new(&default, 9, m(&default, 16)).shape(shape);
+    warm_equals_stepped_replay("shaped", &spec, MIDNIGHT + 2 * DAY + 11, HOUR as usize);
+}

@@ -12,7 +12,7 @@
 //! the walks, so a server is itself again once its incident is over.
 
 use super::effects::Effects;
-use super::events::{Bursts, Outages, Periodic, Poisson, Regimes, RestartEvents};
+use super::events::{Bursts, Outages, Periodic, PointCursor, Poisson, Regimes, RestartEvents};
 use super::incidents::{Incident, IncidentKind};
 use super::noise::{Key, Stream};
 use super::params::{RoleParams, WalkParams};
@@ -69,6 +69,34 @@ pub struct ServerPlan {
     /// How many steps the walks need to forget where they started.
     warmup_steps: i64,
     counting: Counting,
+    /// The wave of each grid point of a day, shared by the servers of a role, if the grid
+    /// makes the wave repeat exactly each day.
+    daily_wave: Option<std::sync::Arc<DailyWave>>,
+}
+
+/// `ServerPlan::wave` at every grid point of a day, for a grid on which it repeats to the
+/// bit: a warm start reads the wave of some 11,000 grid points a server, and a `cos` and
+/// an `fmod` of each cost as much as a tenth of the step.
+///
+/// `wave(k)` reads `k` only through `seconds_of_day = (k * step_secs).rem_euclid(86400)`.
+/// When `step_secs` has at most 10 bits after the binary point and `k * step_secs * 1024`
+/// stays below 2^53, the product `k * step_secs` is exact, and so is the remainder (an
+/// `fmod` always is); for `k >= 0` and a day of exactly `period` steps, the remainder of
+/// `k` is then the exact real `j * step_secs`, `j = k % period`, the same number that
+/// `wave(j)` finds for itself: the same bits go into the same expression.
+#[derive(Debug)]
+pub struct DailyWave {
+    /// What it was computed for (bits): the step and the role's amplitude and peak hour.
+    made_for: [u64; 3],
+    /// `wave(j)` for `j` in `0..period`.
+    values: Vec<f64>,
+    /// Grid points from `limit` on leave the range where `k * step_secs` is exact.
+    limit: i64,
+}
+
+impl DailyWave {
+    /// The most grid points a day a table is kept for (a one-second grid).
+    const MAX_PERIOD: f64 = 86_400.0;
 }
 
 /// What a server carries from one grid point to the next.
@@ -151,6 +179,52 @@ pub struct Reading {
     pub counters: Counters,
 }
 
+/// What follows, at one step, from the walks, the role and the incidents: the reading's
+/// signals that the counters read.
+#[derive(Debug, Clone, Copy)]
+struct Signals {
+    rps: f64,
+    cpu: f64,
+    latency_median: f64,
+    latency_spread: f64,
+    server_error: f64,
+    client_error: f64,
+    receive_bps: f64,
+    transmit_bps: f64,
+}
+
+/// The events of one step that `advance` reads, besides the incidents' effects.
+#[derive(Debug, Clone, Copy)]
+struct StepEvents {
+    /// Restarted from outside (see `RestartEvents`).
+    deployed: bool,
+    /// Down by the server's own outage.
+    outage: bool,
+    reboot: bool,
+    /// A cleanup or a log rotation.
+    cleanup: bool,
+}
+
+/// A replay's event processes, each a cursor over the replayed range, asked in order.
+struct ReplayEvents {
+    deploys: PointCursor,
+    outages: super::events::OutageCursor,
+    reboots: super::events::PeriodicCursor,
+    cleanups: PointCursor,
+    rotation: super::events::PeriodicCursor,
+}
+
+impl ReplayEvents {
+    fn at(&mut self, k: i64) -> StepEvents {
+        StepEvents {
+            deployed: self.deploys.at(k),
+            outage: self.outages.down_at(k),
+            reboot: self.reboots.at(k),
+            cleanup: self.cleanups.at(k) | self.rotation.at(k),
+        }
+    }
+}
+
 /// What a step reads of the server's role, the same for every server of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoleAt {
@@ -194,23 +268,33 @@ fn ln_buckets() -> &'static [f64; 11] {
 /// is under 1e-8, far below what a bucket count shows; the interpolant is increasing as Φ
 /// is, so buckets stay ordered; the table is built with the pure-Rust `libm`, so it is the
 /// same on every machine. Beyond ±PHI_RANGE, Φ is 0 or 1 to within 1e-19.
+#[cfg(test)]
 fn phi(x: f64) -> f64 {
-    // The table holds the lower half only, where Φ is small and exact to its last bits;
-    // the upper half is 1 - Φ(-x), which stays increasing to the last bit as well.
-    if x > 0.0 {
-        return 1.0 - lower_phi(-x);
-    }
-    lower_phi(x)
+    phi_from(phi_table(), x)
 }
 
-/// Φ for `x <= 0` (and NaN, as 0).
-fn lower_phi(x: f64) -> f64 {
-    let table = phi_table();
-    let t = (x + PHI_RANGE) * PHI_POINTS_PER_UNIT;
-    if t.is_nan() || t <= 0.0 {
-        return 0.0; // below the range
-    }
-    let i = (t as usize).min(table.len() - 2);
+/// `phi`, from the `table` (`phi_table()`, looked up once by a caller that asks often).
+///
+/// The operations are those of `if x > 0 { 1 - lower(-x) } else { lower(x) }`, `lower`
+/// being 0 below the table (and for NaN) and the interpolant in it; the table's size is
+/// known, so that its look-ups need no bounds check.
+#[inline]
+fn phi_from(table: &PhiTable, x: f64) -> f64 {
+    // The table holds the lower half only, where Φ is small and exact to its last bits;
+    // the upper half is 1 - Φ(-x), which stays increasing to the last bit as well.
+    let upper = x > 0.0;
+    let lower_x = if upper { -x } else { x };
+    let t = (lower_x + PHI_RANGE) * PHI_POINTS_PER_UNIT;
+    // False for NaN too.
+    let inside = t > 0.0;
+    let lower = if inside { lower_phi(table, t) } else { 0.0 };
+    if upper { 1.0 - lower } else { lower }
+}
+
+/// Φ at `t` (> 0) table steps above `-PHI_RANGE`, by the interpolant.
+#[inline]
+fn lower_phi(table: &PhiTable, t: f64) -> f64 {
+    let i = (t as usize).min(PHI_POINTS - 2);
     let u = t - i as f64;
     let (p0, d0) = table[i];
     let (p1, d1) = table[i + 1];
@@ -226,18 +310,18 @@ fn lower_phi(x: f64) -> f64 {
 
 const PHI_RANGE: f64 = 9.0;
 const PHI_POINTS_PER_UNIT: f64 = 32.0;
+const PHI_POINTS: usize = (PHI_RANGE * PHI_POINTS_PER_UNIT) as usize + 1;
+
+type PhiTable = [(f64, f64); PHI_POINTS];
 
 /// Φ and its density at each table point.
-fn phi_table() -> &'static [(f64, f64)] {
-    static TABLE: std::sync::OnceLock<Vec<(f64, f64)>> = std::sync::OnceLock::new();
+fn phi_table() -> &'static PhiTable {
+    static TABLE: std::sync::OnceLock<PhiTable> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let points = (PHI_RANGE * PHI_POINTS_PER_UNIT) as usize + 1;
-        (0..points)
-            .map(|i| {
-                let x = i as f64 / PHI_POINTS_PER_UNIT - PHI_RANGE;
-                (exact_phi(x), exact_phi_density(x))
-            })
-            .collect()
+        std::array::from_fn(|i| {
+            let x = i as f64 / PHI_POINTS_PER_UNIT - PHI_RANGE;
+            (exact_phi(x), exact_phi_density(x))
+        })
     })
 }
 
@@ -328,6 +412,49 @@ impl ServerPlan {
             ),
             warmup_steps: ((20.0 * slowest / step_secs).ceil() as i64).max(1),
             counting: Counting::On,
+            daily_wave: None,
+        }
+    }
+
+    /// The table of this plan's wave through a day, if its grid repeats it exactly (see
+    /// `DailyWave`): to be shared, with `with_daily_wave`, by the plans of its role.
+    pub fn daily_wave(&self) -> Option<DailyWave> {
+        let s = self.step_secs;
+        let scaled = s * 1024.0;
+        // A power of two: `scaled` is exactly `s * 1024`.
+        if !(s > 0.0 && scaled.fract() == 0.0 && scaled < (1u64 << 30) as f64) {
+            return None;
+        }
+        let period = 86_400.0 / s;
+        // `period * s` is exact (`period * scaled`, integers below 2^17 and 2^30, is an
+        // integer below 2^47): a check of the real product.
+        if !(period.fract() == 0.0 && period <= DailyWave::MAX_PERIOD && period * s == 86_400.0) {
+            return None;
+        }
+        Some(DailyWave {
+            made_for: self.wave_inputs(),
+            values: (0..period as i64).map(|j| self.wave(j)).collect(),
+            limit: ((1u64 << 53) as f64 / scaled).floor() as i64,
+        })
+    }
+
+    /// The plan, with its role's table of the daily wave (one made for another step or
+    /// wave is not taken).
+    pub fn with_daily_wave(mut self, wave: Option<std::sync::Arc<DailyWave>>) -> ServerPlan {
+        self.daily_wave = wave.filter(|w| w.made_for == self.wave_inputs());
+        self
+    }
+
+    /// What `wave` depends on besides the grid point.
+    fn wave_inputs(&self) -> [u64; 3] {
+        [self.step_secs, self.daily_amplitude, self.peak_hour].map(f64::to_bits)
+    }
+
+    /// `wave(k)`, from the daily table where it holds.
+    fn wave_from_table(&self, k: i64) -> f64 {
+        match &self.daily_wave {
+            Some(w) if 0 <= k && k < w.limit => w.values[(k % w.values.len() as i64) as usize],
+            _ => self.wave(k),
         }
     }
 
@@ -383,8 +510,100 @@ impl ServerPlan {
         let last_restart = self.last_event_restart(k, deploys, &down, horizon);
         let start = last_restart - self.warmup_steps;
         let mut state = self.state_at_means(start, &down, start);
+        // Only the incidents active somewhere in the replay can have an effect in it; the
+        // others are left out of `Effects::of`, which skips them anyway (in the same order).
+        let (from_ms, to_ms) = ((start + 1) * self.step_ms, k * self.step_ms);
+        let replayed: Vec<&Incident> = incidents
+            .iter()
+            .copied()
+            .filter(|i| i.start_ms <= to_ms && from_ms < i.end_ms)
+            .collect();
+        let effects = |i: i64| {
+            if replayed.is_empty() {
+                Effects::default()
+            } else {
+                Effects::of(replayed.iter().copied(), i * self.step_ms)
+            }
+        };
+        // Each step's events, found once for the whole replay: every cursor answers as its
+        // event process's `at` does (see each), so the steps are the ones `step` takes.
+        let mut events = ReplayEvents {
+            deploys: PointCursor::new(deploys.points_between(start + 1, k)),
+            outages: self.outages.cursor(start + 1, k),
+            reboots: self.reboots.cursor(start + 1),
+            cleanups: PointCursor::new(self.cleanups.points_between(start + 1, k)),
+            rotation: self.rotation.cursor(start + 1),
+        };
         // Before the last restart only what the future depends on is needed; from it on,
         // the counters too.
+        let observe_from = last_restart.max(start + 1);
+        for i in start + 1..observe_from {
+            self.advance_by(&mut state, i, &effects(i), events.at(i));
+        }
+        let mut regime = regimes.at(observe_from - 1);
+        let mut drawn = regimes
+            .drawn_between(observe_from, k)
+            .into_iter()
+            .peekable();
+        let mut bursts = self.bursts.cursor();
+        let mut role_at = |i: i64| {
+            if let Some((_, level)) = drawn.next_if(|&(at, _)| at == i) {
+                regime = level;
+            }
+            RoleAt {
+                wave: self.wave_from_table(i),
+                regime,
+            }
+        };
+        // Up to `k`, the steps only count: their gauges are never seen.
+        for i in observe_from..k {
+            let role = role_at(i);
+            let fx = effects(i);
+            let restarted = self.advance_by(&mut state, i, &fx, events.at(i));
+            self.count_step(&mut state, restarted, &fx, role, bursts.at(i));
+        }
+        let role = role_at(k);
+        let fx = effects(k);
+        let restarted = self.advance_by(&mut state, k, &fx, events.at(k));
+        let reading = self.observe(&mut state, k, restarted, &fx, role);
+        (state, reading)
+    }
+
+    /// `warm` as it was first written, stepping through the replay and asking every event
+    /// process of every step: what the replay's cursors and shortcuts are checked against.
+    #[cfg(test)]
+    pub(super) fn warm_by_stepping(
+        &self,
+        k: i64,
+        deploys: &impl RestartEvents,
+        regimes: &Regimes,
+        incidents: &[&Incident],
+    ) -> (ServerState, Reading) {
+        assert_eq!(
+            self.counting,
+            Counting::On,
+            "without counters nothing is replayed"
+        );
+        let horizon = self.reboots.period();
+        let down = Downtime {
+            plan: self,
+            incidents: incidents
+                .iter()
+                .filter(|i| i.kind == IncidentKind::Outage)
+                .map(|i| i.grid_span(self.step_ms))
+                .filter(|(a, b)| a < b)
+                .collect(),
+        };
+        let effects = |i: i64| {
+            if incidents.is_empty() {
+                Effects::default()
+            } else {
+                Effects::of(incidents.iter().copied(), i * self.step_ms)
+            }
+        };
+        let last_restart = self.last_event_restart(k, deploys, &down, horizon);
+        let start = last_restart - self.warmup_steps;
+        let mut state = self.state_at_means(start, &down, start);
         let observe_from = last_restart.max(start + 1);
         for i in start + 1..observe_from {
             self.advance(&mut state, i, deploys.at(i), &effects(i));
@@ -515,23 +734,35 @@ impl ServerPlan {
 
     /// The walks' part of a step: they depend on nothing else.
     fn step_walks(&self, s: &mut ServerState, k: i64) {
-        let mut z = self.walks_key.draws(k);
-        s.load = self.load.step(s.load, z.normal());
-        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, z.normal());
-        s.latency_noise = self.latency_noise.step(s.latency_noise, z.normal());
-        s.error_noise = self.error_noise.step(s.error_noise, z.normal());
-        s.memory_noise = self.memory_noise.step(s.memory_noise, z.normal());
-        s.disk_noise = self.disk_noise.step(s.disk_noise, z.normal());
+        // In this order: each walk has its own draw of the step's.
+        let [load, cpu, latency, error, memory, disk] = self.walks_key.draws(k).normals();
+        s.load = self.load.step(s.load, load);
+        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, cpu);
+        s.latency_noise = self.latency_noise.step(s.latency_noise, latency);
+        s.error_noise = self.error_noise.step(s.error_noise, error);
+        s.memory_noise = self.memory_noise.step(s.memory_noise, memory);
+        s.disk_noise = self.disk_noise.step(s.disk_noise, disk);
     }
 
     /// The part of a step that the future depends on: walks, up or down, restarts and
     /// cleanups. Returns whether the process restarted at `k`.
     fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
+        let events = StepEvents {
+            deployed,
+            outage: self.outages.down_at(k),
+            reboot: self.reboots.at(k),
+            cleanup: self.cleanups.at(k) || self.rotation.at(k),
+        };
+        self.advance_by(s, k, fx, events)
+    }
+
+    /// `advance`, the events at `k` given.
+    fn advance_by(&self, s: &mut ServerState, k: i64, fx: &Effects, events: StepEvents) -> bool {
         self.step_walks(s, k);
         let was_up = s.up;
-        s.up = !fx.down && !self.outages.down_at(k);
+        s.up = !fx.down && !events.outage;
         let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
-        let restarted = s.up && (!was_up || deployed || self.reboots.at(k) || out_of_memory);
+        let restarted = s.up && (!was_up || events.deployed || events.reboot || out_of_memory);
         if restarted {
             s.restarted_at = k;
             s.counters = Counters {
@@ -539,7 +770,7 @@ impl ServerPlan {
                 ..Counters::default()
             };
         }
-        if self.cleanups.at(k) || self.rotation.at(k) {
+        if events.cleanup {
             s.cleaned_at = k;
         }
         restarted
@@ -554,41 +785,71 @@ impl ServerPlan {
         fx: &Effects,
         role: RoleAt,
     ) -> Reading {
+        let signals = self.signals(s, fx, role, self.bursts.at(k));
+        if s.up && !restarted && self.counting == Counting::On {
+            self.count(&mut s.counters, &signals);
+        }
+        Reading {
+            up: s.up,
+            restarted,
+            cpu: signals.cpu,
+            memory: self.memory(k, s, fx),
+            disk: self.disk(k, s, fx),
+            rps: signals.rps,
+            latency_median: signals.latency_median,
+            latency_spread: signals.latency_spread,
+            server_error: signals.server_error,
+            client_error: signals.client_error,
+            receive_bps: signals.receive_bps,
+            transmit_bps: signals.transmit_bps,
+            start_time: s.restarted_at as f64 * self.step_secs,
+            counters: s.counters,
+        }
+    }
+
+    /// What the counters add at a replayed step whose reading is not seen: `observe`
+    /// without the gauges nothing counts (memory, disk), and without the signals at all
+    /// when nothing is counted. `burst` is `self.bursts.at(k)`.
+    fn count_step(
+        &self,
+        s: &mut ServerState,
+        restarted: bool,
+        fx: &Effects,
+        role: RoleAt,
+        burst: f64,
+    ) {
+        if s.up && !restarted {
+            let signals = self.signals(s, fx, role, burst);
+            self.count(&mut s.counters, &signals);
+        }
+    }
+
+    /// Traffic, CPU (with `burst` on top), latency, errors and bytes: what follows from the
+    /// walks, the role and the incidents.
+    fn signals(&self, s: &ServerState, fx: &Effects, role: RoleAt, burst: f64) -> Signals {
         let rps = (self.rps * role.wave * s.load).max(0.0);
-        let cpu = self.cpu(k, rps, role.regime, s, fx);
+        let cpu = self.cpu(rps, role.regime, s, fx, burst);
         let busy = (cpu / 100.0).min(0.98);
         let (latency_median, latency_spread) = self.latency(busy, s, fx);
         let (server_error, client_error) = self.errors(busy, s, fx);
-        let mut reading = Reading {
-            up: s.up,
-            restarted,
-            cpu,
-            memory: self.memory(k, s, fx),
-            disk: self.disk(k, s, fx),
+        Signals {
             rps,
+            cpu,
             latency_median,
             latency_spread,
             server_error,
             client_error,
             receive_bps: self.network_base + rps * self.request_bytes,
             transmit_bps: self.network_base + rps * self.response_bytes,
-            start_time: s.restarted_at as f64 * self.step_secs,
-            counters: Counters::default(),
-        };
-        if s.up && !restarted && self.counting == Counting::On {
-            self.count(&mut s.counters, &reading);
         }
-        reading.counters = s.counters;
-        reading
     }
 
     /// CPU follows traffic at the regime's cost, up to saturation, with the burst under way
     /// on top; a CPU incident holds it above its floor.
-    fn cpu(&self, k: i64, rps: f64, regime: f64, s: &ServerState, fx: &Effects) -> f64 {
+    fn cpu(&self, rps: f64, regime: f64, s: &ServerState, fx: &Effects, burst: f64) -> f64 {
         let cost = self.cost_low + (self.cost_high - self.cost_low) * regime;
         let load_driven = (100.0 - self.cpu_idle) * rps / self.saturation_rps * cost;
-        let mut cpu =
-            (self.cpu_idle + load_driven + s.cpu_noise + self.bursts.at(k)).clamp(0.0, 100.0);
+        let mut cpu = (self.cpu_idle + load_driven + s.cpu_noise + burst).clamp(0.0, 100.0);
         if let Some(floor) = fx.cpu_floor {
             cpu = cpu.max(floor).min(100.0);
         }
@@ -647,8 +908,8 @@ impl ServerPlan {
         }
     }
 
-    /// Adds to the counters what the step's `reading` says happened during it.
-    fn count(&self, c: &mut Counters, r: &Reading) {
+    /// Adds to the counters what the step's signals `r` say happened during it.
+    fn count(&self, c: &mut Counters, r: &Signals) {
         let requests = r.rps * self.step_secs;
         let failed = requests * r.server_error;
         let refused = requests * r.client_error;
@@ -658,8 +919,9 @@ impl ServerPlan {
         c.received_bytes += r.receive_bps * self.step_secs;
         c.transmitted_bytes += r.transmit_bps * self.step_secs;
         let ln_median = libm::log(r.latency_median);
+        let table = phi_table();
         for (count, ln_le) in c.duration_buckets.iter_mut().zip(ln_buckets()) {
-            *count += requests * phi((ln_le - ln_median) / r.latency_spread);
+            *count += requests * phi_from(table, (ln_le - ln_median) / r.latency_spread);
         }
         c.duration_count += requests;
         // Mean of a log-normal: median * exp(sigma^2 / 2).
@@ -872,5 +1134,56 @@ mod phi_tests {
         assert_eq!(phi(f64::NAN), 0.0);
         assert_eq!(phi(f64::INFINITY), 1.0);
         assert_eq!(phi(f64::NEG_INFINITY), 0.0);
+    }
+}
+
+#[cfg(test)]
+mod daily_wave_tests {
+    use super::*;
+    use crate::model::FleetParams;
+    use crate::model::noise::Key;
+
+    #[test]
+    fn the_daily_table_gives_the_waves_bits_where_it_is_kept() {
+        let params = FleetParams::default();
+        let roles = [&params.roles.web, &params.roles.db, &params.roles.worker];
+        // 2026-11-24T12:00:00Z, and a day boundary, in seconds.
+        let instants = [1_795_521_600_i64, 1_795_478_400];
+        for step_secs in [15.0, 7.5, 1.0, 2.5, 45.0, 60.0, 86_400.0] {
+            for role in roles {
+                let plan = ServerPlan::new(role, Key::from_seed(1), step_secs);
+                let table = plan.daily_wave().map(std::sync::Arc::new);
+                assert!(table.is_some(), "no table for a {step_secs} s grid");
+                let plan = plan.with_daily_wave(table);
+                for &t in &instants {
+                    let k0 = (t as f64 / step_secs) as i64;
+                    for k in (k0 - 40_000..k0 + 40_000).chain(0..3_000) {
+                        assert_eq!(
+                            plan.wave_from_table(k).to_bits(),
+                            plan.wave(k).to_bits(),
+                            "{step_secs} s grid, k {k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_table_where_the_wave_does_not_repeat_to_the_bit() {
+        let role = &FleetParams::default().roles.web;
+        // Not a whole number of 1/1024 s, a day not a whole number of steps, too fine.
+        for step_secs in [1.7, 0.1, 7.0, 0.25] {
+            let plan = ServerPlan::new(role, Key::from_seed(1), step_secs);
+            assert!(
+                plan.daily_wave().is_none(),
+                "a table for a {step_secs} s grid"
+            );
+        }
+        // A table made for another role's wave is not taken.
+        let web = ServerPlan::new(role, Key::from_seed(1), 15.0);
+        let db = ServerPlan::new(&FleetParams::default().roles.db, Key::from_seed(2), 15.0);
+        let db = db.with_daily_wave(web.daily_wave().map(std::sync::Arc::new));
+        assert!(db.daily_wave.is_none());
     }
 }

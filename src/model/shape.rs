@@ -480,6 +480,16 @@ impl RestartEvents for Restarts<'_> {
         }
         deploy.max(self.shape.last_join_at_or_before(self.index, k, horizon))
     }
+
+    fn points_between(&self, from: i64, to: i64) -> Vec<i64> {
+        let mut points = self.deploys.points_between(from, to);
+        if !self.shape.is_off() {
+            points.extend((from..=to).filter(|&k| self.shape.joined_at(self.index, k)));
+            points.sort_unstable();
+            points.dedup();
+        }
+        points
+    }
 }
 
 #[cfg(test)]
