@@ -32,11 +32,11 @@ const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.34.0"];
 
 /// bench/RESULTS.md measured fleetsim on this many cores.
 const BENCH_CORES: f64 = 2.0;
-/// The slowest warm-up per server the bench measured: 1,000 servers in 1.5 s (10,000 took
-/// 14.6 s, 100,000 took 134.6 s).
+/// The slowest start per server the bench measured, rounded up: 1,000 servers in 1.36 s
+/// (10,000 took 12.4 s, 100,000 took 124.7 s).
 const BENCH_WARMUP_S_PER_SERVER: f64 = 1.5 / 1_000.0;
 /// Peak RSS (VmHWM) in MB at 10,000 and 100,000 servers; taken as linear in the servers.
-const BENCH_PEAK_MB: [(f64, f64); 2] = [(10_000.0, 34.5), (100_000.0, 283.8)];
+const BENCH_PEAK_MB: [(f64, f64); 2] = [(10_000.0, 34.5), (100_000.0, 286.3)];
 /// Prometheus 2.42's gzipped OpenMetrics scrapes raised the peak at 10,000 servers from the
 /// bench's 34.5 MB (uncompressed curl scrapes) to 43.9 MB.
 const SCRAPE_PEAK_FACTOR: f64 = 1.3;
