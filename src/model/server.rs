@@ -485,15 +485,7 @@ impl ServerPlan {
         incidents: &[&Incident],
     ) -> (ServerState, Reading) {
         let horizon = self.reboots.period();
-        let down = Downtime {
-            plan: self,
-            incidents: incidents
-                .iter()
-                .filter(|i| i.kind == IncidentKind::Outage)
-                .map(|i| i.grid_span(self.step_ms))
-                .filter(|(a, b)| a < b)
-                .collect(),
-        };
+        let down = Downtime::of(self, incidents);
         let effects = |i: i64| {
             if incidents.is_empty() {
                 Effects::default()
@@ -585,15 +577,7 @@ impl ServerPlan {
             "without counters nothing is replayed"
         );
         let horizon = self.reboots.period();
-        let down = Downtime {
-            plan: self,
-            incidents: incidents
-                .iter()
-                .filter(|i| i.kind == IncidentKind::Outage)
-                .map(|i| i.grid_span(self.step_ms))
-                .filter(|(a, b)| a < b)
-                .collect(),
-        };
+        let down = Downtime::of(self, incidents);
         let effects = |i: i64| {
             if incidents.is_empty() {
                 Effects::default()
@@ -965,15 +949,7 @@ impl ServerPlan {
         deploys: &impl RestartEvents,
         incidents: &[&Incident],
     ) -> Lifecycle {
-        let down = Downtime {
-            plan: self,
-            incidents: incidents
-                .iter()
-                .filter(|i| i.kind == IncidentKind::Outage)
-                .map(|i| i.grid_span(self.step_ms))
-                .filter(|(a, b)| a < b)
-                .collect(),
-        };
+        let down = Downtime::of(self, incidents);
         let outages = self.outages.spans(from, to);
         // Between these points nothing but running out of memory can restart the server.
         let mut points: Vec<i64> = outages
@@ -1058,7 +1034,20 @@ struct Downtime<'a> {
     incidents: Vec<(i64, i64)>,
 }
 
-impl Downtime<'_> {
+impl<'a> Downtime<'a> {
+    /// The server's own outages and those of the outage incidents among `incidents`.
+    fn of(plan: &'a ServerPlan, incidents: &[&Incident]) -> Downtime<'a> {
+        Downtime {
+            plan,
+            incidents: incidents
+                .iter()
+                .filter(|i| i.kind == IncidentKind::Outage)
+                .map(|i| i.grid_span(plan.step_ms))
+                .filter(|(a, b)| a < b)
+                .collect(),
+        }
+    }
+
     fn incident_at(&self, k: i64) -> Option<(i64, i64)> {
         self.incidents
             .iter()
