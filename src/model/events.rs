@@ -255,6 +255,21 @@ impl Bursts {
         })
     }
 
+    /// The grid points in `(from, to]` at which a burst begins or ends (the first point
+    /// after it), in order.
+    pub fn edges_between(&self, from: i64, to: i64) -> Vec<i64> {
+        if self.chance == 0.0 || to <= from {
+            return Vec::new();
+        }
+        // A burst ends within its slot's first half, so the slot before `from`'s may
+        // still end in the range.
+        (from.div_euclid(self.slot)..=to.div_euclid(self.slot))
+            .filter_map(|j| self.in_slot(j))
+            .flat_map(|b| [b.start, b.end])
+            .filter(|&e| from < e && e <= to)
+            .collect()
+    }
+
     /// A cursor asking `at` of increasing grid points, drawing each slot once.
     pub fn cursor(&self) -> BurstCursor<'_> {
         BurstCursor {

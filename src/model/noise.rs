@@ -46,6 +46,8 @@ pub enum Stream {
     Phases,
     /// Under a server's key: bursts of CPU, one set of draws per slot.
     Bursts,
+    /// Under a server's key: the walks' leaps, one set of normal draws per node.
+    WalkNodes,
 }
 
 impl Stream {
@@ -62,6 +64,7 @@ impl Stream {
             Stream::Cleanups => 3,
             Stream::Phases => 4,
             Stream::Bursts => 5,
+            Stream::WalkNodes => 6,
         }
     }
 }

@@ -9,7 +9,10 @@
 use std::time::Duration;
 
 use super::fleet::gauges;
-use super::server::{Counters, LATENCY_BUCKETS, Z95};
+use super::server::{Counters, LATENCY_BUCKETS, SAMPLE_SECS, Z95};
+
+/// Grid steps between the nodes of the walks on the default 15 s grid.
+const NODE_STEPS: i64 = (SAMPLE_SECS / 15.0) as i64;
 use super::*;
 
 /// 2024-03-01T00:00:00Z on the default 15 s grid: a UTC midnight.
@@ -681,6 +684,12 @@ fn p95_lies_in_the_bucket_the_histogram_puts_it() {
     let mut prev = f.snapshot().clone();
     let mut checked = 0;
     run(&mut f, 2 * HOUR as usize, |s| {
+        // At a node the counters sample the walks of that very step: what the step adds is
+        // what its gauges say.
+        if s.grid % NODE_STEPS != 0 {
+            prev = s.clone();
+            return;
+        }
         for i in 0..s.len() {
             if !s.up[i] || s.restarted[i] || !prev.up[i] {
                 continue;
@@ -712,7 +721,7 @@ fn p95_lies_in_the_bucket_the_histogram_puts_it() {
         }
         prev = s.clone();
     });
-    assert!(checked > 10_000, "only {checked} checks");
+    assert!(checked > 10_000 / NODE_STEPS as usize, "only {checked} checks");
 }
 
 // 10. Incidents.

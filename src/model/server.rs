@@ -6,17 +6,27 @@
 //! server's bursts on top; latency and the 5xx share grow as the CPU saturates; memory and
 //! disk grow with uptime and time since cleanup; the counters add what happened in the step.
 //!
+//! The walks are defined so that a warm start can leap: every `node_steps` (five minutes)
+//! they take their exact Ornstein-Uhlenbeck transition at once, and the steps between two
+//! nodes are the walk's bridge toward the next node, with the walk's own statistics. The
+//! counters read the walks at the nodes only, and every discrete input (a burst, an
+//! incident, a deploy's regime) at the step it changes: each counted step adds what the
+//! model says happens at the last such sample point. So the counters since a restart two
+//! days back are a sum over some 600 sample points, not over 11,000 steps, and a start at
+//! 10,000 servers takes a fraction of a second; the gauges still move at every step.
+//!
 //! Incidents act on top (see `effects.rs`): an outage takes the server down with the
 //! other outages; the other kinds override a signal once it has been computed (the CPU
 //! before latency and errors are derived from it, so that they follow). They never touch
 //! the walks, so a server is itself again once its incident is over.
 
 use super::effects::Effects;
-use super::events::{Bursts, Outages, Periodic, PointCursor, Poisson, Regimes, RestartEvents};
+use super::events::{Bursts, Outages, Periodic, Poisson, Regimes, RestartEvents};
 use super::incidents::{Incident, IncidentKind};
 use super::noise::{Key, Stream};
 use super::params::{RoleParams, WalkParams};
-use super::walk::Walk;
+use super::walk::{Span, Walk};
+use std::sync::{Arc, Mutex};
 
 /// Upper bounds (seconds) of the request-duration histogram.
 pub const LATENCY_BUCKETS: [f64; 11] = [
@@ -30,15 +40,18 @@ pub const Z99: f64 = 2.326_347_874_040_841;
 /// The per-server constants: parameters turned into per-step factors, and event processes.
 #[derive(Debug, Clone)]
 pub struct ServerPlan {
+    /// The draws of the bridge steps between nodes, one set per grid point.
     walks_key: Key,
+    /// The draws of the leaps from node to node, one set per node.
+    nodes_key: Key,
     step_secs: f64,
     step_ms: i64,
-    load: Walk,
-    cpu_noise: Walk,
-    latency_noise: Walk,
-    error_noise: Walk,
-    memory_noise: Walk,
-    disk_noise: Walk,
+    /// The walks, in the order of `LOAD` to `DISK`.
+    walks: [Walk; WALKS],
+    /// Grid steps from one node to the next.
+    node_steps: i64,
+    /// The walks over `node_steps`, shared by the plans of a role.
+    spans: Arc<[Span; WALKS]>,
     rps: f64,
     daily_amplitude: f64,
     peak_hour: f64,
@@ -99,19 +112,106 @@ impl DailyWave {
     const MAX_PERIOD: f64 = 86_400.0;
 }
 
+/// The walks, by index into a plan's `walks` and a state's.
+const LOAD: usize = 0;
+const CPU: usize = 1;
+const LATENCY: usize = 2;
+const ERROR: usize = 3;
+const MEMORY: usize = 4;
+const DISK: usize = 5;
+const WALKS: usize = 6;
+
+/// How often the walks leap and the counters sample them, seconds. Five minutes: the
+/// window of most `rate()`s, over which a rate then moves linearly from one sample to the
+/// next; a node every 15 s grid step would cost a warm start as much as stepping.
+pub const SAMPLE_SECS: f64 = 300.0;
+
 /// What a server carries from one grid point to the next.
 #[derive(Debug, Clone, Default)]
 pub struct ServerState {
-    load: f64,
-    cpu_noise: f64,
-    latency_noise: f64,
-    error_noise: f64,
-    memory_noise: f64,
-    disk_noise: f64,
+    /// The walks at this grid point.
+    walks: [f64; WALKS],
+    /// The walks at the next node, where the bridge is headed.
+    toward: [f64; WALKS],
+    /// The walks at the last node: what the counters read until the next.
+    sampled: [f64; WALKS],
+    /// The counters' discrete inputs at this grid point, to see when they change.
+    inputs: Inputs,
     up: bool,
     restarted_at: i64,
     cleaned_at: i64,
-    counters: Counters,
+    tally: Tally,
+}
+
+/// What the counters read besides the sampled walks; a change of any of them is a sample
+/// point, so that a burst or an incident shows in the rates from its first step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Inputs {
+    burst: f64,
+    regime: f64,
+    cpu_floor: Option<f64>,
+    p99_floor: Option<f64>,
+    server_error_floor: Option<f64>,
+}
+
+impl Inputs {
+    fn of(fx: &Effects, burst: f64, regime: f64) -> Inputs {
+        Inputs {
+            burst,
+            regime,
+            cpu_floor: fx.cpu_floor,
+            p99_floor: fx.p99_floor,
+            server_error_floor: fx.server_error_floor,
+        }
+    }
+}
+
+/// The counters of the running process: `base + counted * per_step`, `per_step` being what
+/// the model says happens in a step at the last sample point. Kept in that form, rather
+/// than summed step by step, so that a warm start that counts the steps between sample
+/// points arrives at the same bits as stepping through them.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    /// The counters at the last sample point (or the process's start).
+    base: Counters,
+    /// What each counted step adds until the next sample point.
+    per_step: Counters,
+    /// Steps counted since `base`.
+    counted: u32,
+    /// Values already served under another schedule, never to be gone below.
+    floor: Option<Box<Counters>>,
+}
+
+impl Tally {
+    fn value(&self) -> Counters {
+        let value = self.base.plus_times(&self.per_step, self.counted);
+        match &self.floor {
+            Some(floor) => value.at_least(floor),
+            None => value,
+        }
+    }
+
+    /// A sample point: from here each counted step adds `per_step`.
+    fn sample(&mut self, per_step: Counters) {
+        self.base = self.base.plus_times(&self.per_step, self.counted);
+        self.counted = 0;
+        self.per_step = per_step;
+    }
+
+    /// The process started at `created` (unix seconds): every counter from zero.
+    fn restart(&mut self, created: f64) {
+        self.base = Counters {
+            created,
+            ..Counters::default()
+        };
+        self.counted = 0;
+        self.floor = None;
+    }
+
+    /// Counts `steps` more steps.
+    fn count(&mut self, steps: u32) {
+        self.counted += steps;
+    }
 }
 
 /// Cumulative counts since the process last started.
@@ -133,6 +233,20 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// These counters plus `times` times the increments `per_step` (`created` kept).
+    fn plus_times(&self, per_step: &Counters, times: u32) -> Counters {
+        let n = times as f64;
+        let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += n * y);
+        let mut c = *self;
+        add(&mut c.requests, &per_step.requests);
+        add(&mut c.duration_buckets, &per_step.duration_buckets);
+        c.received_bytes += n * per_step.received_bytes;
+        c.transmitted_bytes += n * per_step.transmitted_bytes;
+        c.duration_sum += n * per_step.duration_sum;
+        c.duration_count += n * per_step.duration_count;
+        c
+    }
+
     /// Each counter at least as high as in `floor` (`created` kept).
     pub fn at_least(&self, floor: &Counters) -> Counters {
         let max = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x = x.max(*y));
@@ -151,7 +265,11 @@ impl ServerState {
     /// Raises the counters to at least `floor`: a grid point computed again under a new
     /// schedule must not take back what was already served.
     pub fn raise_counters(&mut self, floor: &Counters) {
-        self.counters = self.counters.at_least(floor);
+        let floor = match &self.tally.floor {
+            Some(old) => floor.at_least(old),
+            None => *floor,
+        };
+        self.tally.floor = Some(Box::new(floor));
     }
 }
 
@@ -191,38 +309,6 @@ struct Signals {
     client_error: f64,
     receive_bps: f64,
     transmit_bps: f64,
-}
-
-/// The events of one step that `advance` reads, besides the incidents' effects.
-#[derive(Debug, Clone, Copy)]
-struct StepEvents {
-    /// Restarted from outside (see `RestartEvents`).
-    deployed: bool,
-    /// Down by the server's own outage.
-    outage: bool,
-    reboot: bool,
-    /// A cleanup or a log rotation.
-    cleanup: bool,
-}
-
-/// A replay's event processes, each a cursor over the replayed range, asked in order.
-struct ReplayEvents {
-    deploys: PointCursor,
-    outages: super::events::OutageCursor,
-    reboots: super::events::PeriodicCursor,
-    cleanups: PointCursor,
-    rotation: super::events::PeriodicCursor,
-}
-
-impl ReplayEvents {
-    fn at(&mut self, k: i64) -> StepEvents {
-        StepEvents {
-            deployed: self.deploys.at(k),
-            outage: self.outages.down_at(k),
-            reboot: self.reboots.at(k),
-            cleanup: self.cleanups.at(k) | self.rotation.at(k),
-        }
-    }
 }
 
 /// What a step reads of the server's role, the same for every server of it.
@@ -337,8 +423,7 @@ fn exact_phi_density(x: f64) -> f64 {
 
 impl ServerPlan {
     pub fn new(role: &RoleParams, server_key: Key, step_secs: f64) -> ServerPlan {
-        let walk = |p: &WalkParams| Walk::new(p, step_secs);
-        let walks = [
+        let params: [&WalkParams; WALKS] = [
             &role.traffic.load,
             &role.cpu.noise,
             &role.latency.noise,
@@ -346,10 +431,12 @@ impl ServerPlan {
             &role.memory.noise,
             &role.disk.noise,
         ];
-        let slowest = walks
+        let walks = params.map(|p| Walk::new(p, step_secs));
+        let slowest = params
             .iter()
             .map(|w| w.reversion.as_secs_f64())
             .fold(0.0, f64::max);
+        let node_steps = ((SAMPLE_SECS / step_secs).round() as i64).max(1);
         let mut phases = server_key.stream(Stream::Phases).draws(0);
         let reboot_steps = steps_of(role.lifecycle.reboot_every, step_secs).round() as i64;
         let rotate_steps = steps_of(role.disk.rotate_every, step_secs).round() as i64;
@@ -357,14 +444,12 @@ impl ServerPlan {
         let headroom = role.memory.restart_at - role.memory.base;
         ServerPlan {
             walks_key: server_key.stream(Stream::Walks),
+            nodes_key: server_key.stream(Stream::WalkNodes),
             step_secs,
             step_ms: ((step_secs * 1000.0).round() as i64).max(1),
-            load: walk(&role.traffic.load),
-            cpu_noise: walk(&role.cpu.noise),
-            latency_noise: walk(&role.latency.noise),
-            error_noise: walk(&role.errors.noise),
-            memory_noise: walk(&role.memory.noise),
-            disk_noise: walk(&role.disk.noise),
+            spans: shared_spans(&walks, node_steps),
+            walks,
+            node_steps,
             rps: role.traffic.rps,
             daily_amplitude: role.traffic.daily_amplitude,
             peak_hour: role.traffic.peak_hour,
@@ -467,16 +552,20 @@ impl ServerPlan {
     /// How far back, in grid steps, `warm` may replay (the incidents it is given should
     /// cover that much before `k`).
     pub fn replay_steps(&self) -> i64 {
-        self.reboots.period() + self.warmup_steps
+        self.reboots.period() + self.warmup_steps + 2 * self.node_steps
     }
 
-    /// The state at grid point `k`, computed from scratch: the walks start at their means far
-    /// enough back to have forgotten it, and the counters start at the last restart.
-    /// `deploys` are the restarts from outside the server (its role's deploys, its joining
-    /// the fleet), `regimes` its role's deploys' levels, and `incidents` those hitting this
-    /// server (any that are active between `k - replay_steps()` and `k`; others are
-    /// ignored); stepping on from here matches stepping from any earlier warm start (to
-    /// within the walks' forgetting, far below any output precision).
+    /// The state at grid point `k`, computed from scratch rather than by stepping.
+    ///
+    /// The walks leap from their means, at a node far enough back to have forgotten them,
+    /// from node to node; the last restart, up or down, and the last cleanup are found in
+    /// closed form; the counters are summed over the sample points since the restart, each
+    /// times the steps it holds for. `deploys` are the restarts from outside the server
+    /// (its role's deploys, its joining the fleet), `regimes` its role's deploys' levels,
+    /// and `incidents` those hitting this server (any active between `k -
+    /// replay_steps()` and `k`; others are ignored). Stepping on from here matches
+    /// stepping from any earlier warm start to within the walks' forgetting (e^-20),
+    /// far below any output precision.
     pub fn warm(
         &self,
         k: i64,
@@ -484,85 +573,168 @@ impl ServerPlan {
         regimes: &Regimes,
         incidents: &[&Incident],
     ) -> (ServerState, Reading) {
-        let horizon = self.reboots.period();
-        let down = Downtime::of(self, incidents);
-        let effects = |i: i64| {
-            if incidents.is_empty() {
-                Effects::default()
-            } else {
-                Effects::of(incidents.iter().copied(), i * self.step_ms)
-            }
-        };
-        if self.counting == Counting::Off {
-            let role = self.role_at(k, regimes.at(k));
-            return self.warm_without_counters(k, deploys, &down, &effects, horizon, role);
+        let past = self.past_of(k - 1, deploys, incidents);
+        let effects = |i: i64| effects_at(incidents, i * self.step_ms);
+        let role_track = RegimeTrack::new(regimes, past.first_node, k);
+        let mut state = self.state_at(&past);
+        let mut chain = self.chain_from(past.chain_from);
+        if self.counting == Counting::On {
+            let edges = counted_incident_edges(incidents, self.step_ms);
+            let inputs = Sampling {
+                effects: &effects,
+                regimes: &role_track,
+                edges: &edges,
+            };
+            self.sum_counters(&mut state, &past, &mut chain, &inputs);
         }
-        // The counters count from the last restart: replay from there, with the walks'
-        // warm-up before it (restarts for lack of memory happen in the replay).
-        let last_restart = self.last_event_restart(k, deploys, &down, horizon);
-        let start = last_restart - self.warmup_steps;
-        let mut state = self.state_at_means(start, &down, start);
-        // Only the incidents active somewhere in the replay can have an effect in it; the
-        // others are left out of `Effects::of`, which skips them anyway (in the same order).
-        let (from_ms, to_ms) = ((start + 1) * self.step_ms, k * self.step_ms);
-        let replayed: Vec<&Incident> = incidents
-            .iter()
-            .copied()
-            .filter(|i| i.start_ms <= to_ms && from_ms < i.end_ms)
-            .collect();
-        let effects = |i: i64| {
-            if replayed.is_empty() {
-                Effects::default()
-            } else {
-                Effects::of(replayed.iter().copied(), i * self.step_ms)
-            }
-        };
-        // Each step's events, found once for the whole replay: every cursor answers as its
-        // event process's `at` does (see each), so the steps are the ones `step` takes.
-        let mut events = ReplayEvents {
-            deploys: PointCursor::new(deploys.points_between(start + 1, k)),
-            outages: self.outages.cursor(start + 1, k),
-            reboots: self.reboots.cursor(start + 1),
-            cleanups: PointCursor::new(self.cleanups.points_between(start + 1, k)),
-            rotation: self.rotation.cursor(start + 1),
-        };
-        // Before the last restart only what the future depends on is needed; from it on,
-        // the counters too.
-        let observe_from = last_restart.max(start + 1);
-        for i in start + 1..observe_from {
-            self.advance_by(&mut state, i, &effects(i), events.at(i));
-        }
-        let mut regime = regimes.at(observe_from - 1);
-        let mut drawn = regimes
-            .drawn_between(observe_from, k)
-            .into_iter()
-            .peekable();
-        let mut bursts = self.bursts.cursor();
-        let mut role_at = |i: i64| {
-            if let Some((_, level)) = drawn.next_if(|&(at, _)| at == i) {
-                regime = level;
-            }
-            RoleAt {
-                wave: self.wave_from_table(i),
-                regime,
-            }
-        };
-        // Up to `k`, the steps only count: their gauges are never seen.
-        for i in observe_from..k {
-            let role = role_at(i);
-            let fx = effects(i);
-            let restarted = self.advance_by(&mut state, i, &fx, events.at(i));
-            self.count_step(&mut state, restarted, &fx, role, bursts.at(i));
-        }
-        let role = role_at(k);
-        let fx = effects(k);
-        let restarted = self.advance_by(&mut state, k, &fx, events.at(k));
-        let reading = self.observe(&mut state, k, restarted, &fx, role);
+        self.walks_to(&mut state, &mut chain, past.before);
+        state.inputs = Inputs::of(
+            &effects(past.before),
+            self.bursts.at(past.before),
+            role_track.at(past.before),
+        );
+        let role = self.role_at(k, role_track.at(k));
+        let reading = self.step(&mut state, k, deploys.at(k), &effects(k), role);
         (state, reading)
     }
 
-    /// `warm` as it was first written, stepping through the replay and asking every event
-    /// process of every step: what the replay's cursors and shortcuts are checked against.
+    /// Where the process stands at grid point `before`, in closed form.
+    fn past_of(&self, before: i64, deploys: &impl RestartEvents, incidents: &[&Incident]) -> Past {
+        let horizon = self.reboots.period();
+        let down = Downtime::of(self, incidents);
+        let up_at = down.last_up_at_or_before(before);
+        let event = self.last_event_restart(before, deploys, &down, horizon);
+        let restarted_at = match self.oom_steps {
+            // Up from that restart to `up_at` (a down spell would end in a recovery, a
+            // later restart), so out of memory every `n` steps.
+            Some(n) => event + (up_at - event) / n * n,
+            None => event,
+        };
+        // The counters read the walks from the node at or before the restart on; without
+        // counters only the walks at `before` matter.
+        let first_node = match self.counting {
+            Counting::On => self.node_of(restarted_at),
+            Counting::Off => self.node_of(before),
+        };
+        Past {
+            before,
+            up: !down.at(before),
+            up_at,
+            restarted_at,
+            cleaned_at: self.last_cleanup_at_or_before(before),
+            first_node,
+            // From before the restart by an event too, so that a replay stepped from there
+            // (the tests' check) finds the restarts for lack of memory that followed it.
+            chain_from: self.node_of(first_node.min(event) - self.warmup_steps),
+        }
+    }
+
+    /// The state at `past.before` but for the walks, the inputs and the counters' sum.
+    fn state_at(&self, past: &Past) -> ServerState {
+        let mut tally = Tally::default();
+        tally.restart(past.restarted_at as f64 * self.step_secs);
+        ServerState {
+            up: past.up,
+            restarted_at: past.restarted_at,
+            cleaned_at: past.cleaned_at,
+            tally,
+            ..ServerState::default()
+        }
+    }
+
+    /// The walks at their means at node `node`, to leap on from.
+    fn chain_from(&self, node: i64) -> Chain {
+        Chain {
+            node,
+            walks: self.walks.map(|w| w.mean()),
+        }
+    }
+
+    /// `chain` leapt on to node `node` (at or after its own).
+    fn leap_to(&self, chain: &mut Chain, node: i64) {
+        while chain.node < node {
+            chain.node += self.node_steps;
+            chain.walks = self.leap_walks(&chain.walks, chain.node);
+        }
+    }
+
+    /// The walks at node `node`, leapt to from the walks `from` at the node before.
+    fn leap_walks(&self, from: &[f64; WALKS], node: i64) -> [f64; WALKS] {
+        let z: [f64; WALKS] = self.nodes_key.draws(node.div_euclid(self.node_steps)).normals();
+        std::array::from_fn(|w| self.walks[w].leap(from[w], z[w], &self.spans[w]))
+    }
+
+    /// The walks of `state` at `before`: the chain at the node at or before it, bridged on.
+    fn walks_to(&self, state: &mut ServerState, chain: &mut Chain, before: i64) {
+        let node = self.node_of(before);
+        self.leap_to(chain, node);
+        state.sampled = chain.walks;
+        state.walks = chain.walks;
+        state.toward = self.leap_walks(&chain.walks, node + self.node_steps);
+        for i in node + 1..=before {
+            self.step_walks(state, i);
+        }
+    }
+
+    /// The latest node at or before `k`.
+    fn node_of(&self, k: i64) -> i64 {
+        k.div_euclid(self.node_steps) * self.node_steps
+    }
+
+    /// The counters of `state` at `past.before`: every sample point from the node at or
+    /// before the restart on, each holding for the steps until the next, the steps counted
+    /// being those after the restart while up. The operations are those of stepping (see
+    /// `observe`), so the bits are too.
+    fn sum_counters(&self, state: &mut ServerState, past: &Past, chain: &mut Chain, inputs: &Sampling) {
+        let (first, before) = (past.first_node, past.before);
+        // Counted: the steps after the restart, up to the last one up.
+        let counted = |from: i64, to: i64| {
+            let (lo, hi) = (from.max(past.restarted_at + 1), to.min(past.up_at));
+            (hi - lo + 1).max(0) as u32
+        };
+        let changes = self.changes_between(first, before, inputs);
+        let nodes = (first..=before).step_by(self.node_steps as usize);
+        let mut points = merge_sorted(nodes, changes.into_iter());
+        let Some(mut held_from) = points.next() else {
+            return;
+        };
+        self.sample_at(state, chain, held_from, inputs);
+        for point in points {
+            state.tally.count(counted(held_from, point - 1));
+            self.sample_at(state, chain, point, inputs);
+            held_from = point;
+        }
+        state.tally.count(counted(held_from, before));
+    }
+
+    /// The sample point `k`: what a step adds from there on, from the walks at the node at or
+    /// before it.
+    fn sample_at(&self, state: &mut ServerState, chain: &mut Chain, k: i64, inputs: &Sampling) {
+        self.leap_to(chain, self.node_of(k));
+        let fx = (inputs.effects)(k);
+        let role = RoleAt {
+            wave: self.wave_from_table(k),
+            regime: inputs.regimes.at(k),
+        };
+        let signals = self.signals(&chain.walks, &fx, role, self.bursts.at(k));
+        state.tally.sample(self.increments(&signals));
+    }
+
+    /// The grid points in `(from, to]` at which the counters' inputs change, in order.
+    fn changes_between(&self, from: i64, to: i64, inputs: &Sampling) -> Vec<i64> {
+        let mut candidates = self.bursts.edges_between(from, to);
+        candidates.extend(inputs.regimes.changes_between(from, to));
+        candidates.extend(inputs.edges.iter().copied());
+        candidates.retain(|&c| from < c && c <= to);
+        candidates.sort_unstable();
+        candidates.dedup();
+        let at = |k: i64| Inputs::of(&(inputs.effects)(k), self.bursts.at(k), inputs.regimes.at(k));
+        candidates.retain(|&c| at(c) != at(c - 1));
+        candidates
+    }
+
+    /// `warm` by stepping every grid point from the same start as its leaps: what the
+    /// leaps, the closed forms and the sum over sample points are checked against.
     #[cfg(test)]
     pub(super) fn warm_by_stepping(
         &self,
@@ -571,32 +743,24 @@ impl ServerPlan {
         regimes: &Regimes,
         incidents: &[&Incident],
     ) -> (ServerState, Reading) {
-        assert_eq!(
-            self.counting,
-            Counting::On,
-            "without counters nothing is replayed"
-        );
-        let horizon = self.reboots.period();
+        let past = self.past_of(k - 1, deploys, incidents);
+        let start = past.chain_from;
+        let effects = |i: i64| effects_at(incidents, i * self.step_ms);
+        let track = RegimeTrack::new(regimes, start, k);
         let down = Downtime::of(self, incidents);
-        let effects = |i: i64| {
-            if incidents.is_empty() {
-                Effects::default()
-            } else {
-                Effects::of(incidents.iter().copied(), i * self.step_ms)
-            }
+        let mut state = ServerState {
+            walks: self.walks.map(|w| w.mean()),
+            sampled: self.walks.map(|w| w.mean()),
+            inputs: Inputs::of(&effects(start), self.bursts.at(start), track.at(start)),
+            up: !down.at(start),
+            restarted_at: start,
+            cleaned_at: self.last_cleanup_at_or_before(start),
+            ..ServerState::default()
         };
-        let last_restart = self.last_event_restart(k, deploys, &down, horizon);
-        let start = last_restart - self.warmup_steps;
-        let mut state = self.state_at_means(start, &down, start);
-        let observe_from = last_restart.max(start + 1);
-        for i in start + 1..observe_from {
-            self.advance(&mut state, i, deploys.at(i), &effects(i));
-        }
-        let mut regime = regimes.at(observe_from - 1);
+        state.toward = self.leap_walks(&state.walks, start + self.node_steps);
         let mut reading = Reading::default();
-        for i in observe_from..=k {
-            regime = regimes.drawn_at(i).unwrap_or(regime);
-            let role = self.role_at(i, regime);
+        for i in start + 1..=k {
+            let role = self.role_at(i, track.at(i));
             reading = self.step(&mut state, i, deploys.at(i), &effects(i), role);
         }
         (state, reading)
@@ -607,54 +771,6 @@ impl ServerPlan {
         RoleAt {
             wave: self.wave(k),
             regime,
-        }
-    }
-
-    /// `warm` without counters: only the walks need a past, and they depend on nothing
-    /// else, so they alone are replayed, from where they will have forgotten their start;
-    /// up or down, the last restart and the last cleanup before `k` are found in closed
-    /// form, and `k` is stepped as usual. The walks' draws are the ones a stepped server
-    /// uses, so the values match a stepped fleet's to within the walks' forgetting.
-    fn warm_without_counters(
-        &self,
-        k: i64,
-        deploys: &impl RestartEvents,
-        down: &Downtime,
-        effects: &dyn Fn(i64) -> Effects,
-        horizon: i64,
-        role: RoleAt,
-    ) -> (ServerState, Reading) {
-        let before = k - 1;
-        let up_at = down.last_up_at_or_before(before);
-        let event = self.last_event_restart(before, deploys, down, horizon);
-        let restarted_at = match self.oom_steps {
-            // Up from that restart to `up_at` (a down spell would end in a recovery, a
-            // later restart), so out of memory every `n` steps.
-            Some(n) => event + (up_at - event) / n * n,
-            None => event,
-        };
-        let mut state = self.state_at_means(before, down, restarted_at);
-        for i in k - self.warmup_steps..=before {
-            self.step_walks(&mut state, i);
-        }
-        let reading = self.step(&mut state, k, deploys.at(k), &effects(k), role);
-        (state, reading)
-    }
-
-    /// The walks at their means, and the server as it is at grid point `at`, last
-    /// restarted at `restarted_at`.
-    fn state_at_means(&self, at: i64, down: &Downtime, restarted_at: i64) -> ServerState {
-        ServerState {
-            load: self.load.mean(),
-            cpu_noise: self.cpu_noise.mean(),
-            latency_noise: self.latency_noise.mean(),
-            error_noise: self.error_noise.mean(),
-            memory_noise: self.memory_noise.mean(),
-            disk_noise: self.disk_noise.mean(),
-            up: !down.at(at),
-            restarted_at,
-            cleaned_at: self.last_cleanup_at_or_before(at),
-            counters: Counters::default(),
         }
     }
 
@@ -716,51 +832,45 @@ impl ServerPlan {
             * libm::cos(std::f64::consts::TAU * (hour - self.peak_hour) / 24.0)
     }
 
-    /// The walks' part of a step: they depend on nothing else.
+    /// The walks' part of a step: they depend on nothing else. At a node they arrive
+    /// where they leapt to, and leap to the next; between nodes they bridge toward it.
     fn step_walks(&self, s: &mut ServerState, k: i64) {
-        // In this order: each walk has its own draw of the step's.
-        let [load, cpu, latency, error, memory, disk] = self.walks_key.draws(k).normals();
-        s.load = self.load.step(s.load, load);
-        s.cpu_noise = self.cpu_noise.step(s.cpu_noise, cpu);
-        s.latency_noise = self.latency_noise.step(s.latency_noise, latency);
-        s.error_noise = self.error_noise.step(s.error_noise, error);
-        s.memory_noise = self.memory_noise.step(s.memory_noise, memory);
-        s.disk_noise = self.disk_noise.step(s.disk_noise, disk);
+        let remaining = self.node_of(k - 1) + self.node_steps - (k - 1);
+        if remaining <= 1 {
+            s.walks = s.toward;
+            s.toward = self.leap_walks(&s.walks, k + self.node_steps);
+            return;
+        }
+        let z: [f64; WALKS] = self.walks_key.draws(k).normals();
+        for (w, walk) in self.walks.iter().enumerate() {
+            s.walks[w] = walk.bridge(s.walks[w], s.toward[w], remaining, z[w], &self.spans[w]);
+        }
     }
 
     /// The part of a step that the future depends on: walks, up or down, restarts and
     /// cleanups. Returns whether the process restarted at `k`.
     fn advance(&self, s: &mut ServerState, k: i64, deployed: bool, fx: &Effects) -> bool {
-        let events = StepEvents {
-            deployed,
-            outage: self.outages.down_at(k),
-            reboot: self.reboots.at(k),
-            cleanup: self.cleanups.at(k) || self.rotation.at(k),
-        };
-        self.advance_by(s, k, fx, events)
-    }
-
-    /// `advance`, the events at `k` given.
-    fn advance_by(&self, s: &mut ServerState, k: i64, fx: &Effects, events: StepEvents) -> bool {
         self.step_walks(s, k);
         let was_up = s.up;
-        s.up = !fx.down && !events.outage;
+        s.up = !fx.down && !self.outages.down_at(k);
         let out_of_memory = self.oom_steps.is_some_and(|n| k - s.restarted_at >= n);
-        let restarted = s.up && (!was_up || events.deployed || events.reboot || out_of_memory);
+        let reboot = self.reboots.at(k);
+        let restarted = s.up && (!was_up || deployed || reboot || out_of_memory);
         if restarted {
             s.restarted_at = k;
-            s.counters = Counters {
-                created: k as f64 * self.step_secs,
-                ..Counters::default()
-            };
+            s.tally.restart(k as f64 * self.step_secs);
         }
-        if events.cleanup {
+        if self.cleanups.at(k) || self.rotation.at(k) {
             s.cleaned_at = k;
         }
         restarted
     }
 
     /// The rest of a step: what can be seen at `k`, and what the counters add.
+    ///
+    /// At a sample point (a node, or a change of the counters' inputs) the counters take
+    /// what the model says a step adds, from the walks at the last node and the inputs at
+    /// `k`; every step up after the restart adds that much until the next.
     fn observe(
         &self,
         s: &mut ServerState,
@@ -769,9 +879,26 @@ impl ServerPlan {
         fx: &Effects,
         role: RoleAt,
     ) -> Reading {
-        let signals = self.signals(s, fx, role, self.bursts.at(k));
-        if s.up && !restarted && self.counting == Counting::On {
-            self.count(&mut s.counters, &signals);
+        let burst = self.bursts.at(k);
+        let signals = self.signals(&s.walks, fx, role, burst);
+        if self.counting == Counting::On {
+            let inputs = Inputs::of(fx, burst, role.regime);
+            let node = k.rem_euclid(self.node_steps) == 0;
+            if node {
+                s.sampled = s.walks;
+            }
+            if node || inputs != s.inputs {
+                let at_sample = if node {
+                    signals
+                } else {
+                    self.signals(&s.sampled, fx, role, burst)
+                };
+                s.tally.sample(self.increments(&at_sample));
+            }
+            s.inputs = inputs;
+            if s.up && !restarted {
+                s.tally.count(1);
+            }
         }
         Reading {
             up: s.up,
@@ -787,35 +914,18 @@ impl ServerPlan {
             receive_bps: signals.receive_bps,
             transmit_bps: signals.transmit_bps,
             start_time: s.restarted_at as f64 * self.step_secs,
-            counters: s.counters,
-        }
-    }
-
-    /// What the counters add at a replayed step whose reading is not seen: `observe`
-    /// without the gauges nothing counts (memory, disk), and without the signals at all
-    /// when nothing is counted. `burst` is `self.bursts.at(k)`.
-    fn count_step(
-        &self,
-        s: &mut ServerState,
-        restarted: bool,
-        fx: &Effects,
-        role: RoleAt,
-        burst: f64,
-    ) {
-        if s.up && !restarted {
-            let signals = self.signals(s, fx, role, burst);
-            self.count(&mut s.counters, &signals);
+            counters: s.tally.value(),
         }
     }
 
     /// Traffic, CPU (with `burst` on top), latency, errors and bytes: what follows from the
     /// walks, the role and the incidents.
-    fn signals(&self, s: &ServerState, fx: &Effects, role: RoleAt, burst: f64) -> Signals {
-        let rps = (self.rps * role.wave * s.load).max(0.0);
-        let cpu = self.cpu(rps, role.regime, s, fx, burst);
+    fn signals(&self, walks: &[f64; WALKS], fx: &Effects, role: RoleAt, burst: f64) -> Signals {
+        let rps = (self.rps * role.wave * walks[LOAD]).max(0.0);
+        let cpu = self.cpu(rps, role.regime, walks[CPU], fx, burst);
         let busy = (cpu / 100.0).min(0.98);
-        let (latency_median, latency_spread) = self.latency(busy, s, fx);
-        let (server_error, client_error) = self.errors(busy, s, fx);
+        let (latency_median, latency_spread) = self.latency(busy, walks[LATENCY], fx);
+        let (server_error, client_error) = self.errors(busy, walks[ERROR], fx);
         Signals {
             rps,
             cpu,
@@ -830,10 +940,10 @@ impl ServerPlan {
 
     /// CPU follows traffic at the regime's cost, up to saturation, with the burst under way
     /// on top; a CPU incident holds it above its floor.
-    fn cpu(&self, rps: f64, regime: f64, s: &ServerState, fx: &Effects, burst: f64) -> f64 {
+    fn cpu(&self, rps: f64, regime: f64, noise: f64, fx: &Effects, burst: f64) -> f64 {
         let cost = self.cost_low + (self.cost_high - self.cost_low) * regime;
         let load_driven = (100.0 - self.cpu_idle) * rps / self.saturation_rps * cost;
-        let mut cpu = (self.cpu_idle + load_driven + s.cpu_noise + burst).clamp(0.0, 100.0);
+        let mut cpu = (self.cpu_idle + load_driven + noise + burst).clamp(0.0, 100.0);
         if let Some(floor) = fx.cpu_floor {
             cpu = cpu.max(floor).min(100.0);
         }
@@ -841,8 +951,8 @@ impl ServerPlan {
     }
 
     /// The median and spread of request durations: they grow as the CPU saturates.
-    fn latency(&self, busy: f64, s: &ServerState, fx: &Effects) -> (f64, f64) {
-        let mut latency_median = self.latency_base_s * libm::exp(s.latency_noise) / (1.0 - busy);
+    fn latency(&self, busy: f64, noise: f64, fx: &Effects) -> (f64, f64) {
+        let mut latency_median = self.latency_base_s * libm::exp(noise) / (1.0 - busy);
         let latency_spread = self.latency_spread * (1.0 + 0.5 * busy);
         if let Some(p99) = fx.p99_floor {
             latency_median = latency_median.max(p99 / libm::exp(Z99 * latency_spread));
@@ -851,9 +961,9 @@ impl ServerPlan {
     }
 
     /// The shares of requests answered 5xx and 4xx: 5xx grow past 80% busy.
-    fn errors(&self, busy: f64, s: &ServerState, fx: &Effects) -> (f64, f64) {
+    fn errors(&self, busy: f64, noise: f64, fx: &Effects) -> (f64, f64) {
         let overload = ((busy - 0.8) / 0.2).max(0.0);
-        let error_factor = libm::exp(s.error_noise);
+        let error_factor = libm::exp(noise);
         let mut server_error = (self.server_error * error_factor
             + self.saturation_error * overload * overload)
             .min(1.0);
@@ -866,13 +976,13 @@ impl ServerPlan {
 
     /// Memory grows with uptime (the leak).
     fn memory(&self, k: i64, s: &ServerState, fx: &Effects) -> f64 {
-        let memory =
-            (self.memory_base + self.leak_per_step * (k - s.restarted_at) as f64 + s.memory_noise)
-                .clamp(0.0, 100.0);
+        let noise = s.walks[MEMORY];
+        let memory = (self.memory_base + self.leak_per_step * (k - s.restarted_at) as f64 + noise)
+            .clamp(0.0, 100.0);
         match fx.memory {
             // Held near its level, with a little of the walk's wiggle (a point at most).
             Some(push) => {
-                let wiggle = (0.2 * s.memory_noise).clamp(-1.0, 1.0);
+                let wiggle = (0.2 * noise).clamp(-1.0, 1.0);
                 push.apply_with(memory, wiggle).clamp(0.0, 100.0)
             }
             None => memory,
@@ -881,37 +991,171 @@ impl ServerPlan {
 
     /// Disk grows with the time since the last cleanup.
     fn disk(&self, k: i64, s: &ServerState, fx: &Effects) -> f64 {
-        let disk = (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + s.disk_noise)
+        let noise = s.walks[DISK];
+        let disk = (self.disk_base + self.fill_per_step * (k - s.cleaned_at) as f64 + noise)
             .clamp(0.0, 100.0);
         match fx.disk {
             Some(push) => {
-                let wiggle = (0.5 * s.disk_noise).clamp(-1.0, 1.0);
+                let wiggle = (0.5 * noise).clamp(-1.0, 1.0);
                 push.apply_with(disk, wiggle).clamp(0.0, 100.0)
             }
             None => disk,
         }
     }
 
-    /// Adds to the counters what the step's signals `r` say happened during it.
-    fn count(&self, c: &mut Counters, r: &Signals) {
+    /// What a step with the signals `r` adds to the counters.
+    fn increments(&self, r: &Signals) -> Counters {
         let requests = r.rps * self.step_secs;
         let failed = requests * r.server_error;
         let refused = requests * r.client_error;
-        c.requests[0] += (requests - failed - refused).max(0.0);
-        c.requests[1] += refused;
-        c.requests[2] += failed;
-        c.received_bytes += r.receive_bps * self.step_secs;
-        c.transmitted_bytes += r.transmit_bps * self.step_secs;
         let ln_median = libm::log(r.latency_median);
         let table = phi_table();
-        for (count, ln_le) in c.duration_buckets.iter_mut().zip(ln_buckets()) {
-            *count += requests * phi_from(table, (ln_le - ln_median) / r.latency_spread);
+        let ln_le = ln_buckets();
+        Counters {
+            requests: [(requests - failed - refused).max(0.0), refused, failed],
+            received_bytes: r.receive_bps * self.step_secs,
+            transmitted_bytes: r.transmit_bps * self.step_secs,
+            duration_buckets: std::array::from_fn(|b| {
+                requests * phi_from(table, (ln_le[b] - ln_median) / r.latency_spread)
+            }),
+            duration_count: requests,
+            // Mean of a log-normal: median * exp(sigma^2 / 2).
+            duration_sum: requests
+                * r.latency_median
+                * libm::exp(r.latency_spread * r.latency_spread / 2.0),
+            created: 0.0,
         }
-        c.duration_count += requests;
-        // Mean of a log-normal: median * exp(sigma^2 / 2).
-        c.duration_sum +=
-            requests * r.latency_median * libm::exp(r.latency_spread * r.latency_spread / 2.0);
     }
+}
+
+/// Where a process stands at a grid point, in closed form: what a warm start starts from.
+struct Past {
+    before: i64,
+    up: bool,
+    /// The last grid point up, at or before `before`.
+    up_at: i64,
+    restarted_at: i64,
+    cleaned_at: i64,
+    /// The first node whose walks a warm start needs.
+    first_node: i64,
+    /// The node the leaps start from, at the walks' means.
+    chain_from: i64,
+}
+
+/// The walks at one node, leaping on from node to node.
+struct Chain {
+    node: i64,
+    walks: [f64; WALKS],
+}
+
+/// What a warm start's sample points read besides the walks.
+struct Sampling<'a> {
+    effects: &'a dyn Fn(i64) -> Effects,
+    regimes: &'a RegimeTrack,
+    /// The grid points at which an incident that the counters see begins or ends.
+    edges: &'a [i64],
+}
+
+/// The effects at `time_ms` of `incidents`.
+fn effects_at(incidents: &[&Incident], time_ms: i64) -> Effects {
+    if incidents.is_empty() {
+        Effects::default()
+    } else {
+        Effects::of(incidents.iter().copied(), time_ms)
+    }
+}
+
+/// Where the incidents that change what a step counts (CPU, latency, errors) begin and end.
+fn counted_incident_edges(incidents: &[&Incident], step_ms: i64) -> Vec<i64> {
+    incidents
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.kind,
+                IncidentKind::CpuSpike | IncidentKind::LatencySpike | IncidentKind::ErrorBurst
+            )
+        })
+        .flat_map(|i| {
+            let (a, b) = i.grid_span(step_ms);
+            [a, b]
+        })
+        .collect()
+}
+
+/// A role's regime over a range of grid points, its deploys drawn once.
+struct RegimeTrack {
+    from: i64,
+    initial: f64,
+    /// The deploys in `(from, to]` and their levels, oldest first.
+    drawn: Vec<(i64, f64)>,
+}
+
+impl RegimeTrack {
+    fn new(regimes: &Regimes, from: i64, to: i64) -> RegimeTrack {
+        RegimeTrack {
+            from,
+            initial: regimes.at(from),
+            drawn: regimes.drawn_between(from + 1, to),
+        }
+    }
+
+    /// The level at `k`, which is at or after `from`.
+    fn at(&self, k: i64) -> f64 {
+        debug_assert!(k >= self.from, "{k} before {}", self.from);
+        match self.drawn.partition_point(|&(at, _)| at <= k) {
+            0 => self.initial,
+            n => self.drawn[n - 1].1,
+        }
+    }
+
+    fn changes_between(&self, from: i64, to: i64) -> impl Iterator<Item = i64> + '_ {
+        self.drawn
+            .iter()
+            .map(|&(at, _)| at)
+            .filter(move |&at| from < at && at <= to)
+    }
+}
+
+/// Two increasing sequences as one, each value once.
+fn merge_sorted(
+    a: impl Iterator<Item = i64>,
+    b: impl Iterator<Item = i64>,
+) -> impl Iterator<Item = i64> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek().copied(), b.peek().copied()) {
+        (Some(x), Some(y)) => {
+            if x <= y {
+                a.next();
+            }
+            if y <= x {
+                b.next();
+            }
+            Some(x.min(y))
+        }
+        (Some(_), None) => a.next(),
+        (None, Some(_)) => b.next(),
+        (None, None) => None,
+    })
+}
+
+/// The walks' spans over `steps`, one per set of walk parameters and step: the bridge's
+/// coefficients take a few KB a walk, shared by every server of a role rather than copied.
+fn shared_spans(walks: &[Walk; WALKS], steps: i64) -> Arc<[Span; WALKS]> {
+    type Cache = Vec<(Vec<u64>, Arc<[Span; WALKS]>)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let mut key: Vec<u64> = walks.iter().flat_map(Walk::bits).collect();
+    key.push(steps as u64);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, spans)) = cache.iter().find(|(k, _)| *k == key) {
+        return spans.clone();
+    }
+    let spans = Arc::new(walks.map(|w| w.span(steps)));
+    // A long-running process that is given new parameters again and again keeps few.
+    if cache.len() >= 64 {
+        cache.remove(0);
+    }
+    cache.push((key, spans.clone()));
+    spans
 }
 
 /// Why a server's process started again at a grid point.

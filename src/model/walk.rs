@@ -11,6 +11,7 @@ use super::params::WalkParams;
 #[derive(Debug, Clone, Copy)]
 pub struct Walk {
     mean: f64,
+    stddev: f64,
     keep: f64,
     kick: f64,
     min: f64,
@@ -23,6 +24,7 @@ impl Walk {
         let keep = libm::exp(-dt_secs / reversion);
         Walk {
             mean: params.mean,
+            stddev: params.stddev,
             keep,
             kick: params.stddev * (1.0 - keep * keep).sqrt(),
             min: params.min,
@@ -34,10 +36,92 @@ impl Walk {
         self.mean
     }
 
+    /// What the walk is made of, to the bit: two walks alike have the same spans.
+    pub fn bits(&self) -> [u64; 6] {
+        [self.mean, self.stddev, self.keep, self.kick, self.min, self.max].map(f64::to_bits)
+    }
+
     /// One step from `x`, given a standard normal draw `z`.
     pub fn step(&self, x: f64, z: f64) -> f64 {
         (self.mean + (x - self.mean) * self.keep + self.kick * z).clamp(self.min, self.max)
     }
+
+    /// The walk's exact transition over `steps` steps at once, and its bridge toward a
+    /// value that far ahead: what lets a warm start leap over hours in a few draws.
+    pub fn span(&self, steps: i64) -> Span {
+        let steps = steps.max(1);
+        let keep_n = self.keep.powi(steps as i32);
+        let bridge = (1..=steps)
+            .map(|r| {
+                let kept = self.keep.powi(r as i32);
+                // 1 - keep^(2r): the share of the stationary variance that r steps add.
+                let added = |r: i64| 1.0 - self.keep.powi(2 * r as i32);
+                let (pull, spread) = if added(r) > 0.0 {
+                    let pull = self.keep.powi(r as i32 - 1) * (1.0 - self.keep * self.keep)
+                        / added(r);
+                    (pull, self.kick * (added(r - 1) / added(r)).max(0.0).sqrt())
+                } else {
+                    // No reversion at all (keep = 1): the walk has no noise either.
+                    (1.0 / r as f64, 0.0)
+                };
+                BridgeStep {
+                    kept,
+                    pull,
+                    spread,
+                }
+            })
+            .collect();
+        Span {
+            keep: keep_n,
+            kick: self.stddev * (1.0 - keep_n * keep_n).max(0.0).sqrt(),
+            bridge,
+        }
+    }
+
+    /// `span.steps()` steps from `x` at once, given a standard normal draw `z`: the same
+    /// distribution as that many steps (bar the bounds, which the walks almost never reach).
+    pub fn leap(&self, x: f64, z: f64, span: &Span) -> f64 {
+        (self.mean + (x - self.mean) * span.keep + span.kick * z).clamp(self.min, self.max)
+    }
+
+    /// One step from `x` toward `target`, `remaining` steps ahead (1 to `span.steps()`), given
+    /// a standard normal draw `z`: the walk's step conditioned on where it will be, so that
+    /// the steps between two leaps have the walk's own statistics and end on the target.
+    pub fn bridge(&self, x: f64, target: f64, remaining: i64, z: f64, span: &Span) -> f64 {
+        if remaining <= 1 {
+            return target;
+        }
+        let b = &span.bridge[(remaining - 1) as usize];
+        let (dev, target_dev) = (x - self.mean, target - self.mean);
+        let mean = self.mean + self.keep * dev + b.pull * (target_dev - b.kept * dev);
+        (mean + b.spread * z).clamp(self.min, self.max)
+    }
+}
+
+/// A walk over a fixed number of steps: its transition at once, and the coefficients of its
+/// bridge for each number of steps remaining.
+#[derive(Debug, Clone)]
+pub struct Span {
+    keep: f64,
+    kick: f64,
+    /// For `r` steps remaining, at `r - 1`.
+    bridge: Vec<BridgeStep>,
+}
+
+impl Span {
+    /// How many steps the span leaps.
+    pub fn steps(&self) -> i64 {
+        self.bridge.len() as i64
+    }
+}
+
+/// The conditional step with `r` steps remaining: mean `keep * dev + pull * (target_dev -
+/// kept * dev)` (`kept` = keep^r), standard deviation `spread`.
+#[derive(Debug, Clone, Copy)]
+struct BridgeStep {
+    kept: f64,
+    pull: f64,
+    spread: f64,
 }
 
 #[cfg(test)]
