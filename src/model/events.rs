@@ -255,19 +255,20 @@ impl Bursts {
         })
     }
 
-    /// The grid points in `(from, to]` at which a burst begins or ends (the first point
-    /// after it), in order.
-    pub fn edges_between(&self, from: i64, to: i64) -> Vec<i64> {
-        if self.chance == 0.0 || to <= from {
-            return Vec::new();
-        }
-        // A burst ends within its slot's first half, so the slot before `from`'s may
-        // still end in the range.
-        (from.div_euclid(self.slot)..=to.div_euclid(self.slot))
-            .filter_map(|j| self.in_slot(j))
-            .flat_map(|b| [b.start, b.end])
-            .filter(|&e| from < e && e <= to)
-            .collect()
+    /// The bursts under way somewhere in `[from, to]`, in order: for a replay that asks
+    /// `at` of many points of the range, each slot drawn once.
+    pub fn between(&self, from: i64, to: i64) -> BurstList {
+        let bursts = if self.chance == 0.0 || to < from {
+            Vec::new()
+        } else {
+            // A burst ends within its slot's first half, so none from a slot before
+            // `from`'s reaches it.
+            (from.div_euclid(self.slot)..=to.div_euclid(self.slot))
+                .filter_map(|j| self.in_slot(j))
+                .filter(|b| b.end > from && b.start <= to)
+                .collect()
+        };
+        BurstList { bursts }
     }
 
     /// A cursor asking `at` of increasing grid points, drawing each slot once.
@@ -277,6 +278,29 @@ impl Bursts {
             slot_end: i64::MIN,
             burst: None,
         }
+    }
+}
+
+/// The bursts of a range (see `Bursts::between`).
+#[derive(Debug, Clone)]
+pub struct BurstList {
+    bursts: Vec<Burst>,
+}
+
+impl BurstList {
+    /// `Bursts::at`, for a point of the range.
+    pub fn at(&self, k: i64) -> f64 {
+        match self.bursts.partition_point(|b| b.start <= k) {
+            0 => 0.0,
+            n if k < self.bursts[n - 1].end => self.bursts[n - 1].height,
+            _ => 0.0,
+        }
+    }
+
+    /// The grid points at which a burst begins or ends (the first point after it), in
+    /// order.
+    pub fn edges(&self) -> impl Iterator<Item = i64> + '_ {
+        self.bursts.iter().flat_map(|b| [b.start, b.end])
     }
 }
 

@@ -319,21 +319,35 @@ fn warm_servers(
             })
             .collect()
     };
-    let threads = crate::cores();
-    let chunk = members.len().div_ceil(threads).max(64);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..members.len())
-            .step_by(chunk)
-            .map(|from| {
-                let to = (from + chunk).min(members.len());
-                scope.spawn(move || warm(from..to))
+    // Servers differ in how far back they last restarted, so in the work a warm start
+    // takes: the cores take small chunks in turn rather than one large share each.
+    const CHUNK: usize = 128;
+    let chunks = members.len().div_ceil(CHUNK);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = crate::cores().min(chunks).max(1);
+    let mut done: Vec<(usize, Vec<Warmed>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if c >= chunks {
+                            return mine;
+                        }
+                        let from = c * CHUNK;
+                        mine.push((c, warm(from..(from + CHUNK).min(members.len()))));
+                    }
+                })
             })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("warming a server does not panic"))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(c, _)| *c);
+    done.into_iter().flat_map(|(_, warmed)| warmed).collect()
 }
 
 /// How a warm start computes one server's state: `ServerPlan::warm`, or in tests what it

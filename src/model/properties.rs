@@ -721,7 +721,10 @@ fn p95_lies_in_the_bucket_the_histogram_puts_it() {
         }
         prev = s.clone();
     });
-    assert!(checked > 10_000 / NODE_STEPS as usize, "only {checked} checks");
+    assert!(
+        checked > 10_000 / NODE_STEPS as usize,
+        "only {checked} checks"
+    );
 }
 
 // 10. Incidents.
@@ -1864,4 +1867,134 @@ fn the_warm_start_equals_its_replay_stepped_to_the_last_bit() {
     };
     let spec = FleetSpec::new(&default, 9, m(&default, 16)).shape(shape);
     warm_equals_stepped_replay("shaped", &spec, MIDNIGHT + 2 * DAY + 11, HOUR as usize);
+}
+
+// 14. Counters sampled every five minutes.
+
+/// The relative differences, over windows of `window` steps inside one process, between
+/// what a counter added and what the gauges say happened step by step; `added` and `said`
+/// pick the counter's increase and a step's worth from the gauges.
+fn window_errors(
+    snapshots: &[Snapshot],
+    window: usize,
+    added: impl Fn(&Counters, &Counters) -> f64,
+    said: impl Fn(&Snapshot, usize) -> f64,
+) -> Vec<f64> {
+    let servers = snapshots[0].len();
+    let mut errors = Vec::new();
+    for i in 0..servers {
+        let mut from = 0;
+        while from + window < snapshots.len() {
+            let span = &snapshots[from..=from + window];
+            // One process, up throughout: no restart after the window's first point.
+            if span.iter().all(|s| s.up[i]) && span[1..].iter().all(|s| !s.restarted[i]) {
+                let counted = added(&span[window].counters[i], &span[0].counters[i]);
+                let expected: f64 = span[1..].iter().map(|s| said(s, i)).sum();
+                if expected > 0.0 {
+                    errors.push((counted - expected).abs() / expected);
+                }
+            }
+            from += window;
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    errors
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[test]
+fn counter_rates_track_the_gauges_from_the_first_step_of_an_incident() {
+    let params = FleetParams::default();
+    let m = members(&params, 20, 0..20);
+    let start = MIDNIGHT + 2 * DAY + 7;
+    let mut fleet = FleetSpec::new(&params, 3, m.clone()).fleet_at_grid(start);
+    let mut snapshots = vec![fleet.snapshot().clone()];
+    run(&mut fleet, DAY as usize, |s| snapshots.push(s.clone()));
+    let step = 15.0;
+    let requests = |a: &Counters, b: &Counters| a.duration_count - b.duration_count;
+    let rps = |s: &Snapshot, i: usize| s.rps[i] * step;
+    let errors = |a: &Counters, b: &Counters| a.requests[2] - b.requests[2];
+    let failed = |s: &Snapshot, i: usize| s.rps[i] * s.server_error[i] * step;
+    // (what, windows' steps, the differences, bounds on their median and 99th percentile)
+    let cases = [
+        (
+            "requests",
+            20,
+            window_errors(&snapshots, 20, requests, rps),
+            0.04,
+            0.12,
+        ),
+        (
+            "requests",
+            240,
+            window_errors(&snapshots, 240, requests, rps),
+            0.015,
+            0.04,
+        ),
+        (
+            "5xx",
+            20,
+            window_errors(&snapshots, 20, errors, failed),
+            0.12,
+            0.45,
+        ),
+        (
+            "5xx",
+            240,
+            window_errors(&snapshots, 240, errors, failed),
+            0.04,
+            0.12,
+        ),
+    ];
+    for (what, window, e, median, p99) in cases {
+        let shown = format!(
+            "{what} over {window} steps: {} windows, median {:.4}, p90 {:.4}, p99 {:.4}",
+            e.len(),
+            quantile(&e, 0.5),
+            quantile(&e, 0.9),
+            quantile(&e, 0.99)
+        );
+        println!("{shown}");
+        assert!(e.len() > 300, "{shown}");
+        assert!(
+            quantile(&e, 0.5) < median && quantile(&e, 0.99) < p99,
+            "{shown}"
+        );
+    }
+
+    // An error burst starting between two nodes shows in the counters at its first step,
+    // and its end at the first step after it.
+    let at = start + 5 * HOUR + 7;
+    assert_ne!(at % NODE_STEPS, 0);
+    let schedule = Schedule::new(vec![incident(
+        1,
+        IncidentKind::ErrorBurst,
+        "server=srv-04",
+        at,
+        10,
+    )]);
+    let spec = FleetSpec::new(&params, 3, m.clone()).schedule(schedule);
+    let mut fleet = spec.fleet_at_grid(at - 3);
+    let mut share = Vec::new();
+    let mut prev = fleet.snapshot().counters[3];
+    for _ in 0..50 {
+        fleet.step();
+        let c = fleet.snapshot().counters[3];
+        share.push((
+            fleet.grid(),
+            (c.requests[2] - prev.requests[2]) / (c.duration_count - prev.duration_count),
+        ));
+        prev = c;
+    }
+    for (grid, share) in share {
+        let during = (at..at + 40).contains(&grid);
+        assert_eq!(
+            share >= 0.08,
+            during,
+            "grid {grid} (burst from {at}): 5xx share {share}"
+        );
+    }
 }
