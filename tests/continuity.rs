@@ -115,6 +115,39 @@ fn the_exporter_serves_what_generate_writes_for_the_same_instant() {
 
     // Counters against the OpenMetrics history, which keeps every digit.
     let om = history_at(dir.path(), "now.om", &instant, &fleet);
+    assert_counters_match(&samples, &om);
+}
+
+/// The exporter's model time, as an instant `generate --start` takes.
+fn model_instant(samples: &[common::Sample]) -> String {
+    let model_time = samples
+        .iter()
+        .find(|s| s.name == "fleetsim_model_time_seconds")
+        .expect("fleetsim_model_time_seconds")
+        .value;
+    fleetsim::units::format_instant((model_time * 1000.0).round() as i64)
+}
+
+#[test]
+fn an_exporter_that_has_stepped_for_a_while_serves_what_a_fresh_start_computes() {
+    // A one-second grid: the exporter steps some grid points, counting each step with what
+    // its last sample point says, before it is scraped; `generate` computes the same
+    // instant from scratch, summing the sample points since each server's restart.
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fast-grid.toml");
+    let fleet = ["--servers", "8", "--seed", "5", "--config", config];
+    let exporter = Exporter::start(&[&fleet[..], &["--tick", "100ms"]].concat());
+    let first = parse_exposition(&exporter.get("/metrics").body);
+    std::thread::sleep(std::time::Duration::from_millis(4_500));
+    let samples = parse_exposition(&exporter.get("/metrics").body);
+    let (from, instant) = (model_instant(&first), model_instant(&samples));
+    assert_ne!(from, instant);
+    let dir = tempfile::tempdir().unwrap();
+    let om = history_at(dir.path(), "later.om", &instant, &fleet);
+    assert_counters_match(&samples, &om);
+}
+
+/// Every request and network counter the exporter served equals the history's, to 1e-9.
+fn assert_counters_match(samples: &[common::Sample], om: &str) {
     let history: BTreeMap<String, f64> = om
         .lines()
         .filter(|l| l.starts_with("app_requests_total") || l.starts_with("app_network_"))

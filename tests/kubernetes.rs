@@ -32,13 +32,14 @@ const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.34.0"];
 
 /// bench/RESULTS.md measured fleetsim on this many cores.
 const BENCH_CORES: f64 = 2.0;
-/// The slowest start per server the bench measured, rounded up: 1,000 servers in 1.36 s
-/// (10,000 took 12.4 s, 100,000 took 124.7 s).
-const BENCH_WARMUP_S_PER_SERVER: f64 = 1.5 / 1_000.0;
+/// The slowest start per server the bench measured, rounded up: 1,000 servers in 0.126 s at
+/// the slowest of 5 runs (10,000 took 0.813 s, 100,000 took 6.2 s).
+const BENCH_WARMUP_S_PER_SERVER: f64 = 0.15 / 1_000.0;
 /// Peak RSS (VmHWM) in MB at 10,000 and 100,000 servers; taken as linear in the servers.
-const BENCH_PEAK_MB: [(f64, f64); 2] = [(10_000.0, 34.5), (100_000.0, 286.3)];
+const BENCH_PEAK_MB: [(f64, f64); 2] = [(10_000.0, 37.9), (100_000.0, 286.8)];
 /// Prometheus 2.42's gzipped OpenMetrics scrapes raised the peak at 10,000 servers from the
-/// bench's 34.5 MB (uncompressed curl scrapes) to 43.9 MB.
+/// bench's 34.5 MB then (uncompressed curl scrapes, the model before its counters were
+/// sampled) to 43.9 MB.
 const SCRAPE_PEAK_FACTOR: f64 = 1.3;
 
 fn root() -> &'static Path {
