@@ -15,6 +15,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -23,9 +26,31 @@ use crate::exposition::{self, FleetLabels, Format, TextFormat, negotiate};
 use crate::gzip::{self as body, ChannelBody};
 use crate::model::Frame;
 
-/// Connections served at once; more wait in the kernel's backlog. Prometheus keeps one
-/// connection per target, so this only bounds misbehaving clients.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Connections open at once, all clients together; more wait in the kernel's backlog.
+/// Prometheus keeps one connection per target, so this only bounds misbehaving clients: it
+/// is high so that connections stalled in their headers (each a few KB until the header
+/// timeout cuts it) cannot keep a scrape out, and the process raises its limit of open
+/// files to hold it (`raise_open_files_limit`).
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Connections open at once from one address: a quarter of the whole, so that one client
+/// cannot take every connection from the others.
+pub const MAX_PER_ADDRESS: usize = MAX_CONNECTIONS / 4;
+
+/// Scrapes being encoded and sent at once. Each holds a few encoded pieces (a few MB at
+/// 10,000 servers) while its client reads, so this is what bounds the memory that slow
+/// readers can take; past it a scrape is answered 503 at once rather than queued.
+pub const MAX_SCRAPES: usize = 128;
+
+/// How long a client may take to send a request's headers, and to start the next one on a
+/// kept-alive connection. Longer than Prometheus's default 15 s scrape interval, so that
+/// its kept-alive connections stay open between scrapes.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a response may wait for its client to take more of it: a client that reads
+/// slower than that (in practice, than about a third of its socket's send buffer every
+/// 10 s) is cut off, and its scrape's memory freed.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for scrapes in flight.
 const DRAIN: Duration = Duration::from_millis(500);
@@ -47,7 +72,9 @@ pub async fn serve(
     api: Api,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(connection_limit()));
+    let per_address = Arc::new(PerAddress::default());
+    let scrapes = Arc::new(Semaphore::new(MAX_SCRAPES));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -55,9 +82,9 @@ pub async fn serve(
             p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!("accept failed: {e}");
@@ -67,12 +94,22 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        // Over its address's share, a connection is closed at once: the others' stay.
+        let Some(share) = per_address.admit(peer.ip()) else {
+            tracing::debug!(
+                "refused a connection from {}: {MAX_PER_ADDRESS} open",
+                peer.ip()
+            );
+            continue;
+        };
         let serving = serving.clone();
+        let scrapes = scrapes.clone();
         let service = service_fn(move |req| {
             let serving = serving.clone();
+            let scrapes = scrapes.clone();
             async move {
                 let response = match (api, serving.fleet()) {
-                    (Api::Metrics, Some(shared)) => respond(shared, &req),
+                    (Api::Metrics, Some(shared)) => respond(shared, &req, &scrapes),
                     (Api::Admin, Some(shared)) => {
                         super::admin::respond(shared, req).await.map(BodyExt::boxed)
                     }
@@ -86,11 +123,11 @@ pub async fn serve(
         });
         let connection = http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10))
-            .serve_connection(TokioIo::new(stream), service);
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(StallGuard::new(stream)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, share);
             let _ = connection.await;
         });
     }
@@ -105,7 +142,11 @@ pub async fn serve(
 /// Every response's body: whole, or streamed as it is encoded.
 type AnyBody = BoxBody<Bytes, Infallible>;
 
-fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
+fn respond(
+    shared: &Arc<Shared>,
+    req: &Request<Incoming>,
+    scrapes: &Arc<Semaphore>,
+) -> Response<AnyBody> {
     if req.uri().path().starts_with("/api/") {
         // The scrape port never serves the admin API, whatever the method: say where it is.
         return text(
@@ -131,8 +172,17 @@ fn respond(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<AnyBody> {
                 Format::OpenMetrics => (Format::OpenMetrics, exposition::OPENMETRICS_CONTENT_TYPE),
                 Format::Text => (Format::Text, exposition::CONTENT_TYPE),
             };
+            let Ok(slot) = scrapes.clone().try_acquire_owned() else {
+                let mut busy = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many scrapes in flight; try again\n",
+                );
+                busy.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return busy;
+            };
             let (frame, labels) = shared.latest_labeled();
-            let body = scrape_body(shared.clone(), frame, labels, format, wants.gzip);
+            let body = scrape_body(shared.clone(), frame, labels, format, wants.gzip, slot);
             let mut response = Response::new(body.boxed());
             response
                 .headers_mut()
@@ -211,9 +261,12 @@ fn scrape_body(
     labels: Arc<FleetLabels>,
     format: Format,
     gzip: bool,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> ChannelBody {
     let (tx, body) = ChannelBody::channel(4);
     tokio::task::spawn_blocking(move || {
+        // Held until the last piece is handed over (or the client has gone).
+        let _slot = slot;
         // The protobuf exposition is one piece: its families are length-prefixed, so each
         // is built whole before it is written.
         let pieces = match format {
@@ -316,4 +369,139 @@ fn landing_page(shared: &Shared) -> String {
         servers = shared.servers(),
         version = env!("CARGO_PKG_VERSION"),
     )
+}
+
+/// The connections open from each address.
+#[derive(Default)]
+struct PerAddress {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+impl PerAddress {
+    /// One more connection from `ip`, if its share allows it; it counts until the returned
+    /// guard is dropped.
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<AddressShare> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressShare {
+            of: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// A connection counted against its address's share.
+struct AddressShare {
+    of: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// `MAX_CONNECTIONS`, or fewer if the process may not open that many files (a few kept for
+/// everything else it opens).
+fn connection_limit() -> usize {
+    let files = crate::machine::open_files_limit();
+    MAX_CONNECTIONS.min(files.saturating_sub(64).max(16))
+}
+
+/// A connection whose writes fail once they have waited `WRITE_STALL_TIMEOUT` for the
+/// client: hyper then closes it. Reads are left to hyper's own header timeout.
+struct StallGuard<S> {
+    inner: S,
+    stalled_since: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> StallGuard<S> {
+    fn new(inner: S) -> StallGuard<S> {
+        StallGuard {
+            inner,
+            stalled_since: None,
+        }
+    }
+
+    /// After a pending write: pending still, or an error once the stall has lasted.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let deadline = self
+            .stalled_since
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took no more of the response for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed<T>(
+        &mut self,
+        result: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match result {
+            Poll::Ready(r) => {
+                self.stalled_since = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progressed(result, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.progressed(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.progressed(result, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -244,6 +244,7 @@ impl Serving {
 /// `fleetsim exporter`: runs until SIGINT or SIGTERM.
 pub fn run(settings: ExporterSettings) -> Result<()> {
     init_logging(settings.log_level);
+    crate::machine::limit_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
