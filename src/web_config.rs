@@ -1568,6 +1568,58 @@ mod tests {
         );
     }
 
+    /// Bounded mutations of a full file (bytes flipped, dropped, doubled, cut): the loader
+    /// answers each with a config or a one-line error, and never panics.
+    #[test]
+    fn mangled_files_give_one_line_errors_and_never_panic() {
+        let (ca, _) = self_signed();
+        let original = with_tls(&format!(
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca: |\n{}  client_allowed_sans: [a.test]\n  min_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  prometheus: \"{}\"\n",
+            indent(&ca),
+            hash("secret", 4)
+        ))
+        .into_bytes();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..400 {
+            let mut bytes = original.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len());
+                match next(4) {
+                    0 => bytes[at] = b" :-|\n\"'{[&*!%#0zA\t\x00\xff"[next(20)],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    2 => {
+                        let end = (at + 1 + next(40)).min(bytes.len());
+                        let copy = bytes[at..end].to_vec();
+                        bytes.splice(at..at, copy);
+                    }
+                    _ => bytes.truncate(at),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            match parse(&text) {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    refused += 1;
+                    assert!(!e.to_string().contains('\n'), "{e}");
+                }
+            }
+        }
+        eprintln!("mangled files: {accepted} accepted, {refused} refused");
+        assert!(
+            refused > 100,
+            "the mutations reach the checks: {refused} refused"
+        );
+    }
+
     #[test]
     fn san_matching_is_exact_and_ips_by_value() {
         let mut params = rcgen::CertificateParams::new(vec![

@@ -439,3 +439,34 @@ fn basic_auth_from_the_helper_s_hash_takes_the_password() {
     assert!(auth.check(Some(&header("prometheus:scrapes"))).is_err());
     assert!(config.tls().is_none());
 }
+
+#[test]
+fn the_documented_example_loads_and_takes_its_password() {
+    use base64::Engine as _;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/web-config.md"))
+        .unwrap();
+    let example = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/web-config.md opens with a yaml example");
+    let certs = TestCerts::new();
+    let tls = certs.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    for (from, to) in [
+        (&certs.server_cert, "server.pem"),
+        (&certs.server_key, "server-key.pem"),
+        (&certs.ca, "ca.pem"),
+    ] {
+        std::fs::copy(from, tls.join(to)).unwrap();
+    }
+    let config = load(&certs, example);
+    assert!(config.tls().is_some());
+    assert_eq!(config.headers().len(), 3);
+    let header = hyper::header::HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("prometheus:scrape-me")
+    ))
+    .unwrap();
+    assert_eq!(config.authenticator().unwrap().check(Some(&header)), Ok(()));
+}
