@@ -4,7 +4,8 @@
 //! - `machine`, `clock`, `units`, `protobuf`: leaves;
 //! - `model`: the pure simulation;
 //! - `exposition`, `gzip`, `remote_write`: encoding the model's frames;
-//! - `config`, `error`, `settings`: the validated settings of a run;
+//! - `config`, `error`, `settings`, `web_config`: the validated settings of a run, and the
+//!   web config file (TLS, basic auth, headers);
 //! - `exporter`, `history`, `report`: the commands, each taking its settings;
 //! - `cli`: flags and the config file, turned into settings.
 
@@ -23,6 +24,7 @@ pub mod remote_write;
 pub mod report;
 pub mod settings;
 pub mod units;
+pub mod web_config;
 
 /// Kept at the root for the model's callers: the function lives in [`machine`].
 pub use machine::cores;

@@ -187,7 +187,7 @@ const LAYERS: [(&str, &[&str]); 6] = [
     ("leaves", &["units", "clock", "machine", "protobuf"]),
     ("model", &["model"]),
     ("encoding", &["exposition", "gzip", "remote_write"]),
-    ("settings", &["config", "error", "settings"]),
+    ("settings", &["config", "error", "settings", "web_config"]),
     ("commands", &["exporter", "history", "report"]),
     ("flags", &["cli"]),
 ];

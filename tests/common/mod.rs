@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod alertmanager;
+pub mod certs;
 pub mod prometheus;
 pub mod victoria;
 
