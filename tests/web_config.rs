@@ -470,3 +470,54 @@ fn the_documented_example_loads_and_takes_its_password() {
     .unwrap();
     assert_eq!(config.authenticator().unwrap().check(Some(&header)), Ok(()));
 }
+
+/// The exporter-toolkit's own checker (`promtool check web-config`, Go) and this loader
+/// agree: on a file using every key both know, and on refusals of the same mistakes.
+#[test]
+fn the_toolkit_s_own_checker_agrees() {
+    let certs = TestCerts::new();
+    let tls = certs.tls_server_config();
+    let full = format!(
+        "{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  min_version: TLS12\n  max_version: TLS13\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n  prefer_server_cipher_suites: false\n  curve_preferences: [CurveP256, X25519]\nhttp_server_config:\n  http2: false\n  headers:\n    Content-Security-Policy: default-src 'none'\n    X-Frame-Options: sameorigin\n    X-Content-Type-Options: nosniff\n    X-XSS-Protection: '0'\n    Strict-Transport-Security: max-age=600\nbasic_auth_users:\n  prometheus: {}\n",
+        bcrypt_hash("scrape")
+    );
+    let toolkit = |yaml: &str| {
+        let file = certs.write_web_config(yaml);
+        let out = common::promtool()
+            .args(["check", "web-config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let ours = |yaml: &str| WebConfig::load(certs.write_web_config(yaml)).map(|_| ());
+
+    let (ok, said) = toolkit(&full);
+    assert!(ok, "the toolkit refuses the full file: {said}");
+    ours(&full).unwrap();
+
+    let refused = [
+        format!("{tls}  certfile: x\n"),
+        "tls_config: {}\n".to_string(),
+        "http_server_config:\n  headers:\n    X-Frame-Options: allow\n".to_string(),
+        "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n".to_string(),
+        "http_server_config:\n  headers:\n    X-Powered-By: fleetsim\n".to_string(),
+        "basic_auth_users:\n  prometheus: plain-text\n".to_string(),
+        format!("{tls}  curve_preferences: [Curve25519]\n"),
+        format!("{tls}  cipher_suites: [TLS_FANCY]\n"),
+        format!("{tls}  client_auth_type: Yes\n"),
+        format!("{tls}  min_version: SSL3\n"),
+        format!("{tls}  client_ca_file: ca.pem\n"),
+        "tls_server_config:\n  cert_file: server.pem\n".to_string(),
+        "tls_server_config:\n  cert_file: missing.pem\n  key_file: server-key.pem\n".to_string(),
+    ];
+    for yaml in &refused {
+        let (ok, said) = toolkit(yaml);
+        assert!(!ok, "the toolkit takes {yaml:?}: {said}");
+        let error = ours(yaml).expect_err(yaml);
+        assert!(!error.to_string().contains('\n'), "{error}");
+    }
+}

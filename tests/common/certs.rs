@@ -57,6 +57,8 @@ fn leaf(
     params.distinguished_name.push(DnType::CommonName, names[0]);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![usage];
+    // Strict verifiers (OpenSSL's X509_STRICT, Python 3.13's default) want it.
+    params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, issuer).unwrap();
     (cert.pem(), key.serialize_pem())
