@@ -124,6 +124,10 @@ pub struct ExporterArgs {
     /// Address of the admin API (incidents), e.g. 127.0.0.1:8001; off without it
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// TLS, basic authentication and response headers, in the exporter-toolkit's web
+    /// config format (docs/web-config.md); re-read on SIGHUP
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<std::path::PathBuf>,
     /// Also push the series to this Prometheus remote write receiver, e.g.
     /// http://localhost:9090/api/v1/write (http:// only); off without it
     #[arg(long, value_name = "URL", value_parser = crate::remote_write::Endpoint::parse)]
@@ -288,6 +292,7 @@ impl ExporterArgs {
             listen,
             tick: self.tick,
             admin,
+            web_config: self.web_config_file.clone(),
             remote_write,
             log_level: self.log_level.into(),
         })

@@ -42,6 +42,8 @@ pub struct ExporterSettings {
     pub tick: Duration,
     /// Where the admin API is served; off without it.
     pub admin: Option<SocketAddr>,
+    /// The exporter-toolkit web config file (TLS, basic auth, headers); off without it.
+    pub web_config: Option<PathBuf>,
     /// Where the series are pushed as well; off without it.
     pub remote_write: Option<RemoteWriteSettings>,
     pub log_level: LogLevel,

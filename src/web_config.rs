@@ -82,6 +82,9 @@ pub struct WebConfig {
     tls: Option<Arc<ServerConfig>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     authenticator: Option<Authenticator>,
+    /// `client_auth_type: RequireAndVerifyClientCert`: no connection without a certificate
+    /// the client CA signed.
+    client_certificates_required: bool,
 }
 
 impl fmt::Debug for WebConfig {
@@ -134,6 +137,10 @@ impl WebConfig {
                 "not supported: fleetsim has no request rate limiter; remove the key",
             )));
         }
+        let client_certificates_required = raw
+            .tls_server_config
+            .as_ref()
+            .is_some_and(|t| t.client_auth_type.as_deref() == Some("RequireAndVerifyClientCert"));
         let tls = match raw.tls_server_config {
             Some(tls) => tls_config(tls, dir).map_err(fail)?,
             None => None,
@@ -146,12 +153,19 @@ impl WebConfig {
             Some(users) if !users.0.is_empty() => Some(Authenticator::new(users.0).map_err(fail)?),
             _ => None,
         };
+        let client_certificates_required = client_certificates_required && tls.is_some();
         Ok(WebConfig {
             file: file.to_path_buf(),
             tls,
             headers,
             authenticator,
+            client_certificates_required,
         })
+    }
+
+    /// Whether every connection must show a client certificate that the client CA signed.
+    pub fn requires_client_certificates(&self) -> bool {
+        self.client_certificates_required
     }
 
     /// The file this was read from.

@@ -25,6 +25,7 @@ use super::{Serving, Shared};
 use crate::exposition::{self, FleetLabels, Format, TextFormat, negotiate};
 use crate::gzip::{self as body, ChannelBody};
 use crate::model::Frame;
+use crate::web_config::{Authenticator, SharedWebConfig, WebConfig};
 
 /// Connections open at once, all clients together; more wait in the kernel's backlog.
 /// Prometheus keeps one connection per target, so this only bounds misbehaving clients: it
@@ -70,11 +71,13 @@ pub async fn serve(
     listener: TcpListener,
     serving: Arc<Serving>,
     api: Api,
+    web: Option<Arc<SharedWebConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(connection_limit()));
     let per_address = Arc::new(PerAddress::default());
     let scrapes = Arc::new(Semaphore::new(MAX_SCRAPES));
+    let checks = Arc::new(Semaphore::new(crate::machine::cores()));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -104,10 +107,21 @@ pub async fn serve(
         };
         let serving = serving.clone();
         let scrapes = scrapes.clone();
+        let checks = checks.clone();
+        // The web config in force when the connection came: a reload never changes the
+        // rules in the middle of one.
+        let web = web.as_ref().map(|w| w.current());
+        let tls = web.as_ref().and_then(|w| w.tls_acceptor());
+        let guard = web.clone();
         let service = service_fn(move |req| {
             let serving = serving.clone();
             let scrapes = scrapes.clone();
+            let checks = checks.clone();
+            let web = guard.clone();
             async move {
+                if let Some(refused) = authenticate(api, web.as_ref(), &req, &checks).await {
+                    return Ok::<_, Infallible>(with_headers(refused, web.as_deref()));
+                }
                 let response = match (api, serving.fleet()) {
                     (Api::Metrics, Some(shared)) => respond(shared, &req, &scrapes),
                     (Api::Admin, Some(shared)) => {
@@ -118,17 +132,35 @@ pub async fn serve(
                         super::admin::warming_up(serving.servers()).map(BodyExt::boxed)
                     }
                 };
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(with_headers(response, web.as_deref()))
             }
         });
-        let connection = http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(StallGuard::new(stream)), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _held = (permit, share);
-            let _ = connection.await;
+            // The handshake on the connection's own task: a slow or silent client holds
+            // its connection, not the accept loop.
+            let io: Box<dyn Connection> = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        // Plain HTTP on the TLS port, an unknown or missing client
+                        // certificate, a silent client: nothing to serve.
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake with {peer} failed: {e}");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+                None => Box::new(stream),
+            };
+            let connection = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(StallGuard::new(io)), service);
+            let _ = watcher.watch(connection).await;
         });
     }
     drop(listener);
@@ -141,6 +173,69 @@ pub async fn serve(
 
 /// Every response's body: whole, or streamed as it is encoded.
 type AnyBody = BoxBody<Bytes, Infallible>;
+
+/// How long a client may take over its TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection, plain or TLS.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
+
+/// What needs the web config's authentication: everything but the probes' endpoints on
+/// the scrape port (a Kubernetes probe or a load balancer has no password).
+fn needs_authentication(api: Api, path: &str) -> bool {
+    api == Api::Admin || !matches!(path, "/-/healthy" | "/-/ready")
+}
+
+/// `Some(401)` when the web config asks for basic auth and the request does not pass it.
+/// The bcrypt check runs off the async threads, at most one a core at once, so that a
+/// flood of bad passwords costs the cores, not the scrapes' threads.
+async fn authenticate(
+    api: Api,
+    web: Option<&Arc<WebConfig>>,
+    req: &Request<Incoming>,
+    checks: &Arc<Semaphore>,
+) -> Option<Response<AnyBody>> {
+    let web = web?;
+    web.authenticator()?;
+    if !needs_authentication(api, req.uri().path()) {
+        return None;
+    }
+    let header = req.headers().get(hyper::header::AUTHORIZATION).cloned();
+    let _slot = checks.acquire().await.ok()?;
+    let config = web.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        config
+            .authenticator()
+            .map_or(Ok(()), |a| a.check(header.as_ref()))
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => None,
+        Ok(Err(refusal)) => {
+            tracing::debug!("refused a request for {}: {refusal}", req.uri().path());
+            let mut refused = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            refused
+                .headers_mut()
+                .insert(hyper::header::WWW_AUTHENTICATE, Authenticator::challenge());
+            Some(refused)
+        }
+        Err(_) => Some(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the check failed\n",
+        )),
+    }
+}
+
+/// The response with the web config's `http_server_config.headers`.
+fn with_headers<B>(mut response: Response<B>, web: Option<&WebConfig>) -> Response<B> {
+    if let Some(web) = web {
+        for (name, value) in web.headers() {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response
+}
 
 fn respond(
     shared: &Arc<Shared>,

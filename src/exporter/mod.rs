@@ -25,6 +25,7 @@ use crate::exposition::FleetLabels;
 use crate::model::incidents::{Incident, IncidentSpec, RANDOM_ID_BASE, RandomIncidents, Schedule};
 use crate::model::{self, FleetParams, FleetSpec, Frame, Member, Timeline};
 use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
+use crate::web_config::SharedWebConfig;
 
 pub use http::{Api, serve};
 pub use telemetry::Telemetry;
@@ -258,22 +259,35 @@ pub fn run(settings: ExporterSettings) -> Result<()> {
 async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
     // Bind before the warm-up, so that a port in use fails at once; and check what can be
     // wrong with the fleet before any work, so that a bad incident is an error at once too.
+    let web = match &settings.web_config {
+        Some(file) => Some(Arc::new(SharedWebConfig::load(file)?)),
+        None => None,
+    };
+    let scheme = match web.as_ref().map(|w| w.current().tls().is_some()) {
+        Some(true) => "https",
+        _ => "http",
+    };
     let listeners = Listeners::bind(&settings).await?;
+    warn_if_admin_is_open(&settings, web.as_deref());
     let run_start_ms = unix_now_ms();
     let fleet = FleetToWarm::check(&settings.fleet, run_start_ms)?;
     let started = Instant::now();
     let serving = Arc::new(Serving::warming_up(settings.fleet.range.len()));
     tracing::info!(
         servers = settings.fleet.servers,
-        "warming up; http://{}/-/ready answers 200 once the fleet is served",
+        "warming up; {scheme}://{}/-/ready answers 200 once the fleet is served",
         listeners.metrics_addr
     );
     let shutdown = on_shutdown_signal();
+    if let Some(web) = &web {
+        reload_on_hangup(web.clone());
+    }
     let admin_served = listeners.admin.map(|listener| {
         tokio::spawn(serve(
             listener,
             serving.clone(),
             Api::Admin,
+            web.clone(),
             until_stopped(shutdown.clone()),
         ))
     });
@@ -281,6 +295,7 @@ async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
         listeners.metrics,
         serving.clone(),
         Api::Metrics,
+        web.clone(),
         until_stopped(shutdown.clone()),
     ));
 
@@ -310,7 +325,7 @@ async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
         servers = settings.fleet.servers,
         seed = settings.fleet.seed,
         warmup_ms = started.elapsed().as_millis() as u64,
-        "fleet ready; serving http://{}/metrics",
+        "fleet ready; serving {scheme}://{}/metrics",
         listeners.metrics_addr
     );
 
@@ -407,6 +422,43 @@ impl FleetToWarm {
 /// A flag that turns true on SIGINT or SIGTERM. The handlers are registered before
 /// anything is served: a signal that arrives once the exporter answers must stop it
 /// cleanly, not kill it with the default action.
+/// Re-reads the web config on each SIGHUP: new connections take the new file, open ones keep
+/// theirs; a file that fails to load leaves the one in force, and the log says why.
+fn reload_on_hangup(web: Arc<SharedWebConfig>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the web config will not be re-read");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let web = web.clone();
+            let reloaded = tokio::task::spawn_blocking(move || web.reload()).await;
+            match reloaded {
+                Ok(Ok(())) => tracing::info!("web config re-read"),
+                Ok(Err(e)) => tracing::warn!("web config not re-read: {e}"),
+                Err(e) => tracing::warn!("web config not re-read: {e}"),
+            }
+        }
+    });
+}
+
+/// The admin API can take the whole fleet down: said aloud when it listens beyond this
+/// machine without a password or client certificates to ask for.
+fn warn_if_admin_is_open(settings: &ExporterSettings, web: Option<&SharedWebConfig>) {
+    let Some(addr) = settings.admin else { return };
+    let guarded = web.is_some_and(|w| {
+        let config = w.current();
+        config.authenticator().is_some() || config.requires_client_certificates()
+    });
+    if !addr.ip().is_loopback() && !guarded {
+        tracing::warn!(
+            "the admin API listens on {addr}, beyond this machine, with no authentication: \
+             anyone who reaches it can take the fleet down (see SECURITY.md)"
+        );
+    }
+}
+
 fn on_shutdown_signal() -> watch::Receiver<bool> {
     let (stopping, shutdown) = watch::channel(false);
     let signals = shutdown_signals();

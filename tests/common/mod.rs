@@ -47,6 +47,11 @@ impl Exporter {
         Exporter::start_until(extra, env, "serving http://")
     }
 
+    /// `start` for an exporter serving TLS (its log says `https://`).
+    pub fn start_tls(extra: &[&str]) -> Exporter {
+        Exporter::start_until(extra, &[], "serving https://")
+    }
+
     /// Starts the exporter and returns as soon as it listens, while it warms the fleet up.
     pub fn start_warming_up(extra: &[&str]) -> Exporter {
         Exporter::start_until(extra, &[], "warming up; http://")
