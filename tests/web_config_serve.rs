@@ -340,10 +340,10 @@ fn sighup_rereads_the_file_and_open_connections_keep_theirs() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut refused = None;
     while Instant::now() < deadline && refused.is_none() {
-        if let Ok(line) = exporter.stderr.recv_timeout(Duration::from_millis(200)) {
-            if line.contains("web config not re-read") {
-                refused = Some(line);
-            }
+        if let Ok(line) = exporter.stderr.recv_timeout(Duration::from_millis(200))
+            && line.contains("web config not re-read")
+        {
+            refused = Some(line);
         }
     }
     assert!(refused.is_some(), "no word of the bad file");
