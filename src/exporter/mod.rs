@@ -22,7 +22,9 @@ use tokio::sync::watch;
 use crate::clock::unix_now_ms;
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
-use crate::model::incidents::{Incident, IncidentSpec, RANDOM_ID_BASE, RandomIncidents, Schedule};
+use crate::model::incidents::{
+    Incident, IncidentSpec, RANDOM_ID_BASE, RandomIncidents, Refused, Schedule,
+};
 use crate::model::{self, FleetParams, FleetSpec, Frame, Member, Timeline};
 use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
 
@@ -119,20 +121,22 @@ impl Shared {
         self.incidents().schedule.clone()
     }
 
-    /// Adds an incident, or changes nothing and says which field is wrong. One asked to
-    /// start now starts at the next grid point.
+    /// Adds an incident, or changes nothing and says which field is wrong, or that the
+    /// schedule is full. One asked to start now starts at the next grid point.
     pub fn add_incident(
         &self,
         spec: &IncidentSpec,
         now_ms: i64,
-    ) -> std::result::Result<Incident, String> {
+    ) -> std::result::Result<Incident, Refused> {
         let mut state = self.incidents();
         let now_ms = now_ms.max(state.effective_ms);
-        let incident = spec.resolve_live(self.run_start_ms, now_ms, state.schedule.next_id())?;
+        let incident = spec
+            .resolve_live(self.run_start_ms, now_ms, state.schedule.next_id())
+            .map_err(Refused::Invalid)?;
         incident
             .check_target(&self.members, self.seed)
-            .map_err(|e| format!("target: {e}"))?;
-        state.schedule.add(incident.clone())?;
+            .map_err(|e| Refused::Invalid(format!("target: {e}")))?;
+        state.schedule.add_open(incident.clone(), now_ms)?;
         state.version += 1;
         Ok(incident)
     }
@@ -143,10 +147,13 @@ impl Shared {
         let mut state = self.incidents();
         let at_ms = now_ms.max(state.effective_ms);
         let incident = if id >= RANDOM_ID_BASE {
+            // Only those listed: each one ended is remembered, so ids far ahead would
+            // grow the schedule without bound.
             self.random
                 .clone()
                 .following(&state.schedule)
-                .by_id(id, &self.members)?
+                .by_id(id, &self.members)
+                .filter(|i| i.start_ms <= at_ms + RANDOM_LISTED_AHEAD_MS)?
         } else {
             state.schedule.get(id)?.clone()
         };
@@ -353,6 +360,7 @@ impl Listeners {
         };
         if let Some(addr) = admin.as_ref().and_then(|l| l.local_addr().ok()) {
             tracing::info!("admin API on http://{addr}/api/v1/incidents");
+            admin::warn_if_exposed(addr);
         }
         Ok(Listeners {
             metrics,
