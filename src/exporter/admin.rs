@@ -230,9 +230,14 @@ pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Full<
     r
 }
 
-/// `{"error": message}`, the message on one line whatever it quotes of the request.
+/// How much of an error message is kept at each end when it quotes a long value.
+const ERROR_END_CHARS: usize = 300;
+
+/// `{"error": message}`, the message on one line whatever it quotes of the request, and
+/// short: a long value quoted is cut in its middle, so that the field named at the start
+/// and what was expected at the end both stay.
 pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    let one_line: String = message
+    let chars: Vec<char> = message
         .chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {
@@ -243,7 +248,15 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> 
             escaped
         })
         .collect();
-    json_response(status, &json!({ "error": one_line }))
+    let said: String = if chars.len() > 2 * ERROR_END_CHARS + 100 {
+        let left_out = chars.len() - 2 * ERROR_END_CHARS;
+        let head: String = chars[..ERROR_END_CHARS].iter().collect();
+        let tail: String = chars[chars.len() - ERROR_END_CHARS..].iter().collect();
+        format!("{head} [... {left_out} characters ...] {tail}")
+    } else {
+        chars.into_iter().collect()
+    };
+    json_response(status, &json!({ "error": said }))
 }
 
 #[cfg(test)]
@@ -282,6 +295,22 @@ mod tests {
         let said = body["error"].as_str().unwrap();
         assert_eq!(said, "unknown field `a\\nb\\r\\u{0}`");
         assert_eq!(said.lines().count(), 1);
+
+        let long = format!(
+            "kind: unknown kind `{}`; expected one of outage",
+            "x".repeat(70_000)
+        );
+        let r = error(StatusCode::BAD_REQUEST, &long);
+        let body: Value = serde_json::from_slice(&ready_body(r)).unwrap();
+        let said = body["error"].as_str().unwrap();
+        assert!(said.len() < 1_000, "{} bytes", said.len());
+        assert!(said.starts_with("kind: unknown kind `xxx"), "{said}");
+        assert!(said.ends_with("`; expected one of outage"), "{said}");
+        let left_out = long.len() - 2 * ERROR_END_CHARS;
+        assert!(
+            said.contains(&format!("[... {left_out} characters ...]")),
+            "{said}"
+        );
     }
 
     /// The body of a response made whole: its one frame, ready without a runtime.
