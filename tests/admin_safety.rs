@@ -669,3 +669,38 @@ fn concurrent_posts_and_deletes_never_get_a_5xx() {
     );
     assert_eq!(e.get("/-/healthy").status, 200);
 }
+
+#[test]
+fn only_random_incidents_listed_can_be_ended_so_ids_far_ahead_do_not_pile_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("busy.toml");
+    std::fs::write(
+        &config,
+        "resolution = \"1s\"\n[incidents]\nrandom_per_day = 200\n",
+    )
+    .unwrap();
+    let e = start(&["--config", config.to_str().unwrap()]);
+    let admin = e.admin.unwrap();
+    let ids: Vec<u64> = listed(admin)
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    let last_listed = *ids
+        .iter()
+        .max()
+        .expect("random incidents are listed a day ahead");
+    // Each random incident ended is remembered; ids past the listed day would each add one.
+    for ahead in [1_000, 100_000, 1 << 30] {
+        let id = last_listed + ahead;
+        let r = request(admin, "DELETE", &format!("/api/v1/incidents/{id}"), "");
+        assert_eq!(r.status, 404, "{id}: {}", r.body);
+        assert!(error_of(&r).contains(&id.to_string()));
+    }
+    let r = request(
+        admin,
+        "DELETE",
+        &format!("/api/v1/incidents/{last_listed}"),
+        "",
+    );
+    assert_eq!(r.status, 204, "the last one listed: {}", r.body);
+}
