@@ -121,7 +121,8 @@ pub struct ExporterArgs {
     /// How often the served values are refreshed
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::parse_positive_duration)]
     pub tick: Duration,
-    /// Address of the admin API (incidents), e.g. 127.0.0.1:8001; off without it
+    /// Address of the admin API (incidents), e.g. 127.0.0.1:8001 (`:8001` means loopback
+    /// only; 0.0.0.0:8001 every interface); off without it
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<String>,
     /// TLS, basic authentication and response headers, in the exporter-toolkit's web
@@ -272,13 +273,11 @@ impl ExporterArgs {
     pub fn settings(&self) -> Result<ExporterSettings> {
         let fleet = self.fleet.resolve()?;
         let listen = listen_address(&self.listen)?;
-        let admin =
-            match &self.admin_listen {
-                Some(text) => Some(listen_address(text).map_err(|e| {
-                    Error::Usage(e.to_string().replace("--listen", "--admin-listen"))
-                })?),
-                None => None,
-            };
+        let admin = self
+            .admin_listen
+            .as_deref()
+            .map(admin_listen_address)
+            .transpose()?;
         let remote_write = self
             .remote_write
             .clone()
@@ -390,18 +389,33 @@ where
     }
 }
 
-/// Resolves `--listen`: `host:port`, or `:port` for every interface.
+/// Resolves `--listen`: `host:port`, or `:port` for every interface (Prometheus in a
+/// container scrapes the host through its bridge, not its loopback).
 pub fn listen_address(text: &str) -> Result<SocketAddr> {
+    resolve_address(text, "0.0.0.0", "--listen", "0.0.0.0:8000 or :8000")
+}
+
+/// Resolves `--admin-listen`: `host:port`, or `:port` for loopback only. The admin API can
+/// take the whole fleet down, so a bare port keeps it to this machine; another address
+/// must be written out.
+pub fn admin_listen_address(text: &str) -> Result<SocketAddr> {
+    resolve_address(
+        text,
+        "127.0.0.1",
+        "--admin-listen",
+        "127.0.0.1:8001, :8001 (the same) or 0.0.0.0:8001 (every interface)",
+    )
+}
+
+/// `host:port`, or `:port` on `bare_host`; errors name `flag` and show `examples`.
+fn resolve_address(text: &str, bare_host: &str, flag: &str, examples: &str) -> Result<SocketAddr> {
     let full = if text.starts_with(':') {
-        format!("0.0.0.0{text}")
+        format!("{bare_host}{text}")
     } else {
         text.to_string()
     };
-    let bad = |why: String| {
-        Error::Usage(format!(
-            "--listen `{text}`: {why}; write it like 0.0.0.0:8000 or :8000"
-        ))
-    };
+    let bad =
+        |why: String| Error::Usage(format!("{flag} `{text}`: {why}; write it like {examples}"));
     full.to_socket_addrs()
         .map_err(|e| bad(e.to_string()))?
         .next()
@@ -681,7 +695,20 @@ mod tests {
     fn exporter_addresses_are_resolved_and_named_by_their_flag() {
         let s = exporter(&["exporter", "--listen", ":9100", "--admin-listen", ":9101"]);
         assert_eq!(s.listen, "0.0.0.0:9100".parse().unwrap());
-        assert_eq!(s.admin, Some("0.0.0.0:9101".parse().unwrap()));
+        assert_eq!(
+            s.admin,
+            Some("127.0.0.1:9101".parse().unwrap()),
+            "a bare admin port is loopback only"
+        );
+        for (given, bound) in [
+            ("0.0.0.0:9101", "0.0.0.0:9101"),
+            ("[::]:9101", "[::]:9101"),
+            ("[::1]:9101", "[::1]:9101"),
+            ("192.0.2.7:9101", "192.0.2.7:9101"),
+        ] {
+            let s = exporter(&["exporter", "--admin-listen", given]);
+            assert_eq!(s.admin, Some(bound.parse().unwrap()), "{given}");
+        }
         assert!(s.remote_write.is_none());
         assert_eq!(s.log_level, LogLevel::Info);
         let e = settings(&["exporter", "--admin-listen", "nowhere"], 0).unwrap_err();

@@ -9,22 +9,33 @@
 //! - `DELETE /api/v1/incidents/{id}`: ends it at the next grid point (random ones too):
 //!   204, or 404 for an id with nothing left to end.
 //!
-//! Bad input gets a 400 whose message names the field; nothing is half-applied.
+//! Bad input gets a 400 whose message names the field; nothing is half-applied. Safe by
+//! default, as something that can take the whole fleet down must be:
+//! - `--admin-listen :PORT` binds loopback only (an address binds where it says, with a
+//!   warning when that is not loopback);
+//! - a POST must say `Content-Type: application/json` (else 415): a web page can post a
+//!   form or `text/plain` anywhere without asking, but JSON only to a server that answers
+//!   the browser's preflight, which this one never does;
+//! - a body past [`MAX_BODY`] is a 413, read no further;
+//! - at most [`MAX_OPEN_INCIDENTS`](crate::model::incidents::MAX_OPEN_INCIDENTS) incidents that have not ended (else 429);
+//! - every error is JSON, `{"error": "..."}`, on one line.
+
+use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Incoming};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::{Shared, Source};
 use crate::clock::unix_now_ms;
-use crate::model::incidents::{Incident, IncidentKind, IncidentSpec, format_duration_ms};
+use crate::model::incidents::{Incident, IncidentKind, IncidentSpec, Refused, format_duration_ms};
 use crate::units::format_instant;
 
-/// The largest request body read.
-const MAX_BODY: usize = 64 * 1024;
+/// The largest incident read: one is a few hundred bytes.
+pub const MAX_BODY: usize = 64 * 1024;
 
 const INCIDENTS: &str = "/api/v1/incidents";
 
@@ -35,7 +46,7 @@ pub async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<B
         .strip_prefix(INCIDENTS)
         .and_then(|p| p.strip_prefix('/'));
     match (method, path.as_str(), incident_id) {
-        (Method::POST, INCIDENTS, _) => match read_body(req).await {
+        (Method::POST, INCIDENTS, _) => match read_json(req, MAX_BODY, "the incident").await {
             Ok(body) => create(shared, &body),
             Err(response) => response,
         },
@@ -64,13 +75,71 @@ pub fn warming_up(servers: usize) -> Response<Full<Bytes>> {
     response
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+/// Logs a warning when the admin API listens where other machines may reach it: it has
+/// no authentication, and it can take the whole fleet down.
+pub fn warn_if_exposed(addr: SocketAddr) {
+    if !addr.ip().to_canonical().is_loopback() {
+        tracing::warn!(
+            "the admin API listens on {addr}, not on loopback, without authentication: anyone \
+             who reaches it can start and end incidents, a whole-fleet outage included; \
+             give --admin-listen :{port} (127.0.0.1) unless a container or another machine \
+             must reach it, and firewall it if so",
+            port = addr.port()
+        );
+    }
+}
+
+/// A POST's JSON body, `what` as its messages name it: 415 unless it says it is JSON, 413
+/// past `max_body` bytes (told by its `Content-Length` before a byte is read, or once that
+/// many are), 400 when it cannot be read.
+pub(super) async fn read_json(
+    req: Request<Incoming>,
+    max_body: usize,
+    what: &str,
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    if let Err(message) = check_content_type(req.headers().get(CONTENT_TYPE), what) {
+        return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message));
+    }
+    let too_large = || {
+        let mut response = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is over {max_body} bytes, the most read for {what}"),
+        );
+        // The rest of the body is never read: the connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
+    let body = req.into_body();
+    if body.size_hint().lower() > max_body as u64 {
+        return Err(too_large());
+    }
+    match Limited::new(body, max_body).collect().await {
         Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
         Err(e) => Err(error(
             StatusCode::BAD_REQUEST,
             &format!("cannot read the body: {e}"),
         )),
+    }
+}
+
+/// `Ok` for `application/json`, with parameters (`; charset=utf-8`) or not.
+fn check_content_type(value: Option<&HeaderValue>, what: &str) -> Result<(), String> {
+    let text = value.and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = text.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else if text.is_empty() {
+        Err(format!(
+            "no Content-Type: send {what} as JSON, with Content-Type: application/json"
+        ))
+    } else {
+        Err(format!(
+            "Content-Type `{text}` is not application/json: send {what} as JSON, with \
+             Content-Type: application/json"
+        ))
     }
 }
 
@@ -90,7 +159,8 @@ fn create(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
             StatusCode::CREATED,
             &listed(shared, &incident, Source::Api, now),
         ),
-        Err(e) => error(StatusCode::BAD_REQUEST, &e),
+        Err(Refused::Invalid(e)) => error(StatusCode::BAD_REQUEST, &e),
+        Err(full @ Refused::Full { .. }) => error(StatusCode::TOO_MANY_REQUESTS, &full.to_string()),
     }
 }
 
@@ -160,6 +230,99 @@ pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Full<
     r
 }
 
+/// How much of an error message is kept at each end when it quotes a long value.
+const ERROR_END_CHARS: usize = 300;
+
+/// `{"error": message}`, the message on one line whatever it quotes of the request, and
+/// short: a long value quoted is cut in its middle, so that the field named at the start
+/// and what was expected at the end both stay.
 pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    json_response(status, &json!({ "error": message }))
+    let chars: Vec<char> = message
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    let said: String = if chars.len() > 2 * ERROR_END_CHARS + 100 {
+        let left_out = chars.len() - 2 * ERROR_END_CHARS;
+        let head: String = chars[..ERROR_END_CHARS].iter().collect();
+        let tail: String = chars[chars.len() - ERROR_END_CHARS..].iter().collect();
+        format!("{head} [... {left_out} characters ...] {tail}")
+    } else {
+        chars.into_iter().collect()
+    };
+    json_response(status, &json!({ "error": said }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_json_is_taken() {
+        let check = |v: &'static str| {
+            check_content_type(Some(&HeaderValue::from_static(v)), "the incident")
+        };
+        assert_eq!(check("application/json"), Ok(()));
+        assert_eq!(check("Application/JSON; charset=utf-8"), Ok(()));
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+        ] {
+            let e = check(refused).unwrap_err();
+            assert!(
+                e.contains(&format!("`{refused}` is not application/json")),
+                "{e}"
+            );
+        }
+        assert!(
+            check_content_type(None, "the incident")
+                .unwrap_err()
+                .starts_with("no Content-Type")
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line_whatever_they_quote() {
+        let r = error(StatusCode::BAD_REQUEST, "unknown field `a\nb\r\u{0}`");
+        let body: Value = serde_json::from_slice(&ready_body(r)).unwrap();
+        let said = body["error"].as_str().unwrap();
+        assert_eq!(said, "unknown field `a\\nb\\r\\u{0}`");
+        assert_eq!(said.lines().count(), 1);
+
+        let long = format!(
+            "kind: unknown kind `{}`; expected one of outage",
+            "x".repeat(70_000)
+        );
+        let r = error(StatusCode::BAD_REQUEST, &long);
+        let body: Value = serde_json::from_slice(&ready_body(r)).unwrap();
+        let said = body["error"].as_str().unwrap();
+        assert!(said.len() < 1_000, "{} bytes", said.len());
+        assert!(said.starts_with("kind: unknown kind `xxx"), "{said}");
+        assert!(said.ends_with("`; expected one of outage"), "{said}");
+        let left_out = long.len() - 2 * ERROR_END_CHARS;
+        assert!(
+            said.contains(&format!("[... {left_out} characters ...]")),
+            "{said}"
+        );
+    }
+
+    /// The body of a response made whole: its one frame, ready without a runtime.
+    fn ready_body(r: Response<Full<Bytes>>) -> Bytes {
+        use std::task::{Context, Poll, Waker};
+        let mut body = std::pin::pin!(r.into_body());
+        match body
+            .as_mut()
+            .poll_frame(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+            _ => Bytes::new(),
+        }
+    }
 }

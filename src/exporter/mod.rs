@@ -22,7 +22,9 @@ use tokio::sync::watch;
 use crate::clock::unix_now_ms;
 use crate::error::{Error, Result};
 use crate::exposition::FleetLabels;
-use crate::model::incidents::{Incident, IncidentSpec, RANDOM_ID_BASE, RandomIncidents, Schedule};
+use crate::model::incidents::{
+    Incident, IncidentSpec, RANDOM_ID_BASE, RandomIncidents, Refused, Schedule,
+};
 use crate::model::{self, FleetParams, FleetSpec, Frame, Member, Timeline};
 use crate::settings::{ExporterSettings, FleetSettings, LogLevel, RemoteWriteSettings};
 use crate::web_config::SharedWebConfig;
@@ -120,20 +122,22 @@ impl Shared {
         self.incidents().schedule.clone()
     }
 
-    /// Adds an incident, or changes nothing and says which field is wrong. One asked to
-    /// start now starts at the next grid point.
+    /// Adds an incident, or changes nothing and says which field is wrong, or that the
+    /// schedule is full. One asked to start now starts at the next grid point.
     pub fn add_incident(
         &self,
         spec: &IncidentSpec,
         now_ms: i64,
-    ) -> std::result::Result<Incident, String> {
+    ) -> std::result::Result<Incident, Refused> {
         let mut state = self.incidents();
         let now_ms = now_ms.max(state.effective_ms);
-        let incident = spec.resolve_live(self.run_start_ms, now_ms, state.schedule.next_id())?;
+        let incident = spec
+            .resolve_live(self.run_start_ms, now_ms, state.schedule.next_id())
+            .map_err(Refused::Invalid)?;
         incident
             .check_target(&self.members, self.seed)
-            .map_err(|e| format!("target: {e}"))?;
-        state.schedule.add(incident.clone())?;
+            .map_err(|e| Refused::Invalid(format!("target: {e}")))?;
+        state.schedule.add_open(incident.clone(), now_ms)?;
         state.version += 1;
         Ok(incident)
     }
@@ -144,10 +148,13 @@ impl Shared {
         let mut state = self.incidents();
         let at_ms = now_ms.max(state.effective_ms);
         let incident = if id >= RANDOM_ID_BASE {
+            // Only those listed: each one ended is remembered, so ids far ahead would
+            // grow the schedule without bound.
             self.random
                 .clone()
                 .following(&state.schedule)
-                .by_id(id, &self.members)?
+                .by_id(id, &self.members)
+                .filter(|i| i.start_ms <= at_ms + RANDOM_LISTED_AHEAD_MS)?
         } else {
             state.schedule.get(id)?.clone()
         };
@@ -267,8 +274,8 @@ async fn serve_fleet(settings: ExporterSettings) -> Result<()> {
         Some(true) => "https",
         _ => "http",
     };
-    let listeners = Listeners::bind(&settings).await?;
-    warn_if_admin_is_open(&settings, web.as_deref());
+    let listeners = Listeners::bind(&settings, scheme).await?;
+    warn_if_admin_is_open(&listeners, web.as_deref());
     let run_start_ms = unix_now_ms();
     let fleet = FleetToWarm::check(&settings.fleet, run_start_ms)?;
     let started = Instant::now();
@@ -355,7 +362,7 @@ struct Listeners {
 }
 
 impl Listeners {
-    async fn bind(settings: &ExporterSettings) -> Result<Listeners> {
+    async fn bind(settings: &ExporterSettings, scheme: &str) -> Result<Listeners> {
         let addr = settings.listen;
         let metrics = TcpListener::bind(addr)
             .await
@@ -368,7 +375,7 @@ impl Listeners {
             None => None,
         };
         if let Some(addr) = admin.as_ref().and_then(|l| l.local_addr().ok()) {
-            tracing::info!("admin API on http://{addr}/api/v1/incidents");
+            tracing::info!("admin API on {scheme}://{addr}/api/v1/incidents");
         }
         Ok(Listeners {
             metrics,
@@ -445,17 +452,16 @@ fn reload_on_hangup(web: Arc<SharedWebConfig>) {
 
 /// The admin API can take the whole fleet down: said aloud when it listens beyond this
 /// machine without a password or client certificates to ask for.
-fn warn_if_admin_is_open(settings: &ExporterSettings, web: Option<&SharedWebConfig>) {
-    let Some(addr) = settings.admin else { return };
+fn warn_if_admin_is_open(listeners: &Listeners, web: Option<&SharedWebConfig>) {
+    let Some(addr) = listeners.admin.as_ref().and_then(|l| l.local_addr().ok()) else {
+        return;
+    };
     let guarded = web.is_some_and(|w| {
         let config = w.current();
         config.authenticator().is_some() || config.requires_client_certificates()
     });
-    if !addr.ip().is_loopback() && !guarded {
-        tracing::warn!(
-            "the admin API listens on {addr}, beyond this machine, with no authentication: \
-             anyone who reaches it can take the fleet down (see SECURITY.md)"
-        );
+    if !guarded {
+        admin::warn_if_exposed(addr);
     }
 }
 

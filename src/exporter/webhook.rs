@@ -10,15 +10,14 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
-use super::admin::{error, json_response};
+use super::admin::{error, json_response, read_json};
 use super::score::{Notice, Status};
 use crate::clock::unix_now_ms;
 use crate::units::parse_instant;
@@ -32,23 +31,9 @@ const VERSION: &str = "4";
 
 /// `POST /api/v1/alerts`.
 pub async fn receive(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Err(message) = check_content_type(req.headers().get(CONTENT_TYPE)) {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message);
-    }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the notification is over {MAX_BODY} bytes"),
-            );
-        }
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the body: {e}"),
-            );
-        }
+    let body = match read_json(req, MAX_BODY, "Alertmanager's webhook notification").await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let notices = match parse(&body) {
         Ok(notices) => notices,
@@ -82,20 +67,6 @@ pub fn score(shared: &Shared) -> Response<Full<Bytes>> {
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot encode the score: {e}"),
         ),
-    }
-}
-
-fn check_content_type(value: Option<&HeaderValue>) -> Result<(), String> {
-    let text = value.and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = text.split(';').next().unwrap_or("").trim();
-    if media.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else if text.is_empty() {
-        Err("no Content-Type: send Alertmanager's webhook JSON as application/json".into())
-    } else {
-        Err(format!(
-            "Content-Type `{text}` is not application/json: send Alertmanager's webhook JSON"
-        ))
     }
 }
 
@@ -266,19 +237,5 @@ mod tests {
             .replace("\"endsAt\": \"0001-01-01T00:00:00Z\",", "");
         let e = parse(resolved_without_end.as_bytes()).unwrap_err();
         assert!(e.starts_with("alerts[0].endsAt: missing"), "{e}");
-    }
-
-    #[test]
-    fn only_json_is_taken() {
-        let ok = |v: &'static str| check_content_type(Some(&HeaderValue::from_static(v)));
-        assert_eq!(ok("application/json"), Ok(()));
-        assert_eq!(ok("Application/JSON; charset=utf-8"), Ok(()));
-        let e = ok("text/plain").unwrap_err();
-        assert!(e.contains("`text/plain` is not application/json"), "{e}");
-        assert!(
-            check_content_type(None)
-                .unwrap_err()
-                .starts_with("no Content-Type")
-        );
     }
 }

@@ -34,7 +34,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::identity::{Member, name_width, position_of, server_name};
 use super::noise::{Key, Stream};
 use super::params::{FleetParams, Role};
-use crate::units::{format_instant, parse_duration, parse_instant};
+use crate::units::{
+    INSTANT_RANGE, InstantOrDuration, LATEST_MS, check_instant, format_instant, parse_duration,
+    parse_instant_or_duration,
+};
 
 /// Ids of random incidents start here, far above any id a user is given.
 pub const RANDOM_ID_BASE: u64 = 1 << 40;
@@ -47,6 +50,13 @@ pub const MAX_DURATION_MS: i64 = 366 * 86_400_000;
 
 /// How far ahead of now the admin API lets an incident start.
 pub const MAX_START_AHEAD_MS: i64 = 366 * 86_400_000;
+
+/// The most incidents that have not ended (scheduled or active) a live fleet holds: the
+/// config file's and the admin API's together; random ones are not counted, as they come
+/// at their own bounded rate. A course starts a handful; a thousand is far past any lesson
+/// and still cheap: each tick checks every open incident against every server, so the
+/// cost of a tick grows with this, and the admin API lists them all in one answer.
+pub const MAX_OPEN_INCIDENTS: usize = 1_000;
 
 /// How long a random incident holds its alert's signal past the threshold: at least twice
 /// the longest `for:` of `alerts.yml` (5m), so that every one fires.
@@ -415,6 +425,16 @@ impl IncidentSpec {
             Some(text) => resolve_start(text, run_start_ms).map_err(|e| format!("start: {e}"))?,
         };
         let duration_ms = self.duration_ms()?;
+        let end_ms = start_ms
+            .checked_add(duration_ms)
+            .filter(|&end| end <= LATEST_MS)
+            .ok_or_else(|| {
+                format!(
+                    "duration: `{}` from {} ends after 9999-12-31T23:59:59Z; an incident ends within {INSTANT_RANGE}",
+                    self.duration.trim(),
+                    format_instant(start_ms)
+                )
+            })?;
         let intensity = self.intensity.unwrap_or(1.0);
         if !(intensity.is_finite() && (0.0..=1.0).contains(&intensity)) {
             return Err(format!("intensity: must be 0 to 1, not {intensity}"));
@@ -423,7 +443,7 @@ impl IncidentSpec {
             None => DEFAULT_RAMP_MS,
             Some(text) => {
                 let ramp = parse_duration(text).map_err(|e| format!("ramp: {e}"))?;
-                let ramp_ms = i64::try_from(ramp.as_millis()).unwrap_or(i64::MAX);
+                let ramp_ms = crate::units::duration_ms(ramp);
                 if ramp_ms > duration_ms {
                     return Err(format!(
                         "ramp: `{}` is longer than the incident ({}); it would end before its level",
@@ -439,7 +459,7 @@ impl IncidentSpec {
             kind,
             target,
             start_ms,
-            end_ms: start_ms.saturating_add(duration_ms),
+            end_ms,
             intensity,
             ramp_ms,
         })
@@ -448,7 +468,7 @@ impl IncidentSpec {
     fn duration_ms(&self) -> Result<i64, String> {
         let text = self.duration.trim();
         let duration = parse_duration(text).map_err(|e| format!("duration: {e}"))?;
-        let duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        let duration_ms = crate::units::duration_ms(duration);
         if duration_ms == 0 {
             return Err(format!(
                 "duration: `{text}` is zero; an incident lasts more than that"
@@ -456,7 +476,7 @@ impl IncidentSpec {
         }
         if duration_ms > MAX_DURATION_MS {
             return Err(format!(
-                "duration: `{text}` is longer than a year; write it like 10m, 2h or 3d"
+                "duration: `{text}` is longer than a year (366d, the longest an incident lasts); write it like 10m, 2h or 3d"
             ));
         }
         Ok(duration_ms)
@@ -490,19 +510,22 @@ impl IncidentSpec {
     }
 }
 
+/// An incident's `start`: an instant, or a duration after the start of the run; either
+/// within [`INSTANT_RANGE`].
 fn resolve_start(text: &str, run_start_ms: i64) -> Result<i64, String> {
-    let text = text.trim();
-    if let Ok(ms) = parse_instant(text) {
-        return Ok(ms);
-    }
-    match parse_duration(text) {
-        Ok(d) => Ok(run_start_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
-        Err(_) if text.starts_with('-') => Err(format!(
-            "`{text}` is negative; write a time like 2026-11-24T12:00:00Z or a duration after the start of the run like 2h"
-        )),
-        Err(_) => Err(format!(
-            "`{text}` is neither an RFC 3339 time (like 2026-11-24T12:00:00Z) nor a duration after the start of the run (like 2h)"
-        )),
+    match parse_instant_or_duration(text)? {
+        InstantOrDuration::Instant(ms) => Ok(ms),
+        InstantOrDuration::After(ms) => run_start_ms
+            .checked_add(ms)
+            .ok_or_else(|| "after 9999-12-31T23:59:59Z".to_string())
+            .and_then(check_instant)
+            .map_err(|range| {
+                format!(
+                    "`{}` after the start of the run ({}) is {range}",
+                    text.trim(),
+                    format_instant(run_start_ms)
+                )
+            }),
     }
 }
 
@@ -530,6 +553,12 @@ impl Schedule {
         run_start_ms: i64,
         now_ms: i64,
     ) -> Result<Schedule, String> {
+        if specs.len() > MAX_OPEN_INCIDENTS {
+            return Err(format!(
+                "{} incidents; a fleet holds at most {MAX_OPEN_INCIDENTS} that have not ended, the config file's and the admin API's together",
+                specs.len()
+            ));
+        }
         let incidents = specs
             .iter()
             .enumerate()
@@ -595,6 +624,21 @@ impl Schedule {
         Ok(())
     }
 
+    /// How many incidents have not ended by `time_ms` (scheduled or active).
+    pub fn open_at(&self, time_ms: i64) -> usize {
+        self.incidents.iter().filter(|i| i.end_ms > time_ms).count()
+    }
+
+    /// Adds an incident asked of a running fleet at `now_ms`, unless
+    /// [`MAX_OPEN_INCIDENTS`] have not ended then.
+    pub fn add_open(&mut self, incident: Incident, now_ms: i64) -> Result<(), Refused> {
+        let open = self.open_at(now_ms);
+        if open >= MAX_OPEN_INCIDENTS {
+            return Err(Refused::Full { open });
+        }
+        self.add(incident).map_err(Refused::Invalid)
+    }
+
     /// Resolves `spec` with the next id and adds it; returns the incident added.
     pub fn add_spec(
         &mut self,
@@ -647,6 +691,30 @@ impl Schedule {
                 .map_err(|e| format!("incident {}: {e}", n + 1))?;
         }
         Ok(())
+    }
+}
+
+/// Why an incident asked of a running fleet was not added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Something in it is wrong; the message names the field.
+    Invalid(String),
+    /// [`MAX_OPEN_INCIDENTS`] have not ended: `open` of them.
+    Full { open: usize },
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Refused::Invalid(why) => f.write_str(why),
+            Refused::Full { open } => write!(
+                f,
+                "{open} incidents have not ended, the most a fleet holds at once \
+                 ({MAX_OPEN_INCIDENTS}, the config file's and the admin API's together): end one \
+                 with DELETE /api/v1/incidents/{{id}} (GET /api/v1/incidents lists them), or wait \
+                 for one to end"
+            ),
+        }
     }
 }
 
@@ -795,6 +863,7 @@ impl RandomIncidents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::parse_instant;
 
     fn spec(kind: &str, target: &str, start: Option<&str>, duration: &str) -> IncidentSpec {
         IncidentSpec {
@@ -918,6 +987,83 @@ mod tests {
             let e = bad.resolve(run, now, 1).unwrap_err();
             assert!(e.starts_with(field) && e.contains(says), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn starts_and_ends_stay_within_1970_to_9999() {
+        let run = 1_700_000_000_000;
+        // Each was taken before, with a start or an end shown as 1970.
+        for (start, duration, field, says) in [
+            (Some("584942418y"), "5m", "start: ", "longer than"),
+            (Some("8000y"), "5m", "start: ", "after 9999-12-31T23:59:59Z"),
+            (Some("1969-12-31T23:00:00Z"), "5m", "start: ", "before 1970"),
+            (
+                Some("9999-12-31T23:00:00Z"),
+                "2h",
+                "duration: ",
+                "ends after 9999-12-31T23:59:59Z",
+            ),
+            (None, "100000000d", "duration: ", "longer than"),
+        ] {
+            let e = spec("outage", "role=db", start, duration)
+                .resolve(run, run, 1)
+                .unwrap_err();
+            assert!(
+                e.starts_with(field) && e.contains(says),
+                "{start:?} {duration}: {e}"
+            );
+            assert!(e.contains("9999"), "the range is named: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        let last = spec("outage", "role=db", Some("9999-12-31T22:00:00Z"), "1h")
+            .resolve(run, run, 1)
+            .unwrap();
+        assert_eq!(format_instant(last.end_ms), "9999-12-31T23:00:00Z");
+        let first = spec("outage", "role=db", Some("1970-01-01T00:00:00Z"), "1h")
+            .resolve(run, run, 1)
+            .unwrap();
+        assert_eq!(first.start_ms, 0);
+    }
+
+    #[test]
+    fn a_live_schedule_holds_at_most_the_cap_of_open_incidents() {
+        let mut s = Schedule::default();
+        let now = 1_000 * 15_000;
+        // Ended ones do not count.
+        s.add(incident(1, IncidentKind::Outage, "role=db", 0, 1))
+            .unwrap();
+        for id in 2..=MAX_OPEN_INCIDENTS as u64 + 1 {
+            let i = incident(id, IncidentKind::CpuSpike, "role=db", 1_000 + id as i64, 5);
+            assert_eq!(s.add_open(i, now), Ok(()), "{id}");
+        }
+        assert_eq!(s.open_at(now), MAX_OPEN_INCIDENTS);
+        let one_more = incident(5_000, IncidentKind::CpuSpike, "role=db", 2_000, 5);
+        let refused = s.add_open(one_more.clone(), now).unwrap_err();
+        assert_eq!(
+            refused,
+            Refused::Full {
+                open: MAX_OPEN_INCIDENTS
+            }
+        );
+        let said = refused.to_string();
+        assert!(said.contains("1000") && said.contains("DELETE"), "{said}");
+        let first_open = s.incidents[1].clone();
+        s.end(&first_open, now).unwrap();
+        assert_eq!(s.add_open(one_more, now), Ok(()));
+        let duplicate = s.incidents[2].clone();
+        s.end(&s.incidents[3].clone(), now).unwrap();
+        assert!(matches!(
+            s.add_open(duplicate, now),
+            Err(Refused::Invalid(_))
+        ));
+
+        let specs = vec![spec("outage", "role=db", None, "5m"); MAX_OPEN_INCIDENTS + 1];
+        let e = Schedule::from_specs(&specs, 0, 0).unwrap_err();
+        assert!(
+            e.contains("1001 incidents") && e.contains("at most 1000"),
+            "{e}"
+        );
+        assert!(Schedule::from_specs(&specs[1..], 0, 0).is_ok());
     }
 
     #[test]
@@ -1258,11 +1404,11 @@ mod tests {
         leak.ramp = Some("slowly".into());
         assert!(leak.resolve(run, run, 1).unwrap_err().starts_with("ramp: "));
 
-        let e = spec("outage", "role=db", None, "100000000d")
+        let e = spec("outage", "role=db", None, "400d")
             .resolve(run, run, 1)
             .unwrap_err();
         assert!(
-            e.starts_with("duration: ") && e.contains("longer than a year"),
+            e.starts_with("duration: ") && e.contains("longer than a year (366d"),
             "{e}"
         );
         let e = spec("outage", "role=db", Some("2020-01-01T00:00:00Z"), "10m")

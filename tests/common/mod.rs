@@ -85,7 +85,11 @@ impl Exporter {
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     said.push(line.clone());
-                    if let Some(rest) = line.split("admin API on http://").nth(1) {
+                    let admin_at = line
+                        .split("admin API on http://")
+                        .nth(1)
+                        .or_else(|| line.split("admin API on https://").nth(1));
+                    if let Some(rest) = admin_at {
                         admin = Some(rest.split('/').next().unwrap().parse().unwrap());
                     }
                     if let Some(rest) = line.split(marker).nth(1) {
