@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::exposition::ConstLabels;
+use crate::exposition::{ConstLabels, check_text};
 use crate::model::incidents::IncidentSpec;
 use crate::model::params::{
     FleetParams, FleetPatch, IncidentsPatch, Patchable, RoleParams, RolesPatch, WalkParams,
@@ -129,7 +130,7 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
         ConfigError {
             origin: origin.to_string(),
             line,
-            message,
+            message: elide_quotes(&message),
         }
     })?;
     let invalid = |message: String| ConfigError {
@@ -154,6 +155,13 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     });
     validate(&fleet).map_err(invalid)?;
     let incidents = file.incident.unwrap_or_default();
+    if incidents.len() > bounds::SCHEDULED_INCIDENTS {
+        return Err(invalid(format!(
+            "`[[incident]]`: at most {} scheduled incidents, not {}",
+            bounds::SCHEDULED_INCIDENTS,
+            incidents.len()
+        )));
+    }
     // Resolved against any instant, to find what is wrong in them now rather than later:
     // `incident 2: target: ...`.
     Schedule::from_specs(&incidents, 0, 0).map_err(invalid)?;
@@ -172,6 +180,29 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
         labels,
         load_test,
     })
+}
+
+/// The longest quoted text a message repeats whole, in characters.
+const QUOTE_CHARS: usize = 60;
+
+/// `message` with each long `quoted` text cut to its ends (a key or value of the file can
+/// be kilobytes long; the message stays a line one reads).
+fn elide_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let chars = part.chars().count();
+        if i % 2 == 1 && chars > QUOTE_CHARS {
+            let head: String = part.chars().take(QUOTE_CHARS / 2).collect();
+            let tail: String = part.chars().skip(chars - QUOTE_CHARS / 4).collect();
+            out.push_str(&format!("{head}…{tail}"));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// The header on `line` when it is one (`[roles.web]`, `[[incident]]`), brackets kept.
@@ -232,21 +263,104 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
     (!key.is_empty() && !key.starts_with('#')).then(|| key.to_string())
 }
 
+/// The bounds of the config's values. Each keeps the model within what it computes in
+/// reasonable time (a warm start in milliseconds a server, a simulated hour in a fraction
+/// of a second for ten servers) and within what its values mean, as a demanding user
+/// would push them; the README's config section lists them.
+pub mod bounds {
+    use std::time::Duration;
+
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 86_400;
+
+    /// The grid. Every signal is computed at every grid point, so a simulated hour costs
+    /// 1/resolution steps a server: at 100ms, 36,000 (a week of ten servers in about ten
+    /// seconds); below it a scrape interval of Prometheus (1s at the least) sees nothing
+    /// more. Past an hour the daily wave has fewer than 24 points and an outage of minutes
+    /// lasts a whole step.
+    pub const RESOLUTION: (Duration, Duration) = (Duration::from_millis(100), secs(HOUR));
+
+    /// A walk's reversion. A warm start leaps the walks from 20 reversions back, one
+    /// five-minute node at a time: 7d is 40,000 leaps a walk, a few milliseconds a server.
+    /// Under a second the walk is white noise at any grid.
+    pub const REVERSION: (Duration, Duration) = (secs(1), secs(7 * DAY));
+
+    /// Mean times between random events (`0s`: never). Events are drawn per slot of a
+    /// 24th of the mean, and a warm start looks back over the reboot period for the last
+    /// one, slot by slot. The floors keep the slots at 24 grid points or more at the finest
+    /// grid; the ceiling keeps every grid index far from overflow.
+    pub const MEAN_TIME_MAX: Duration = secs(3650 * DAY);
+    /// Deploys restart every server of the role, cleanups empty the disk: more often than
+    /// every 10 minutes, `rate(...[5m])` has nothing to read between two.
+    pub const DEPLOY_EVERY_MIN: Duration = secs(10 * MINUTE);
+    pub const CLEANUP_EVERY_MIN: Duration = secs(10 * MINUTE);
+    /// Failures: at least an hour apart, and at least 24 grid steps, so that an outage does
+    /// not start at nearly every grid point; a server failing more often is flapping,
+    /// which an incident or a short `mttr` shows better.
+    pub const MTBF_MIN: Duration = secs(HOUR);
+    pub const MTBF_MIN_STEPS: u32 = 24;
+    /// Repairs: the mean outage. Outages overlap when repairs outlast failures; at four
+    /// times the mtbf a server is up 2% of the time, and past it its down spells chain
+    /// without end, which a warm start walks back through to find the server's last up.
+    pub const MTTR: (Duration, Duration) = (secs(1), secs(365 * DAY));
+    pub const MTTR_PER_MTBF: u32 = 4;
+
+    /// Periods of scheduled events (reboots, log rotations). The reboot period is how far
+    /// back a warm start looks for a restart and sums the counters since, and how far back
+    /// random incidents are drawn: a year (105,000 five-minute nodes a server) at most. At
+    /// least two grid steps, so that a server is up for a whole step between two.
+    pub const PERIOD: (Duration, Duration) = (secs(HOUR), secs(366 * DAY));
+    pub const PERIOD_MIN_STEPS: u32 = 2;
+
+    /// Bursts of CPU: each lies in a slot twice the longest, so bursts come at most every
+    /// `2 * burst_max`; a burst of a day is a regime, not a burst.
+    pub const BURST_LEN: (Duration, Duration) = (secs(1), secs(DAY));
+
+    /// Random incidents a day (`0`: none): each is an incident to apply for the whole reboot
+    /// period a warm start looks back over (1440 a day over a year: half a million, about
+    /// a second). At least one every hundred days, so that a slot stays a number of ms.
+    pub const RANDOM_PER_DAY: (f64, f64) = (0.01, 1440.0);
+
+    /// `[[incident]]` tables: every frame checks each against its servers.
+    pub const SCHEDULED_INCIDENTS: usize = 1000;
+
+    /// Datacenters: each is a label value of every series of its servers.
+    pub const DATACENTERS: usize = 1000;
+
+    /// A datacenter's name, like a label's name and value: at most this many bytes.
+    pub use crate::exposition::MAX_TEXT_BYTES as NAME_BYTES;
+}
+
 /// Checks what the model relies on; the message names the key.
 pub fn validate(p: &FleetParams) -> Result<(), String> {
-    if p.resolution.as_millis() < 1 {
-        return Err("`resolution` must be at least 1ms".into());
-    }
+    let (low, high) = bounds::RESOLUTION;
+    duration_in("resolution", p.resolution, low, high).map_err(|e| format!("`{e}"))?;
     if p.datacenters.is_empty() {
         return Err("`datacenters` must name at least one datacenter".into());
+    }
+    if p.datacenters.len() > bounds::DATACENTERS {
+        return Err(format!(
+            "`datacenters` must name at most {} datacenters, not {}",
+            bounds::DATACENTERS,
+            p.datacenters.len()
+        ));
     }
     for (i, dc) in p.datacenters.iter().enumerate() {
         if dc.is_empty() {
             return Err("`datacenters` has an empty name".into());
         }
+        check_text(dc).map_err(|e| format!("`datacenters`: name {} {e}", i + 1))?;
         if p.datacenters[..i].contains(dc) {
             return Err(format!("`datacenters` names `{dc}` twice"));
         }
+    }
+    for role in Role::ALL {
+        let weight = p.roles.get(role).weight;
+        range("weight", weight, 0.0, 1e6).map_err(|e| format!("`roles.{}.{e}", role.name()))?;
     }
     let total: f64 = Role::ALL.iter().map(|&r| p.roles.get(r).weight).sum();
     if total.is_nan() || total <= 0.0 {
@@ -255,10 +369,19 @@ pub fn validate(p: &FleetParams) -> Result<(), String> {
         );
     }
     for role in Role::ALL {
-        validate_role(p.roles.get(role)).map_err(|e| format!("`roles.{}.{e}", role.name()))?;
+        validate_role(p.roles.get(role), p.resolution)
+            .map_err(|e| format!("`roles.{}.{e}", role.name()))?;
     }
-    non_negative("random_per_day", p.incidents.random_per_day)
-        .map_err(|e| format!("`incidents.{e}"))?;
+    let per_day = p.incidents.random_per_day;
+    let (low, high) = bounds::RANDOM_PER_DAY;
+    if !(per_day == 0.0 || (per_day.is_finite() && (low..=high).contains(&per_day))) {
+        return Err(format!(
+            "`incidents.random_per_day` must be 0 (none) or {} to {}, not {}",
+            short(low),
+            short(high),
+            short(per_day)
+        ));
+    }
     Ok(())
 }
 
@@ -275,19 +398,17 @@ fn range(key: &str, value: f64, low: f64, high: f64) -> Result<(), String> {
     }
 }
 
-fn positive(key: &str, value: f64) -> Result<(), String> {
-    if value.is_finite() && value > 0.0 {
+/// Above `low` (excluded) up to `high`.
+fn above(key: &str, value: f64, low: f64, high: f64) -> Result<(), String> {
+    if value.is_finite() && value > low && value <= high {
         Ok(())
     } else {
-        Err(format!("{key}` must be above 0, not {}", short(value)))
-    }
-}
-
-fn non_negative(key: &str, value: f64) -> Result<(), String> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(format!("{key}` must be 0 or more, not {}", short(value)))
+        Err(format!(
+            "{key}` must be above {} and at most {}, not {}",
+            short(low),
+            short(high),
+            short(value)
+        ))
     }
 }
 
@@ -300,9 +421,103 @@ fn short(x: f64) -> String {
     }
 }
 
+/// A duration as the config writes it: `100ms`, `15s`, `6m`, `1h`, `3650d`, in the largest
+/// unit that holds it whole.
+pub fn humane(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    if ms > 0 && d.subsec_nanos().is_multiple_of(1_000_000) {
+        return format!("{ms}ms");
+    }
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+/// `value` within `[low, high]`; the message says `key` and the range (`key` as the config
+/// writes it, its opening backtick left to the caller, as for the numbers).
+fn duration_in(key: &str, value: Duration, low: Duration, high: Duration) -> Result<(), String> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}` must be {} to {}, not {}",
+            humane(low),
+            humane(high),
+            humane(value)
+        ))
+    }
+}
+
+/// `value` zero (never) or within `[low, high]`, where `low` may be set by the grid
+/// (`steps` grid steps, said in the message when they are what sets it).
+fn mean_time(
+    key: &str,
+    value: Duration,
+    floor: Duration,
+    grid: Option<(u32, Duration)>,
+) -> Result<(), String> {
+    let by_grid = grid.map(|(steps, resolution)| resolution * steps);
+    let low = by_grid.map_or(floor, |g| g.max(floor));
+    let high = bounds::MEAN_TIME_MAX;
+    if value.is_zero() || (low..=high).contains(&value) {
+        return Ok(());
+    }
+    let why = match (grid, by_grid) {
+        (Some((steps, resolution)), Some(g)) if g > floor => {
+            format!(" ({steps} steps of `resolution` {})", humane(resolution))
+        }
+        _ => String::new(),
+    };
+    Err(format!(
+        "{key}` must be 0s (never) or {} to {}{why}, not {}",
+        humane(low),
+        humane(high),
+        humane(value)
+    ))
+}
+
+/// A period within `bounds::PERIOD`, and at least `PERIOD_MIN_STEPS` grid steps.
+fn period(key: &str, value: Duration, resolution: Duration) -> Result<(), String> {
+    let (floor, high) = bounds::PERIOD;
+    let by_grid = resolution * bounds::PERIOD_MIN_STEPS;
+    let low = floor.max(by_grid);
+    if (low..=high).contains(&value) {
+        return Ok(());
+    }
+    let why = if by_grid > floor {
+        format!(
+            " ({} steps of `resolution` {})",
+            bounds::PERIOD_MIN_STEPS,
+            humane(resolution)
+        )
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "{key}` must be {} to {}{why}, not {}",
+        humane(low),
+        humane(high),
+        humane(value)
+    ))
+}
+
 fn validate_walk(key: &str, w: &WalkParams) -> Result<(), String> {
-    non_negative(&format!("{key}.stddev"), w.stddev)?;
-    positive(&format!("{key}.reversion"), w.reversion.as_secs_f64())?;
+    // A walk's values are percentage points, load factors or log factors: a million is
+    // past every one, and keeps their sums finite.
+    for (name, value) in [("mean", w.mean), ("min", w.min), ("max", w.max)] {
+        range(&format!("{key}.{name}"), value, -1e6, 1e6)?;
+    }
+    range(&format!("{key}.stddev"), w.stddev, 0.0, 1e6)?;
+    let (low, high) = bounds::REVERSION;
+    duration_in(&format!("{key}.reversion"), w.reversion, low, high)?;
     if !(w.min <= w.mean && w.mean <= w.max) {
         return Err(format!(
             "{key}` must have min <= mean <= max, not {} <= {} <= {}",
@@ -312,9 +527,8 @@ fn validate_walk(key: &str, w: &WalkParams) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_role(r: &RoleParams) -> Result<(), String> {
-    non_negative("weight", r.weight)?;
-    non_negative("traffic.rps", r.traffic.rps)?;
+fn validate_role(r: &RoleParams, resolution: Duration) -> Result<(), String> {
+    range("traffic.rps", r.traffic.rps, 0.0, 1e7)?;
     range(
         "traffic.daily_amplitude",
         r.traffic.daily_amplitude,
@@ -330,10 +544,36 @@ fn validate_role(r: &RoleParams) -> Result<(), String> {
         ));
     }
     range("cpu.idle", r.cpu.idle, 0.0, 100.0)?;
-    positive("cpu.saturation_rps", r.cpu.saturation_rps)?;
+    above("cpu.saturation_rps", r.cpu.saturation_rps, 0.0, 1e9)?;
     validate_walk("cpu.noise", &r.cpu.noise)?;
-    positive("latency.base_ms", r.latency.base_ms)?;
-    positive("latency.spread", r.latency.spread)?;
+    let (shortest, longest) = bounds::BURST_LEN;
+    duration_in("cpu.burst_max", r.cpu.burst_max, shortest, longest)?;
+    duration_in("cpu.burst_min", r.cpu.burst_min, shortest, r.cpu.burst_max)
+        .map_err(|e| format!("{e} (at most `burst_max`)"))?;
+    // A burst lies in a slot twice the longest: they cannot come more often.
+    let slot = r.cpu.burst_max * 2;
+    if !(r.cpu.burst_every.is_zero() || (slot..=bounds::MEAN_TIME_MAX).contains(&r.cpu.burst_every))
+    {
+        return Err(format!(
+            "cpu.burst_every` must be 0s (never) or {} (twice `burst_max`) to {}, not {}",
+            humane(slot),
+            humane(bounds::MEAN_TIME_MAX),
+            humane(r.cpu.burst_every)
+        ));
+    }
+    range("cpu.burst_height", r.cpu.burst_height, 0.0, 100.0)?;
+    above("cpu.deploy_cost_low", r.cpu.deploy_cost_low, 0.0, 10.0)?;
+    range(
+        "cpu.deploy_cost_high",
+        r.cpu.deploy_cost_high,
+        r.cpu.deploy_cost_low,
+        10.0,
+    )
+    .map_err(|e| format!("{e} (at least `deploy_cost_low`)"))?;
+    // Up to a minute at an idle server, and a spread that keeps the p99 of a saturated one
+    // (e^(2.33 * 1.5 * spread)) a finite number of seconds.
+    above("latency.base_ms", r.latency.base_ms, 0.0, 60_000.0)?;
+    above("latency.spread", r.latency.spread, 0.0, 10.0)?;
     validate_walk("latency.noise", &r.latency.noise)?;
     range(
         "errors.server_error_pct",
@@ -355,21 +595,56 @@ fn validate_role(r: &RoleParams) -> Result<(), String> {
     )?;
     validate_walk("errors.noise", &r.errors.noise)?;
     range("memory.base", r.memory.base, 0.0, 100.0)?;
-    non_negative("memory.leak_per_hour", r.memory.leak_per_hour)?;
-    range("memory.restart_at", r.memory.restart_at, 0.0, 100.0)?;
+    // A hundred points an hour fills any memory within the hour: a leak, not a stampede.
+    range("memory.leak_per_hour", r.memory.leak_per_hour, 0.0, 100.0)?;
+    // The process restarts when its memory reaches this: at or below the level it
+    // restarts at, it would restart for ever.
+    if !(r.memory.restart_at > r.memory.base && r.memory.restart_at <= 100.0) {
+        return Err(format!(
+            "memory.restart_at` must be above `memory.base` ({}) and at most 100, not {}",
+            short(r.memory.base),
+            short(r.memory.restart_at)
+        ));
+    }
     validate_walk("memory.noise", &r.memory.noise)?;
     range("disk.base", r.disk.base, 0.0, 100.0)?;
-    non_negative("disk.fill_per_day", r.disk.fill_per_day)?;
-    positive("disk.rotate_every", r.disk.rotate_every.as_secs_f64())?;
-    validate_walk("disk.noise", &r.disk.noise)?;
-    non_negative("network.base_bps", r.network.base_bps)?;
-    non_negative("network.request_bytes", r.network.request_bytes)?;
-    non_negative("network.response_bytes", r.network.response_bytes)?;
-    positive(
-        "lifecycle.reboot_every",
-        r.lifecycle.reboot_every.as_secs_f64(),
+    range("disk.fill_per_day", r.disk.fill_per_day, 0.0, 2400.0)?;
+    mean_time(
+        "disk.cleanup_every",
+        r.disk.cleanup_every,
+        bounds::CLEANUP_EVERY_MIN,
+        None,
     )?;
-    positive("lifecycle.mttr", r.lifecycle.mttr.as_secs_f64())?;
+    period("disk.rotate_every", r.disk.rotate_every, resolution)?;
+    validate_walk("disk.noise", &r.disk.noise)?;
+    range("network.base_bps", r.network.base_bps, 0.0, 1e12)?;
+    range("network.request_bytes", r.network.request_bytes, 0.0, 1e9)?;
+    range("network.response_bytes", r.network.response_bytes, 0.0, 1e9)?;
+    let life = &r.lifecycle;
+    mean_time(
+        "lifecycle.deploy_every",
+        life.deploy_every,
+        bounds::DEPLOY_EVERY_MIN,
+        None,
+    )?;
+    period("lifecycle.reboot_every", life.reboot_every, resolution)?;
+    mean_time(
+        "lifecycle.mtbf",
+        life.mtbf,
+        bounds::MTBF_MIN,
+        Some((bounds::MTBF_MIN_STEPS, resolution)),
+    )?;
+    let (low, high) = bounds::MTTR;
+    duration_in("lifecycle.mttr", life.mttr, low, high)?;
+    let most = life.mtbf * bounds::MTTR_PER_MTBF;
+    if !life.mtbf.is_zero() && life.mttr > most {
+        return Err(format!(
+            "lifecycle.mttr` must be at most {} times `mtbf` ({}), not {}: the server would be down for good",
+            bounds::MTTR_PER_MTBF,
+            humane(most),
+            humane(life.mttr)
+        ));
+    }
     Ok(())
 }
 
@@ -437,7 +712,7 @@ mod tests {
     #[test]
     fn range_errors_print_short_numbers() {
         let e = parse("[roles.web.traffic]\nrps = -1e300\n", "f.toml").unwrap_err();
-        assert!(e.message.contains("0 or more, not -1e300"), "{e}");
+        assert!(e.message.contains("0 to 10000000, not -1e300"), "{e}");
         assert!(e.message.len() < 80, "a short line: {e}");
     }
 
@@ -636,5 +911,288 @@ intensity = 0.5
         assert!(e.message.contains("`incidents.random_per_day`"), "{e}");
         let e = parse("[incidents]\nrandom_per_dy = 1\n", "f.toml").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+    /// Asserts `text` is accepted.
+    fn accepted(text: &str) {
+        if let Err(e) = parse(text, "f.toml") {
+            panic!("{text:?} refused: {e}");
+        }
+    }
+
+    /// Asserts `text` is refused in one line that names `key` and says `range`.
+    fn refused(text: &str, key: &str, range: &str) {
+        let e = match parse(text, "f.toml") {
+            Ok(_) => panic!("{text:?} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(e.contains(&format!("`{key}` must be")), "{text:?}: {e}");
+        assert!(e.contains(range), "{text:?}: {e} does not say {range:?}");
+    }
+
+    #[test]
+    fn the_grid_is_100ms_to_1h() {
+        for ok in ["100ms", "1h", "15s", "1s"] {
+            accepted(&format!("resolution = \"{ok}\"\n"));
+        }
+        for bad in ["99ms", "1ms", "3601s", "100000d"] {
+            refused(
+                &format!("resolution = \"{bad}\"\n"),
+                "resolution",
+                &format!("100ms to 1h, not {bad}"),
+            );
+        }
+        // The defaults hold at either end of the grid.
+        accepted("resolution = \"100ms\"\n");
+        accepted("resolution = \"1h\"\n");
+    }
+
+    #[test]
+    fn mean_times_are_never_or_within_their_bounds() {
+        for (table, key, floor) in [
+            ("lifecycle", "deploy_every", "10m"),
+            ("disk", "cleanup_every", "10m"),
+            ("lifecycle", "mtbf", "1h"),
+        ] {
+            let at = |value: &str| format!("[roles.db.{table}]\n{key} = \"{value}\"\n");
+            let name = format!("roles.db.{table}.{key}");
+            let range = format!("0s (never) or {floor} to 3650d");
+            for ok in ["0s", floor, "3650d"] {
+                accepted(&at(ok));
+            }
+            let below = if floor == "1h" { "3599s" } else { "599s" };
+            for bad in [below, "1ms", "3651d"] {
+                refused(&at(bad), &name, &format!("{range}, not {bad}"));
+            }
+        }
+        // Failures at least 24 grid steps apart.
+        let grid =
+            |mtbf: &str| format!("resolution = \"5m\"\n[roles.web.lifecycle]\nmtbf = \"{mtbf}\"\n");
+        accepted(&grid("2h"));
+        refused(
+            &grid("119m"),
+            "roles.web.lifecycle.mtbf",
+            "0s (never) or 2h to 3650d (24 steps of `resolution` 5m), not 119m",
+        );
+    }
+
+    #[test]
+    fn repairs_are_bounded_and_outlast_failures_by_four_at_most() {
+        let at = |mtbf: &str, mttr: &str| {
+            format!("[roles.api.lifecycle]\nmtbf = \"{mtbf}\"\nmttr = \"{mttr}\"\n")
+        };
+        for (mtbf, mttr) in [
+            ("30d", "1s"),
+            ("100d", "365d"),
+            ("1h", "4h"),
+            ("0s", "365d"),
+        ] {
+            accepted(&at(mtbf, mttr));
+        }
+        refused(
+            &at("30d", "999ms"),
+            "roles.api.lifecycle.mttr",
+            "1s to 365d, not 999ms",
+        );
+        refused(
+            &at("0s", "366d"),
+            "roles.api.lifecycle.mttr",
+            "1s to 365d, not 366d",
+        );
+        refused(
+            &at("1h", "14401s"),
+            "roles.api.lifecycle.mttr",
+            "at most 4 times `mtbf` (4h), not 14401s",
+        );
+    }
+
+    #[test]
+    fn periods_are_an_hour_to_a_year_and_two_grid_steps() {
+        for (table, key) in [("lifecycle", "reboot_every"), ("disk", "rotate_every")] {
+            let at = |grid: &str, value: &str| {
+                format!("resolution = \"{grid}\"\n[roles.cache.{table}]\n{key} = \"{value}\"\n")
+            };
+            let name = format!("roles.cache.{table}.{key}");
+            for ok in ["1h", "366d"] {
+                accepted(&at("15s", ok));
+            }
+            for bad in ["3599s", "0s", "367d"] {
+                refused(&at("15s", bad), &name, &format!("1h to 366d, not {bad}"));
+            }
+            accepted(&at("1h", "2h"));
+            refused(
+                &at("1h", "1h"),
+                &name,
+                "2h to 366d (2 steps of `resolution` 1h), not 1h",
+            );
+        }
+    }
+
+    #[test]
+    fn bursts_are_a_second_to_a_day_and_fit_their_slots() {
+        let at = |every: &str, min: &str, max: &str| {
+            format!(
+                "[roles.worker.cpu]\nburst_every = \"{every}\"\nburst_min = \"{min}\"\nburst_max = \"{max}\"\n"
+            )
+        };
+        for (every, min, max) in [
+            ("0s", "1s", "1s"),
+            ("2s", "1s", "1s"),
+            ("8m", "1m", "4m"),
+            ("2d", "1d", "1d"),
+            ("3650d", "1m", "4m"),
+        ] {
+            accepted(&at(every, min, max));
+        }
+        let key = "roles.worker.cpu";
+        refused(
+            &at("8m", "999ms", "4m"),
+            &format!("{key}.burst_min"),
+            "1s to 4m, not 999ms",
+        );
+        refused(
+            &at("8m", "5m", "4m"),
+            &format!("{key}.burst_min"),
+            "1s to 4m, not 5m",
+        );
+        refused(
+            &at("3d", "1m", "86401s"),
+            &format!("{key}.burst_max"),
+            "1s to 1d, not 86401s",
+        );
+        refused(
+            &at("479s", "1m", "4m"),
+            &format!("{key}.burst_every"),
+            "0s (never) or 8m (twice `burst_max`) to 3650d, not 479s",
+        );
+        refused(
+            &at("3651d", "1m", "4m"),
+            &format!("{key}.burst_every"),
+            "to 3650d, not 3651d",
+        );
+    }
+
+    #[test]
+    fn walks_revert_within_a_second_to_a_week_and_stay_finite() {
+        let at = |value: &str| format!("[roles.web.traffic.load]\n{value}\n");
+        accepted(&at("reversion = \"1s\""));
+        accepted(&at("reversion = \"7d\""));
+        let key = "roles.web.traffic.load.reversion";
+        refused(&at("reversion = \"999ms\""), key, "1s to 7d, not 999ms");
+        refused(&at("reversion = \"604801s\""), key, "1s to 7d, not 604801s");
+        refused(
+            &at("max = inf"),
+            "roles.web.traffic.load.max",
+            "-1000000 to 1000000",
+        );
+        refused(&at("mean = nan"), "roles.web.traffic.load.mean", "not NaN");
+    }
+
+    #[test]
+    fn restarts_happen_above_the_memory_a_restart_leaves() {
+        let at = |v: &str| format!("[roles.web.memory]\nbase = 35\nrestart_at = {v}\n");
+        for ok in ["35.001", "80", "100"] {
+            accepted(&at(ok));
+        }
+        for bad in ["35", "0", "-1", "100.5"] {
+            refused(
+                &at(bad),
+                "roles.web.memory.restart_at",
+                &format!("above `memory.base` (35) and at most 100, not {bad}"),
+            );
+        }
+    }
+
+    #[test]
+    fn random_incidents_are_none_or_up_to_one_a_minute() {
+        let at = |v: &str| format!("[incidents]\nrandom_per_day = {v}\n");
+        for ok in ["0", "0.01", "1440"] {
+            accepted(&at(ok));
+        }
+        for bad in ["0.0099", "1e-300", "1440.5", "inf"] {
+            refused(
+                &at(bad),
+                "incidents.random_per_day",
+                "0 (none) or 0.01 to 1440, not",
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_short_printable_and_few() {
+        let dc = |name: &str| format!("datacenters = [\"{name}\"]\n");
+        accepted(&dc(&"d".repeat(128)));
+        accepted(&dc("Zürich ☃"));
+        let e = parse(&dc(&"d".repeat(60_000)), "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`datacenters`") && e.contains("60000 bytes") && e.len() < 120,
+            "{e}"
+        );
+        let e = parse(&dc(&"d".repeat(129)), "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("129 bytes") && e.contains("128"), "{e}");
+        let e = parse(&dc("a\\u0007b"), "f.toml").unwrap_err().to_string();
+        assert!(e.contains("control character"), "{e}");
+        let many = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("\"d{i}\"")).collect();
+            format!("datacenters = [{}]\n", names.join(","))
+        };
+        accepted(&many(1000));
+        let e = parse(&many(1001), "f.toml").unwrap_err().to_string();
+        assert!(e.contains("at most 1000 datacenters, not 1001"), "{e}");
+        let e = parse(
+            &format!("[labels]\nenv = \"{}\"\n", "v".repeat(129)),
+            "f.toml",
+        );
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.starts_with("f.toml: `labels`: ") && e.contains("129 bytes"),
+            "{e}"
+        );
+        // A long key is cut in the message, not repeated.
+        let e = parse(&format!("{} = 1\n", "k".repeat(60_000)), "f.toml").unwrap_err();
+        assert!(e.to_string().len() < 300, "{e}");
+        let incidents = |n: usize| {
+            "[[incident]]\nkind = \"outage\"\ntarget = \"role=db\"\nduration = \"5m\"\n".repeat(n)
+        };
+        accepted(&incidents(1000));
+        let e = parse(&incidents(1001), "f.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("at most 1000 scheduled incidents, not 1001"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn deploy_costs_and_other_numbers_stay_finite() {
+        refused(
+            "[roles.web.cpu]\ndeploy_cost_low = 1.2\ndeploy_cost_high = 1.1\n",
+            "roles.web.cpu.deploy_cost_high",
+            "1.2 to 10, not 1.1",
+        );
+        refused(
+            "[roles.web.cpu]\ndeploy_cost_low = 0\n",
+            "roles.web.cpu.deploy_cost_low",
+            "above 0",
+        );
+        refused(
+            "[roles.web]\nweight = 1e300\n",
+            "roles.web.weight",
+            "0 to 1000000",
+        );
+        refused(
+            "[roles.web.latency]\nspread = inf\n",
+            "roles.web.latency.spread",
+            "at most 10",
+        );
+        refused(
+            "[load_test]\nchurn_interval = \"367d\"\n",
+            "load_test.churn_interval",
+            "at most 366d",
+        );
+        accepted("[load_test]\nchurn_interval = \"366d\"\nseries_change_interval = \"366d\"\n");
     }
 }

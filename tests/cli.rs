@@ -308,7 +308,7 @@ fn interrupted_generate_leaves_no_file() {
     assert!(killed.success());
     let result = child.wait_with_output().unwrap();
     let err = String::from_utf8(result.stderr).unwrap();
-    assert_eq!(result.status.code(), Some(1), "{err}");
+    assert_eq!(result.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");

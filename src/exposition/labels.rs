@@ -11,8 +11,40 @@ pub struct ConstLabels {
     pairs: Vec<(String, String)>,
 }
 
+/// The longest label name or value, and name of a datacenter, in bytes: each is written
+/// on every series of every scrape, so a long one multiplies a scrape's size.
+pub const MAX_TEXT_BYTES: usize = 128;
+
+/// The most constant labels: each is on every series.
+pub const MAX_LABELS: usize = 32;
+
+/// Checks a label value or a name the fleet's series carry (a datacenter's): at most
+/// [`MAX_TEXT_BYTES`], printable (a control character would be escaped in every exposition
+/// and quoted in every CSV row). The message does not repeat a long text.
+pub fn check_text(text: &str) -> Result<(), String> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "is {} bytes long, past the {MAX_TEXT_BYTES} allowed",
+            text.len()
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "`{}` holds the control character {c:?}",
+            text.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a label name: Prometheus' syntax, not reserved, not one of the fleet's own.
 pub fn check_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "a label name is {} bytes long, past the {MAX_TEXT_BYTES} allowed",
+            name.len()
+        ));
+    }
     let mut chars = name.chars();
     let valid = match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => {
@@ -44,7 +76,7 @@ fn check_value(name: &str, value: &str) -> Result<(), String> {
         // Prometheus reads an empty value as no label at all.
         return Err(format!("label `{name}` has an empty value"));
     }
-    Ok(())
+    check_text(value).map_err(|e| format!("the value of label `{name}` {e}"))
 }
 
 /// `NAME=VALUE`, as `--label` takes it.
@@ -68,6 +100,9 @@ impl ConstLabels {
                 return Err(format!("label `{name}` is given twice"));
             }
             labels.pairs.push((name, value));
+            if labels.pairs.len() > MAX_LABELS {
+                return Err(format!("more than {MAX_LABELS} labels"));
+            }
         }
         labels.pairs.sort();
         Ok(labels)
@@ -146,6 +181,25 @@ mod tests {
         assert!(e.contains("twice"), "{e}");
         let l = ConstLabels::new([pair("b", "1"), pair("a", "2")]).unwrap();
         assert_eq!(l.iter().collect::<Vec<_>>(), [("a", "2"), ("b", "1")]);
+    }
+
+    #[test]
+    fn names_and_values_are_bounded_and_printable() {
+        let long = "v".repeat(MAX_TEXT_BYTES);
+        assert_eq!(check_value("env", &long), Ok(()));
+        let e = check_value("env", &format!("{long}v")).unwrap_err();
+        assert!(e.contains("129 bytes") && e.contains("128"), "{e}");
+        assert!(e.len() < 100, "the value is not repeated: {e}");
+        let e = check_name(&"n".repeat(60_000)).unwrap_err();
+        assert!(e.contains("60000 bytes") && e.len() < 100, "{e}");
+        let e = check_value("env", "a\nb").unwrap_err();
+        assert!(e.contains("control character") && !e.contains('\n'), "{e}");
+        assert_eq!(check_value("env", "é zone ☃"), Ok(()));
+        let many = (0..=MAX_LABELS).map(|i| pair(&format!("l{i}"), "x"));
+        let e = ConstLabels::new(many).unwrap_err();
+        assert!(e.contains("more than 32"), "{e}");
+        let most = (0..MAX_LABELS).map(|i| pair(&format!("l{i}"), "x"));
+        assert_eq!(ConstLabels::new(most).unwrap().len(), MAX_LABELS);
     }
 
     #[test]

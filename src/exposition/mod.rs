@@ -12,7 +12,9 @@ mod negotiate;
 mod protobuf;
 
 pub use label_cache::{LabelCache, RenderLabels};
-pub use labels::{ConstLabels, OWN_LABELS, parse_flag as parse_label};
+pub use labels::{
+    ConstLabels, MAX_LABELS, MAX_TEXT_BYTES, OWN_LABELS, check_text, parse_flag as parse_label,
+};
 pub use negotiate::{Format, Negotiated, negotiate};
 pub use protobuf::{
     NATIVE_SCHEMA, PROTOBUF_CONTENT_TYPE, encode_fleet_protobuf, native_counts, native_first_index,

@@ -4,7 +4,9 @@
 
 use std::io::{BufWriter, Write};
 
-use crate::error::{Error, Result};
+use tempfile::NamedTempFile;
+
+use crate::error::Result;
 use crate::model::{self, EventKind, FleetEvent, FleetSpec};
 use crate::settings::GenerateSettings;
 use crate::units::format_instant;
@@ -33,9 +35,13 @@ pub fn alert_of(event: &FleetEvent) -> &'static str {
     }
 }
 
-/// Writes the events of the history `settings` describes to `settings.events`; returns
-/// how many rows it wrote.
-pub fn write_events(settings: &GenerateSettings) -> Result<u64> {
+/// Writes the events of the history `settings` describes into a temporary beside
+/// `settings.events`, synced, for the run to rename into place; returns it and how many
+/// rows it holds.
+pub fn write_events(
+    settings: &GenerateSettings,
+    run: &super::temp::Run,
+) -> Result<(NamedTempFile, u64)> {
     let fleet = &settings.fleet;
     let members = model::members(&fleet.params, fleet.servers, fleet.range.clone());
     let schedule = fleet.schedule(settings.start_ms, &members)?;
@@ -45,16 +51,15 @@ pub fn write_events(settings: &GenerateSettings) -> Result<u64> {
     let events = spec.events_between(settings.start_ms, settings.end_ms);
 
     let out = &settings.events;
-    let cannot = |e: std::io::Error| Error::Runtime(format!("cannot write {}: {e}", out.display()));
-    let (_, temp) = super::temp_file_beside(out)?;
+    let cannot = |e: std::io::Error| super::cannot_write(out, &e);
+    let temp = run.temp_beside(out)?;
     {
         let mut file = BufWriter::new(temp.as_file());
         write_rows(&mut file, &spec, &events).map_err(cannot)?;
         file.flush().map_err(cannot)?;
     }
     temp.as_file().sync_all().map_err(cannot)?;
-    temp.persist(out).map_err(|e| cannot(e.error))?;
-    Ok(events.len() as u64)
+    Ok((temp, events.len() as u64))
 }
 
 /// The header and one row per event, quoted as CSV needs (names from a config file may

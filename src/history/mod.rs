@@ -4,10 +4,9 @@ mod csv;
 mod events;
 mod openmetrics;
 mod output;
+mod temp;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -26,20 +25,31 @@ pub use self::openmetrics::{Grid, write_openmetrics};
 /// Servers below which a slice is not worth a thread of its own.
 const MIN_SLICE: usize = 64;
 
-/// `fleetsim generate`.
+/// `fleetsim generate`: the history and its answer key, each written into a temporary
+/// beside it, then both renamed into place, so that an interrupted or failed run leaves
+/// the files of the last run that ended, or none.
 pub fn run(settings: GenerateSettings) -> Result<()> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(signal, interrupted.clone());
-    }
-    let rows = write_file(&settings, &interrupted)?;
+    let run = temp::Run::start(&settings.out)?;
+    let (history, rows) = write_file(&settings, &run)?;
+    let (key, events) = events::write_events(&settings, &run)?;
+    run.commit(vec![(history, &settings.out), (key, &settings.events)])?;
     eprintln!("fleetsim: wrote {rows} rows to {}", settings.out.display());
-    let events = events::write_events(&settings)?;
     eprintln!(
         "fleetsim: wrote {events} events to {}",
         settings.events.display()
     );
     Ok(())
+}
+
+/// "cannot write PATH: why", where why is said as a person would: a full disk is "no space
+/// left on device", not an error number.
+pub fn cannot_write(out: &Path, e: &std::io::Error) -> Error {
+    let why = match e.kind() {
+        std::io::ErrorKind::StorageFull => "no space left on device".to_string(),
+        std::io::ErrorKind::QuotaExceeded => "disk quota exceeded".to_string(),
+        _ => e.to_string(),
+    };
+    Error::Runtime(format!("cannot write {}: {why}", out.display()))
 }
 
 /// The CSV history's fleet from `start`: sliced for the cores (servers are independent,
@@ -102,56 +112,21 @@ pub fn scraped_labels(
     ConstLabels::new(pairs)
 }
 
-/// Writes the history to a temporary file beside `settings.out`, then renames it into
-/// place, so the file appears whole or not at all.
-pub fn write_file(settings: &GenerateSettings, interrupted: &AtomicBool) -> Result<u64> {
+/// Writes the history to a temporary file beside `settings.out`, synced, for the run to
+/// rename into place; returns it and how many rows it holds.
+pub fn write_file(settings: &GenerateSettings, run: &temp::Run) -> Result<(NamedTempFile, u64)> {
     let out = &settings.out;
-    let cannot = |e: std::io::Error| Error::Runtime(format!("cannot write {}: {e}", out.display()));
-    let (dir, temp) = temp_file_beside(out)?;
+    let cannot = |e: std::io::Error| cannot_write(out, &e);
+    let temp = run.temp_beside(out)?;
     let progress = progress_bar(settings);
     let tick = |n| {
         progress.inc(n);
-        !interrupted.load(Ordering::Relaxed)
+        true
     };
-    let rows = write_rows(settings, dir, &temp, tick)?.map_err(cannot)?;
+    let rows = write_rows(settings, temp::folder_of(out), &temp, tick)?.map_err(cannot)?;
     progress.finish_and_clear();
-    if interrupted.load(Ordering::Relaxed) {
-        return Err(Error::Runtime(format!(
-            "interrupted: {} was not written",
-            out.display()
-        )));
-    }
     temp.as_file().sync_all().map_err(cannot)?;
-    temp.persist(out).map_err(|e| cannot(e.error))?;
-    Ok(rows)
-}
-
-/// A temporary file in `out`'s folder (created if missing), and that folder.
-fn temp_file_beside(out: &Path) -> Result<(&Path, NamedTempFile)> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Runtime(format!("cannot create the folder {}: {e}", dir.display())))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    // A temporary file is private (0600); the history is an ordinary file, readable as the
-    // umask allows, as by a container reading it as another user.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let temp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::Runtime(format!("cannot write {}: {e}", out.display())))?;
-    Ok((dir, temp))
+    Ok((temp, rows))
 }
 
 /// A bar over every row of the history, on stderr (hidden when it is not a terminal).

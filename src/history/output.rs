@@ -11,8 +11,8 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
 /// Bytes written between two background flushes of the page cache.
@@ -108,7 +108,10 @@ pub struct DirectWriter<'s> {
     written: u64,
     full: SyncSender<(AlignedBlock, usize)>,
     empty: Receiver<AlignedBlock>,
-    writer: ScopedJoinHandle<'s, io::Result<()>>,
+    /// Why the writing thread stopped, for the write that finds it gone (a full disk, say:
+    /// the cause, not that the thread is gone).
+    failure: Arc<Mutex<Option<io::Error>>>,
+    writer: ScopedJoinHandle<'s, ()>,
 }
 
 /// Blocks in rotation: one filling, one being written, one waiting to be.
@@ -123,13 +126,19 @@ impl<'s> DirectWriter<'s> {
         for _ in 1..BLOCKS {
             let _ = give_back.send(AlignedBlock::new());
         }
-        let writer = scope.spawn(move || -> io::Result<()> {
+        let failure = Arc::new(Mutex::new(None));
+        let failed = Arc::clone(&failure);
+        let writer = scope.spawn(move || {
             for (mut block, len) in blocks {
-                (&*out).write_all(&block.region()[..len])?;
+                if let Err(e) = (&*out).write_all(&block.region()[..len]) {
+                    // Kept before `give_back` is dropped, so that whoever finds the thread
+                    // gone finds why.
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return;
+                }
                 // The writer may have stopped taking blocks back: then this one is dropped.
                 let _ = give_back.send(block);
             }
-            Ok(())
         });
         DirectWriter {
             file,
@@ -138,8 +147,18 @@ impl<'s> DirectWriter<'s> {
             written: 0,
             full,
             empty,
+            failure,
             writer,
         }
+    }
+
+    /// The error the writing thread stopped on.
+    fn failure(&self) -> io::Error {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| io::Error::other("the history's writer stopped"))
     }
 
     /// Hands the current block (its first `len` bytes, a multiple of the alignment) to the
@@ -147,13 +166,12 @@ impl<'s> DirectWriter<'s> {
     fn hand_over(&mut self, len: usize) -> io::Result<()> {
         let next = match self.empty.recv() {
             Ok(block) => block,
-            // The writing thread stopped on an error, which `finish` reports.
-            Err(_) => return Err(io::Error::other("the history's writer stopped")),
+            Err(_) => return Err(self.failure()),
         };
         let block = std::mem::replace(&mut self.block, next);
-        self.full
-            .send((block, len))
-            .map_err(|_| io::Error::other("the history's writer stopped"))?;
+        if self.full.send((block, len)).is_err() {
+            return Err(self.failure());
+        }
         self.filled = 0;
         Ok(())
     }
@@ -168,10 +186,18 @@ impl<'s> DirectWriter<'s> {
             Ok(())
         };
         drop(self.full);
+        if self.writer.join().is_err() {
+            return Err(io::Error::other("the history's writer panicked"));
+        }
         // The thread's own error comes first: it is the cause of a failed hand-over.
-        self.writer
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the history's writer panicked")))?;
+        if let Some(e) = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(e);
+        }
         handed?;
         // The padding goes: the file ends at its last byte.
         self.file.set_len(self.written + tail as u64)
@@ -274,6 +300,31 @@ mod tests {
     #[test]
     fn buffered_writes_everything_and_flushes_as_it_goes() {
         round_trip(false, (2 * WRITEBACK_EVERY as usize) / 1_000_003 + 3);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_full_disk_says_so_whichever_way_the_bytes_go() {
+        // /dev/full takes no byte: every write fails as on a full disk. Whether the write
+        // that finds the writing thread gone or `finish` sees it, the error is the disk's.
+        for chunks in [1, 9] {
+            let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+            let full = full.expect("/dev/full opens for writing");
+            let e = std::thread::scope(|scope| {
+                let mut out = DirectWriter::new(scope, full);
+                let chunk = vec![7u8; 1_000_003];
+                let written = (0..chunks).try_for_each(|_| out.write_all(&chunk));
+                written.and_then(|()| out.finish()).unwrap_err()
+            });
+            assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{chunks} chunks: {e}");
+            let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+            let full = full.unwrap();
+            let e = std::thread::scope(|scope| {
+                let mut out = Writeback::new(scope, &full);
+                out.write_all(&[7u8; 100_000]).unwrap_err()
+            });
+            assert_eq!(e.kind(), io::ErrorKind::StorageFull, "buffered: {e}");
+        }
     }
 
     #[test]

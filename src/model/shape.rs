@@ -53,6 +53,9 @@ pub const DEFAULT_SPIKE_MULTIPLIER: f64 = 1.5;
 /// intervals back, so the share bounds the work of a warm start.
 pub const MIN_CHURN: f64 = 0.0001;
 
+/// The longest series change or churn interval.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(366 * 86_400);
+
 impl Default for ShapeSpec {
     fn default() -> Self {
         ShapeSpec {
@@ -109,6 +112,20 @@ impl ShapeSpec {
                 name("spike_multiplier"),
                 self.spike_multiplier
             ));
+        }
+        // Intervals are counted from the epoch in ms: a year keeps every count and churn
+        // draw of a run in view, and the counts far from overflow.
+        for (key, interval) in [
+            ("series_change_interval", self.change_interval),
+            ("churn_interval", self.churn_interval),
+        ] {
+            if interval > MAX_INTERVAL {
+                return Err(format!(
+                    "{} must be at most 366d, not {}",
+                    name(key),
+                    humantime::format_duration(interval)
+                ));
+            }
         }
         if !(self.churn == 0.0 || (MIN_CHURN..=1.0).contains(&self.churn)) {
             return Err(format!(
