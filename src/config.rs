@@ -28,11 +28,29 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let (origin, message) = (printable(&self.origin), printable(&self.message));
         match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.origin, line, self.message),
-            None => write!(f, "{}: {}", self.origin, self.message),
+            Some(line) => write!(f, "{origin}:{line}: {message}"),
+            None => write!(f, "{origin}: {message}"),
         }
     }
+}
+
+/// `text` with its control characters escaped (`\r`, `\u{1b}`): an error quotes what a
+/// file or a flag holds, and must stay one line that a terminal shows as it is.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl std::error::Error for ConfigError {}
@@ -130,7 +148,7 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
         ConfigError {
             origin: origin.to_string(),
             line,
-            message: elide_quotes(&message),
+            message: at_most(&elide_quotes(&printable(&message)), MESSAGE_CHARS),
         }
     })?;
     let invalid = |message: String| ConfigError {
@@ -182,6 +200,18 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     })
 }
 
+/// The longest message of the TOML parser passed on, in characters: its own words are
+/// far shorter, the rest is what it quotes of the file.
+const MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to `chars` characters, with an ellipsis when cut.
+fn at_most(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// The longest quoted text a message repeats whole, in characters.
 const QUOTE_CHARS: usize = 60;
 
@@ -209,7 +239,8 @@ fn elide_quotes(message: &str) -> String {
 fn table_on_line(text: &str, line: usize) -> Option<String> {
     let content = text.lines().nth(line - 1)?.trim();
     let header = content.split('#').next()?.trim();
-    (header.starts_with('[') && header.ends_with(']')).then(|| header.to_string())
+    (header.starts_with('[') && header.ends_with(']') && quotable(header))
+        .then(|| header.to_string())
 }
 
 /// What a header that looks like one of ours but is not means to say.
@@ -260,7 +291,13 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
     let content = text.lines().nth(line - 1)?;
     let (key, _) = content.split_once('=')?;
     let key = key.trim().trim_matches('"');
-    (!key.is_empty() && !key.starts_with('#')).then(|| key.to_string())
+    (!key.is_empty() && !key.starts_with('#') && quotable(key)).then(|| key.to_string())
+}
+
+/// Whether a text of the file can be shown between backticks: none of its own, nothing a
+/// terminal would act on.
+fn quotable(text: &str) -> bool {
+    !text.contains('`') && !text.chars().any(char::is_control)
 }
 
 /// The bounds of the config's values. Each keeps the model within what it computes in
