@@ -28,11 +28,29 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let (origin, message) = (printable(&self.origin), printable(&self.message));
         match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.origin, line, self.message),
-            None => write!(f, "{}: {}", self.origin, self.message),
+            Some(line) => write!(f, "{origin}:{line}: {message}"),
+            None => write!(f, "{origin}: {message}"),
         }
     }
+}
+
+/// `text` with its control characters escaped (`\r`, `\u{1b}`): an error quotes what a
+/// file or a flag holds, and must stay one line that a terminal shows as it is.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl std::error::Error for ConfigError {}
@@ -130,7 +148,7 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
         ConfigError {
             origin: origin.to_string(),
             line,
-            message: elide_quotes(&message),
+            message: at_most(&elide_quotes(&printable(&message)), MESSAGE_CHARS),
         }
     })?;
     let invalid = |message: String| ConfigError {
@@ -182,6 +200,18 @@ pub fn parse(text: &str, origin: &str) -> Result<FileSettings, ConfigError> {
     })
 }
 
+/// The longest message of the TOML parser passed on, in characters: its own words are
+/// far shorter, the rest is what it quotes of the file.
+const MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to `chars` characters, with an ellipsis when cut.
+fn at_most(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// The longest quoted text a message repeats whole, in characters.
 const QUOTE_CHARS: usize = 60;
 
@@ -209,7 +239,8 @@ fn elide_quotes(message: &str) -> String {
 fn table_on_line(text: &str, line: usize) -> Option<String> {
     let content = text.lines().nth(line - 1)?.trim();
     let header = content.split('#').next()?.trim();
-    (header.starts_with('[') && header.ends_with(']')).then(|| header.to_string())
+    (header.starts_with('[') && header.ends_with(']') && quotable(header))
+        .then(|| header.to_string())
 }
 
 /// What a header that looks like one of ours but is not means to say.
@@ -260,7 +291,13 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
     let content = text.lines().nth(line - 1)?;
     let (key, _) = content.split_once('=')?;
     let key = key.trim().trim_matches('"');
-    (!key.is_empty() && !key.starts_with('#')).then(|| key.to_string())
+    (!key.is_empty() && !key.starts_with('#') && quotable(key)).then(|| key.to_string())
+}
+
+/// Whether a text of the file can be shown between backticks: none of its own, nothing a
+/// terminal would act on.
+fn quotable(text: &str) -> bool {
+    !text.contains('`') && !text.chars().any(char::is_control)
 }
 
 /// The bounds of the config's values. Each keeps the model within what it computes in
@@ -320,10 +357,12 @@ pub mod bounds {
     /// `2 * burst_max`; a burst of a day is a regime, not a burst.
     pub const BURST_LEN: (Duration, Duration) = (secs(1), secs(DAY));
 
-    /// Random incidents a day (`0`: none): each is an incident to apply for the whole reboot
-    /// period a warm start looks back over (1440 a day over a year: half a million, about
-    /// a second). At least one every hundred days, so that a slot stays a number of ms.
-    pub const RANDOM_PER_DAY: (f64, f64) = (0.01, 1440.0);
+    /// Random incidents a day across the fleet (`0`: none). A warm start applies each to
+    /// its server over the whole reboot period it looks back over, so a small fleet with
+    /// many pays for them all: at 288 a day (two rounds of the six kinds an hour) and a
+    /// reboot period of a year, 105,000 incidents, an hour of ten servers in seconds. At
+    /// least one in a hundred days, so that the slot of one stays a number of ms.
+    pub const RANDOM_PER_DAY: (f64, f64) = (0.01, 288.0);
 
     /// `[[incident]]` tables: every frame checks each against its servers.
     pub const SCHEDULED_INCIDENTS: usize = 1000;
@@ -1104,16 +1143,16 @@ intensity = 0.5
     }
 
     #[test]
-    fn random_incidents_are_none_or_up_to_one_a_minute() {
+    fn random_incidents_are_none_or_up_to_one_every_five_minutes() {
         let at = |v: &str| format!("[incidents]\nrandom_per_day = {v}\n");
-        for ok in ["0", "0.01", "1440"] {
+        for ok in ["0", "0.01", "288"] {
             accepted(&at(ok));
         }
-        for bad in ["0.0099", "1e-300", "1440.5", "inf"] {
+        for bad in ["0.0099", "1e-300", "288.5", "1440", "inf"] {
             refused(
                 &at(bad),
                 "incidents.random_per_day",
-                "0 (none) or 0.01 to 1440, not",
+                "0 (none) or 0.01 to 288, not",
             );
         }
     }

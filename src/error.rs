@@ -1,18 +1,18 @@
 //! The program's errors, each one line, each with its exit code.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, printable};
 
 /// What went wrong, and so how the process exits.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad flags: exit 2.
-    #[error("{0}")]
+    #[error("{}", printable(.0))]
     Usage(String),
     /// A bad config file, as `file:line: why`: exit 2, as for flags.
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Everything else (a port in use, an unwritable file): exit 1.
-    #[error("{0}")]
+    #[error("{}", printable(.0))]
     Runtime(String),
 }
 

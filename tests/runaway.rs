@@ -256,7 +256,10 @@ fn a_killed_run_s_temporary_is_removed_by_the_next_run_and_nothing_else() {
     let leftover = wait_for_temporary(&mut killed, dir.path(), "h.csv");
     signal(&killed, "KILL");
     killed.wait().unwrap();
-    assert_eq!(temporaries(dir.path(), "h.csv"), std::slice::from_ref(&leftover));
+    assert_eq!(
+        temporaries(dir.path(), "h.csv"),
+        std::slice::from_ref(&leftover)
+    );
 
     let short = [
         "generate",
