@@ -504,7 +504,7 @@ fn incidents_not_ended_are_capped_at_1000_config_and_api_together() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("1001 incidents") && err.contains("at most 1000"),
+        err.contains("1001") && err.contains("at most 1000"),
         "{err}"
     );
 }
