@@ -241,34 +241,7 @@ fn post_raw(addr: SocketAddr, path: &str, headers: &str, body: Vec<u8>) -> commo
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
     let _ = sending.join();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect::<Vec<_>>();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked {
-        String::from_utf8(common::dechunk(body.as_bytes())).unwrap()
-    } else {
-        body.to_string()
-    };
-    common::Response {
-        status,
-        headers,
-        body,
-    }
+    common::parse_response(raw)
 }
 
 fn post_typed(

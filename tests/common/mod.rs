@@ -182,6 +182,11 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Respon
     .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
+    parse_response(raw)
+}
+
+/// An HTTP/1.1 response as read off the wire: status, headers, and the body, de-chunked.
+pub fn parse_response(raw: Vec<u8>) -> Response {
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
